@@ -1,0 +1,82 @@
+"""Watch many Amazon SageMaker optimization jobs at once, fast and politely.
+
+One asyncio core describes many jobs concurrently through aiobotocore, with bounded
+concurrency and one shared, throttling-aware rate budget::
+
+    from asyncoptjob import watch, wait_until_done
+
+    async for event in watch(["job-a", "job-b"], region_name="us-east-1"):
+        print(event.job_name, event.previous_status, "->", event.status)
+
+    description = await wait_until_done("job-a", timeout=3600)
+
+See :class:`Poller` for a long-lived hub shared by a service, and
+:mod:`asyncoptjob.mock` for a local SageMaker endpoint to test against.
+"""
+
+from __future__ import annotations
+
+from ._api import wait_until_done, watch
+from ._clock import AnyioClock, Clock
+from ._errors import (
+    AsyncOptJobError,
+    CredentialsError,
+    InvalidRequestError,
+    JobFailedError,
+    JobNotFoundError,
+    PollerClosedError,
+    ServiceError,
+    ThrottledError,
+    TransientError,
+    TransportError,
+    WaitTimeoutError,
+)
+from ._events import Event, JobError, JobStatus, StatusChange
+from ._options import PollerOptions
+from ._policy import PollPolicy
+from ._poller import Poller, Watch
+from ._ratelimit import AdaptiveRateLimiter, RateLimiterStatistics
+from ._retry import RetryPolicy
+from ._stats import PollerStats
+from ._transport import AioBotocoreTransport, Transport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # the API
+    "watch",
+    "wait_until_done",
+    "Poller",
+    "Watch",
+    "PollerOptions",
+    # events
+    "Event",
+    "StatusChange",
+    "JobError",
+    "JobStatus",
+    # strategies
+    "PollPolicy",
+    "RetryPolicy",
+    "AdaptiveRateLimiter",
+    "RateLimiterStatistics",
+    "Clock",
+    "AnyioClock",
+    # the AWS boundary
+    "Transport",
+    "AioBotocoreTransport",
+    # statistics
+    "PollerStats",
+    # errors
+    "AsyncOptJobError",
+    "TransportError",
+    "ThrottledError",
+    "TransientError",
+    "JobNotFoundError",
+    "InvalidRequestError",
+    "CredentialsError",
+    "ServiceError",
+    "JobFailedError",
+    "WaitTimeoutError",
+    "PollerClosedError",
+    "__version__",
+]

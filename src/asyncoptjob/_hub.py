@@ -1,0 +1,493 @@
+"""The hub: one table of jobs, one scheduler, one pool of workers, many subscribers.
+
+Data flows one way. Subscribers name the jobs they want; the hub keeps one entry per
+job however many subscribers share it. A dispatcher hands the earliest-due job to one
+of ``max_concurrency`` workers (no task per job). A worker only fetches: it takes a
+token from the shared rate budget, describes the job through the transport (retrying
+throttles and transient errors with tenacity), and hands the answer back to the hub,
+which decides whether the status changed and fans the event out to every subscriber
+of that job. Terminal jobs leave the table.
+
+The hub runs in one of two ways:
+
+* in the background, for the life of a ``Poller`` (``run()`` until cancelled);
+* inline, driven by a single reader (module-level ``watch``): ``run(stop)`` polls until
+  the reader has something to read, then stops dispatching, lets requests already on
+  the wire finish (their quota is spent; their answers are kept), cancels only waits
+  (rate-budget waits, backoff sleeps) and returns. No task outlives the call.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from tenacity import RetryCallState
+
+from ._clock import AnyioClock, Clock
+from ._errors import (
+    CredentialsError,
+    JobNotFoundError,
+    PollerClosedError,
+    ThrottledError,
+    TransientError,
+    TransportError,
+)
+from ._events import JobError, JobStatus, StatusChange
+from ._policy import PollPolicy
+from ._ratelimit import AdaptiveRateLimiter
+from ._retry import RetryPolicy
+from ._scheduler import NOT_QUEUED, DueQueue
+from ._stats import PollerStats
+from ._subscription import Subscription
+
+if TYPE_CHECKING:
+    from ._events import Description
+    from ._transport import Transport
+
+__all__ = ["Hub"]
+
+log = structlog.get_logger("asyncoptjob")
+
+_OUTCOMES = ("ok", "throttled", "transient", "not_found", "other")
+
+
+class _SoftStop(Exception):
+    """Raised inside a worker when an inline run stops while the worker was only waiting."""
+
+
+class _Job:
+    """The hub's bookkeeping for one job (kept small: 100,000 of these fit in ~50 MB)."""
+
+    __slots__ = (
+        "applied_at",
+        "failing_since",
+        "first_seen",
+        "in_flight",
+        "name",
+        "pending",
+        "removed",
+        "status",
+        "subs",
+        "token",
+        "unchanged",
+    )
+
+    def __init__(self, name: str, now: float) -> None:
+        self.name = name
+        self.status: JobStatus | None = None
+        # Subscribers that have seen ``status``; ``pending`` ones still await a first event.
+        self.subs: list[Subscription] = []
+        self.pending: list[Subscription] | None = None
+        self.unchanged = 0
+        self.first_seen = now
+        self.failing_since: float | None = None
+        self.applied_at = -math.inf
+        self.token = NOT_QUEUED
+        self.in_flight = False
+        self.removed = False
+
+
+class Hub:
+    """Job table, scheduler, workers and fan-out. Internal: use ``Poller`` or ``watch``."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        limiter: AdaptiveRateLimiter,
+        policy: PollPolicy,
+        retry: RetryPolicy,
+        not_found_grace: float,
+        max_concurrency: int,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.transport = transport
+        self.limiter = limiter
+        self.policy = policy
+        self.retry = retry
+        self.not_found_grace = not_found_grace
+        self.max_concurrency = max_concurrency
+        self.clock: Clock = clock or AnyioClock()
+        self.rng = rng or random.Random()
+        self.jobs: dict[str, _Job] = {}
+        self.queue: DueQueue[_Job] = DueQueue()
+        self.subscriptions: set[Subscription] = set()
+        self.closed = False
+        self._wake = anyio.Event()
+        self._sleep_until = math.inf
+        self._soft_scopes: set[anyio.CancelScope] = set()
+        self._stopping = False
+        self._requests = dict.fromkeys(_OUTCOMES, 0)
+        self._retries = 0
+        self._events = 0
+        self._jobs_watched = 0
+        self._jobs_finished = 0
+        self._in_flight = 0
+
+    # -- subscribers --------------------------------------------------------------------
+
+    def subscribe(self, names: Iterable[str], *, inline: bool = False) -> Subscription:
+        """Register a subscriber for ``names`` (already validated and de-duplicated)."""
+        if self.closed:
+            raise PollerClosedError("the Poller is closed: open a new one with `async with`")
+        sub = Subscription(names, on_ready=self._soft_stop if inline else None)
+        self.subscriptions.add(sub)
+        now = self.clock.now()
+        for name in sub.names:
+            job = self.jobs.get(name)
+            if job is None:
+                job = self.jobs[name] = _Job(name, now)
+                self._jobs_watched += 1
+            if job.pending is None:
+                job.pending = [sub]
+            else:
+                job.pending.append(sub)
+            # A late subscriber's first event comes from a fresh describe, soon.
+            if not job.in_flight:
+                self._schedule(job, now)
+        if not sub.names:
+            self.subscriptions.discard(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Drop ``sub``; jobs nobody else watches leave the table. Synchronous and idempotent."""
+        sub.close()
+        self._detach(sub)
+
+    def _detach(self, sub: Subscription) -> None:
+        self.subscriptions.discard(sub)
+        for name in sub.remaining:
+            job = self.jobs.get(name)
+            if job is None:
+                continue
+            if sub in job.subs:
+                job.subs.remove(sub)
+            if job.pending and sub in job.pending:
+                job.pending.remove(sub)
+            if not job.subs and not job.pending:
+                self._remove(job)
+
+    def close(self, error: BaseException) -> None:
+        """Fail every open subscription with ``error`` and forget all jobs."""
+        self.closed = True
+        for sub in list(self.subscriptions):
+            if not sub.is_finished():
+                sub.fail(error)
+        self.subscriptions.clear()
+        for job in list(self.jobs.values()):
+            self._remove(job)
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(self, *, inline: bool = False) -> None:
+        """Poll until cancelled or, ``inline``, until an inline subscriber has news (then drain)."""
+        self._stopping = False
+        send: ObjectSendStream[_Job]
+        receive: ObjectReceiveStream[_Job]
+        send, receive = anyio.create_memory_object_stream[_Job](0)
+        async with anyio.create_task_group() as tg:
+            with receive:
+                for _ in range(self.max_concurrency):
+                    tg.start_soon(self._worker, receive.clone(), inline)
+            await self._dispatch(send)
+
+    def _soft_stop(self) -> None:
+        # Called when the inline reader gets something: stop waiting, finish the wire.
+        if self._stopping:
+            return
+        self._stopping = True
+        self._wake.set()
+        for scope in self._soft_scopes:
+            scope.cancel()
+
+    async def _dispatch(self, send: ObjectSendStream[_Job]) -> None:
+        clock = self.clock
+        queue = self.queue
+        async with send:
+            while not self._stopping:
+                now = clock.now()
+                job = queue.pop_due(now)
+                if job is None:
+                    due = queue.next_due()
+                    self._wake = anyio.Event()
+                    self._sleep_until = math.inf if due is None else due
+                    with anyio.move_on_after(math.inf if due is None else due - now):
+                        await self._wake.wait()
+                    self._sleep_until = math.inf
+                    continue
+                job.in_flight = True
+                await send.send(job)
+
+    async def _worker(self, receive: ObjectReceiveStream[_Job], inline: bool) -> None:
+        async with receive:
+            async for job in receive:
+                if self._stopping:
+                    job.in_flight = False
+                    self._reschedule_now(job)
+                    continue
+                await self._poll(job, inline)
+
+    # -- one poll -----------------------------------------------------------------------
+
+    async def _poll(self, job: _Job, soft: bool) -> None:
+        clock = self.clock
+        now = clock.now()
+        give_up_at = (job.failing_since if job.failing_since is not None else now) + (
+            self.retry.max_elapsed
+        )
+        retrying = self.retry.retrying(
+            deadline=give_up_at,
+            clock=clock,
+            sleep=self._soft_sleep if soft else clock.sleep,
+            before_sleep=self._before_sleep,
+        )
+        description: Description
+        sent_at: float
+        try:
+            description, sent_at = await retrying(self._attempt, job, soft)
+        except _SoftStop:
+            job.in_flight = False
+            self._reschedule_now(job)
+            return
+        except (ThrottledError, TransientError) as exc:
+            job.in_flight = False
+            if clock.now() >= give_up_at:
+                self._finish_error(job, exc)
+            else:
+                self._schedule(job, clock.now() + self._delay(job))
+            return
+        except JobNotFoundError as exc:
+            job.in_flight = False
+            if clock.now() - job.first_seen < self.not_found_grace:
+                log.debug("job_not_found_yet", job_name=job.name)
+                self._schedule(job, clock.now() + (self.policy.not_found_interval or 0.0))
+            else:
+                self._finish_error(job, exc)
+            return
+        except CredentialsError as exc:
+            job.in_flight = False
+            self._fail_subscribers(job, exc)
+            return
+        except TransportError as exc:
+            job.in_flight = False
+            self._finish_error(job, exc)
+            return
+        except BaseException:
+            job.in_flight = False
+            raise
+        job.in_flight = False
+        self.observe(job, description, sent_at)
+
+    async def _attempt(self, job: _Job, soft: bool) -> tuple[Description, float]:
+        if soft:
+            await self._soft_wait_acquire()
+        else:
+            await self.limiter.acquire()
+        sent_at = self.clock.now()
+        self._in_flight += 1
+        try:
+            description = await self.transport.describe(job.name)
+        except TransportError as exc:
+            outcome = _outcome(exc)
+            self._requests[outcome] += 1
+            if outcome == "throttled":
+                self.limiter.on_throttle(sent_at)
+            if outcome in ("throttled", "transient") and job.failing_since is None:
+                job.failing_since = sent_at
+            raise
+        finally:
+            self._in_flight -= 1
+        self._requests["ok"] += 1
+        self.limiter.on_success()
+        return description, sent_at
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self._retries += 1
+        exc = state.outcome.exception() if state.outcome is not None else None
+        job = state.args[0] if state.args else None
+        delay = state.upcoming_sleep
+        if isinstance(exc, ThrottledError):
+            log.info(
+                "throttled",
+                job_name=getattr(job, "name", None),
+                attempt=state.attempt_number,
+                delay=round(delay, 3),
+                rate_limit=self.limiter.rate,
+            )
+        else:
+            log.info(
+                "retrying",
+                job_name=getattr(job, "name", None),
+                attempt=state.attempt_number,
+                delay=round(delay, 3),
+                error=getattr(exc, "code", type(exc).__name__),
+            )
+
+    async def _soft_wait_acquire(self) -> None:
+        await self._soft_wait(self.limiter.acquire)
+
+    async def _soft_sleep(self, seconds: float) -> None:
+        await self._soft_wait(self.clock.sleep, seconds)
+
+    async def _soft_wait(self, fn: Any, *args: Any) -> None:
+        if self._stopping:
+            raise _SoftStop
+        with anyio.CancelScope() as scope:
+            self._soft_scopes.add(scope)
+            try:
+                await fn(*args)
+            finally:
+                self._soft_scopes.discard(scope)
+        if scope.cancelled_caught:
+            raise _SoftStop
+
+    # -- results ------------------------------------------------------------------------
+
+    def observe(self, job: _Job, description: Description, sent_at: float) -> None:
+        """Apply a describe answer: fan out a change, then reschedule or finish the job."""
+        if job.removed:
+            return
+        if sent_at < job.applied_at:
+            # A stale answer: a newer one was already applied. Keep the job scheduled.
+            if not job.in_flight and job.token == NOT_QUEUED:
+                self._schedule(job, self.clock.now() + self._delay(job))
+            return
+        job.applied_at = sent_at
+        job.failing_since = None
+        status = JobStatus(description["OptimizationJobStatus"])
+        log.debug("job_polled", job_name=job.name, status=status.value)
+        observed_at = datetime.now(timezone.utc)
+        previous = job.status
+        if status is not previous:
+            job.status = status
+            job.unchanged = 0
+            if job.subs:
+                event = StatusChange(job.name, previous, status, description, observed_at)
+                for sub in job.subs:
+                    sub.deliver(event, terminal=status.is_terminal)
+                self._events += len(job.subs)
+                log.info(
+                    "job_status_changed",
+                    job_name=job.name,
+                    previous_status=previous.value if previous else None,
+                    status=status.value,
+                )
+        else:
+            job.unchanged += 1
+        pending = job.pending
+        if pending:
+            job.pending = None
+            first = StatusChange(job.name, None, status, description, observed_at)
+            for sub in pending:
+                sub.deliver(first, terminal=status.is_terminal)
+            self._events += len(pending)
+            job.subs.extend(pending)
+        if status.is_terminal:
+            self._jobs_finished += 1
+            self._remove(job)
+        elif not job.in_flight:
+            self._schedule(job, self.clock.now() + self._delay(job))
+
+    def _finish_error(self, job: _Job, error: TransportError) -> None:
+        log.warning("job_error", job_name=job.name, error=error.code, message=str(error))
+        event = JobError(job.name, error)
+        subs = job.subs + (job.pending or [])
+        for sub in subs:
+            sub.deliver(event, terminal=True)
+        self._events += len(subs)
+        self._jobs_finished += 1
+        self._remove(job)
+
+    def _fail_subscribers(self, job: _Job, error: CredentialsError) -> None:
+        log.error("credentials_error", job_name=job.name, error=error.code, message=str(error))
+        for sub in job.subs + (job.pending or []):
+            sub.fail(error)
+            self._detach(sub)
+        self._remove(job)
+
+    # -- scheduling ---------------------------------------------------------------------
+
+    def _delay(self, job: _Job) -> float:
+        return self.policy.next_delay(job.status, job.unchanged, self.rng)
+
+    def _schedule(self, job: _Job, due: float) -> None:
+        if job.removed:
+            return
+        self.queue.push(job, due)
+        if due < self._sleep_until:
+            self._wake.set()
+
+    def _reschedule_now(self, job: _Job) -> None:
+        self._schedule(job, self.clock.now())
+
+    def _remove(self, job: _Job) -> None:
+        if job.removed:
+            return
+        job.removed = True
+        self.queue.discard(job)
+        if self.jobs.get(job.name) is job:
+            del self.jobs[job.name]
+
+    # -- one-off polls ------------------------------------------------------------------
+
+    async def poll_once(self, names: Iterable[str]) -> None:
+        """Describe each named job once now (one attempt, no retry) and apply the answers.
+
+        Used at a caller's deadline: the last look before giving up.
+        """
+        jobs = [self.jobs[name] for name in names if name in self.jobs]
+        limit = anyio.CapacityLimiter(self.max_concurrency)
+
+        async def one(job: _Job) -> None:
+            async with limit:
+                await self.limiter.acquire()
+                sent_at = self.clock.now()
+                try:
+                    description = await self.transport.describe(job.name)
+                except TransportError as exc:
+                    self._requests[_outcome(exc)] += 1
+                    log.info("final_poll_failed", job_name=job.name, error=exc.code)
+                    return
+                self._requests["ok"] += 1
+                self.limiter.on_success()
+                self.observe(job, description, sent_at)
+
+        async with anyio.create_task_group() as tg:
+            for job in jobs:
+                tg.start_soon(one, job)
+
+    # -- statistics ---------------------------------------------------------------------
+
+    def statistics(self) -> PollerStats:
+        """A snapshot of the hub's counters."""
+        limiter = self.limiter.statistics()
+        return PollerStats(
+            requests=dict(self._requests),
+            retries=self._retries,
+            events_emitted=self._events,
+            jobs_watched=self._jobs_watched,
+            jobs_active=len(self.jobs),
+            jobs_finished=self._jobs_finished,
+            subscribers=len(self.subscriptions),
+            in_flight=self._in_flight,
+            rate_limit=limiter.rate,
+            measured_rate=limiter.measured_rate,
+        )
+
+
+def _outcome(exc: TransportError) -> str:
+    if isinstance(exc, ThrottledError):
+        return "throttled"
+    if isinstance(exc, TransientError):
+        return "transient"
+    if isinstance(exc, JobNotFoundError):
+        return "not_found"
+    return "other"

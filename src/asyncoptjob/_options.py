@@ -1,0 +1,158 @@
+"""The options ``Poller``, ``watch`` and ``wait_until_done`` share, validated in one place."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from ._policy import PollPolicy
+from ._retry import RetryPolicy
+from ._validate import check_positive, check_positive_int
+
+if TYPE_CHECKING:
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import AioSession
+    from types_aiobotocore_sagemaker import SageMakerClient
+
+    from ._transport import Transport
+
+__all__ = ["Options", "PollerOptions", "resolve_options"]
+
+DEFAULT_MAX_CONCURRENCY = 16
+DEFAULT_NOT_FOUND_GRACE = 60.0
+
+
+class PollerOptions(TypedDict, total=False):
+    """Keyword options accepted by ``Poller``, ``watch`` and ``wait_until_done`` alike.
+
+    How to reach AWS (give one of ``client`` / ``transport``, or let the library create
+    and close a client from the rest):
+
+    - ``client``: a caller-owned aiobotocore SageMaker client; never closed by the library.
+    - ``session``: an aiobotocore ``AioSession`` to create the client from.
+    - ``region_name``, ``endpoint_url``, ``config``: passed to ``create_client``; the
+      library always turns botocore's own retries off and sizes the connection pool to
+      ``max_concurrency``.
+    - ``transport``: any object with the :class:`~asyncoptjob.Transport` methods
+      (for fakes in unit tests, or another SDK).
+
+    How politely to poll:
+
+    - ``max_concurrency`` (16): requests on the wire at once.
+    - ``max_rate`` (None): hard ceiling in requests/s; None leaves only the adaptive rate.
+    - ``poll_interval`` (20 s): seconds between polls of a job, or a ``PollPolicy``.
+    - ``not_found_grace`` (60 s): how long ResourceNotFound is retried for a job
+      (a describe right after create can answer it) before it counts.
+    - ``timeout`` (None): hard deadline in seconds for each watch/wait.
+    - ``retry``: a ``RetryPolicy`` for throttled and transient failures.
+    """
+
+    client: SageMakerClient
+    session: AioSession
+    region_name: str
+    endpoint_url: str
+    config: AioConfig
+    transport: Transport
+    max_concurrency: int
+    max_rate: float | None
+    poll_interval: float | PollPolicy
+    not_found_grace: float
+    timeout: float | None
+    retry: RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Validated options; the connection settings are kept as given."""
+
+    client: Any
+    session: Any
+    region_name: str | None
+    endpoint_url: str | None
+    config: Any
+    transport: Any
+    max_concurrency: int
+    max_rate: float | None
+    policy: PollPolicy
+    not_found_grace: float
+    timeout: float | None
+    retry: RetryPolicy
+
+    def __repr__(self) -> str:
+        # Never show client/session objects: their reprs can carry credentials.
+        return (
+            f"Options(region_name={self.region_name!r}, endpoint_url={self.endpoint_url!r}, "
+            f"max_concurrency={self.max_concurrency}, max_rate={self.max_rate}, "
+            f"policy={self.policy!r}, not_found_grace={self.not_found_grace}, "
+            f"timeout={self.timeout})"
+        )
+
+
+_KNOWN = frozenset(PollerOptions.__annotations__)
+
+
+def resolve_options(options: dict[str, Any]) -> Options:
+    """Validate ``options`` and fill in defaults.
+
+    Raises:
+        TypeError: an unknown option name.
+        ValueError: an option value out of range (the message names the option).
+    """
+    unknown = sorted(set(options) - _KNOWN)
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) {', '.join(unknown)}; valid options are {', '.join(sorted(_KNOWN))}"
+        )
+    max_concurrency = options.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)
+    check_positive_int("max_concurrency", max_concurrency)
+    max_rate = options.get("max_rate")
+    check_positive("max_rate", max_rate, allow_none=True)
+    poll_interval = options.get("poll_interval")
+    if poll_interval is None:
+        policy = PollPolicy()
+    elif isinstance(poll_interval, PollPolicy):
+        policy = poll_interval
+    else:
+        check_positive("poll_interval", poll_interval)
+        policy = PollPolicy.from_interval(float(poll_interval))
+    grace = options.get("not_found_grace", DEFAULT_NOT_FOUND_GRACE)
+    if (
+        isinstance(grace, bool)
+        or not isinstance(grace, (int, float))
+        or grace < 0
+        or math.isnan(grace)
+    ):
+        raise ValueError(f"not_found_grace must be a number of seconds >= 0, got {grace!r}")
+    timeout = options.get("timeout")
+    check_positive("timeout", timeout, allow_none=True)
+    retry = options.get("retry") or RetryPolicy()
+    if not isinstance(retry, RetryPolicy):
+        raise ValueError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+    client = options.get("client")
+    transport = options.get("transport")
+    if client is not None and transport is not None:
+        raise ValueError("give client= or transport=, not both")
+    return Options(
+        client=client,
+        session=options.get("session"),
+        region_name=options.get("region_name"),
+        endpoint_url=options.get("endpoint_url"),
+        config=options.get("config"),
+        transport=transport,
+        max_concurrency=max_concurrency,
+        max_rate=None if max_rate is None else float(max_rate),
+        policy=policy,
+        not_found_grace=float(grace),
+        timeout=None if timeout is None else float(timeout),
+        retry=retry,
+    )
+
+
+def split_timeout(options: dict[str, Any], timeout: float | None) -> float | None:
+    """The per-call timeout: the call's own if given, else the options' default."""
+    if timeout is not None:
+        check_positive("timeout", timeout)
+        return float(timeout)
+    default = options.get("timeout")
+    return None if default is None else float(default)

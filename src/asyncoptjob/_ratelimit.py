@@ -1,0 +1,238 @@
+"""The shared rate budget: a token bucket whose rate adapts to throttling.
+
+One limiter serves every request a Poller sends. It has two parts:
+
+* a **token bucket** (capacity ``burst``) that never lets more than
+  ``rate * t + burst`` requests start in any window of ``t`` seconds;
+* an **adaptive rate** that follows CUBIC congestion control (RFC 8312, the algorithm
+  botocore's ``adaptive`` retry mode uses, C = 0.4, beta = 0.7): on a throttle the rate
+  is cut to ``beta`` times the rate the service was actually accepting, then grows back
+  along a cubic curve that is flat near the old maximum (so it lingers just under the
+  account's limit) and probes beyond it only slowly.
+
+Two refinements over botocore's implementation: it is async-native (waiting is an
+``await``, never a blocking sleep or lock), and a throttle only cuts the rate once per
+congestion event: answers to requests sent *before* the last cut are ignored, the way
+TCP reacts once per window, so a burst of in-flight throttles does not collapse the rate.
+
+Until the first throttle the adaptive part does not limit (like botocore); an explicit
+``max_rate`` always does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import anyio
+
+from ._clock import AnyioClock, Clock
+from ._validate import check_fraction, check_positive
+
+__all__ = ["AdaptiveRateLimiter", "RateLimiterStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimiterStatistics:
+    """A snapshot of a limiter.
+
+    Attributes:
+        rate: requests/s currently allowed (``None``: not limited yet).
+        max_rate: the hard ceiling, if one was given.
+        measured_rate: successful requests/s over the last measurement window.
+        throttles: throttle answers reported.
+        cuts: times the rate was cut (at most one per congestion event).
+        acquired: requests let through.
+    """
+
+    rate: float | None
+    max_rate: float | None
+    measured_rate: float
+    throttles: int
+    cuts: int
+    acquired: int
+
+
+class AdaptiveRateLimiter:
+    """A token bucket with an optional hard ``max_rate`` and a CUBIC adaptive rate.
+
+    Example::
+
+        limiter = AdaptiveRateLimiter(max_rate=10)
+        await limiter.acquire()          # waits for a token
+        ...                              # send the request
+        limiter.on_success()             # or limiter.on_throttle(sent_at)
+
+    Args:
+        max_rate: hard ceiling in requests/s (``None``: adaptive only).
+        burst: bucket capacity in requests; default: 50 ms worth of the rate, at least 1.
+        min_rate: the rate never drops below this (requests/s).
+        beta: multiplicative cut on a throttle (0 < beta < 1).
+        scale: CUBIC's C constant: how fast the rate grows back.
+        clock: time source (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_rate: float | None = None,
+        burst: float | None = None,
+        min_rate: float = 0.5,
+        beta: float = 0.7,
+        scale: float = 0.4,
+        clock: Clock | None = None,
+    ) -> None:
+        check_positive("max_rate", max_rate, allow_none=True)
+        check_positive("burst", burst, allow_none=True)
+        check_positive("min_rate", min_rate)
+        check_fraction("beta", beta, low=0.05, high=0.99)
+        check_positive("scale", scale)
+        if burst is not None and burst < 1:
+            raise ValueError(f"burst must be >= 1, got {burst!r}")
+        if max_rate is not None and min_rate > max_rate:
+            min_rate = max_rate
+        self._clock: Clock = clock or AnyioClock()
+        self._max_rate = float(max_rate) if max_rate is not None else None
+        self._burst_option = burst
+        self._min_rate = float(min_rate)
+        self._beta = float(beta)
+        self._scale = float(scale)
+        self._lock = anyio.Lock()
+
+        now = self._clock.now()
+        self._started = now
+        # Adaptive state (CUBIC): None until the first throttle.
+        self._w_max: float | None = None
+        self._last_cut = -math.inf
+        self._k = 0.0
+        # Token bucket: starts full so the first requests go out at once.
+        self._tokens = self._capacity(self._fill_rate(now))
+        self._last_refill = now
+        # Success-rate measurement in fixed windows (as botocore's measured_tx_rate).
+        self._window_start = now
+        self._window_count = 0
+        self._measured = 0.0
+        self._throttles = 0
+        self._cuts = 0
+        self._acquired = 0
+
+    # -- public -------------------------------------------------------------------------
+
+    @property
+    def rate(self) -> float | None:
+        """Requests/s allowed right now (``None`` while nothing limits)."""
+        return self._fill_rate(self._clock.now())
+
+    @property
+    def max_rate(self) -> float | None:
+        """The hard ceiling, if one was given."""
+        return self._max_rate
+
+    def statistics(self) -> RateLimiterStatistics:
+        """A snapshot of the limiter's state."""
+        now = self._clock.now()
+        return RateLimiterStatistics(
+            rate=self._fill_rate(now),
+            max_rate=self._max_rate,
+            measured_rate=self._measured_rate(now),
+            throttles=self._throttles,
+            cuts=self._cuts,
+            acquired=self._acquired,
+        )
+
+    async def acquire(self) -> None:
+        """Wait until one request may be sent. Waiters are served first come, first served."""
+        if self._max_rate is None and self._w_max is None:
+            self._acquired += 1
+            return
+        async with self._lock:
+            while True:
+                wait = self._try_take(self._clock.now())
+                if wait <= 0:
+                    self._acquired += 1
+                    return
+                # Re-check after waking: the rate may have been cut meanwhile.
+                await self._clock.sleep(wait)
+
+    def on_success(self) -> None:
+        """Report a request the service accepted."""
+        now = self._clock.now()
+        self._tick_measure(now)
+        self._window_count += 1
+
+    def on_throttle(self, sent_at: float | None = None) -> None:
+        """Report a throttled request.
+
+        Args:
+            sent_at: when the request was sent (the limiter's clock). Throttles of
+                requests sent before the latest cut belong to a congestion event
+                already answered and do not cut again.
+        """
+        now = self._clock.now()
+        self._throttles += 1
+        if sent_at is not None and sent_at < self._last_cut:
+            return
+        self._tick_measure(now)
+        current = self._fill_rate(now)
+        measured = self._measured_rate(now)
+        # The service's acceptance rate is the best estimate of the account's limit; the
+        # rate we were allowing may have been far above it.
+        candidates = [r for r in (current, measured) if r]
+        w_max = min(candidates) if candidates else self._min_rate
+        self._refill(now)
+        self._w_max = max(w_max, self._min_rate)
+        self._last_cut = now
+        self._cuts += 1
+        # K: time for the cubic to climb back to w_max from beta * w_max.
+        self._k = (self._w_max * (1 - self._beta) / self._scale) ** (1 / 3)
+        self._tokens = min(self._tokens, self._capacity(self._fill_rate(now)))
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _fill_rate(self, now: float) -> float | None:
+        rate: float | None = None
+        if self._w_max is not None:
+            t = now - self._last_cut
+            # W(t) = C (t - K)^3 + W_max  (RFC 8312 section 4.1)
+            rate = max(self._min_rate, self._scale * (t - self._k) ** 3 + self._w_max)
+        if self._max_rate is not None:
+            rate = self._max_rate if rate is None else min(rate, self._max_rate)
+        return rate
+
+    def _capacity(self, rate: float | None) -> float:
+        if self._burst_option is not None:
+            return self._burst_option
+        return max(1.0, (rate or 0.0) * 0.05)
+
+    def _refill(self, now: float) -> None:
+        rate = self._fill_rate(now) or 0.0
+        elapsed = max(0.0, now - self._last_refill)
+        self._tokens = min(self._capacity(rate), self._tokens + elapsed * rate)
+        self._last_refill = now
+
+    def _try_take(self, now: float) -> float:
+        """Take a token and return 0, or return the seconds until one is available."""
+        self._refill(now)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        rate = self._fill_rate(now) or self._min_rate
+        return (1.0 - self._tokens) / rate
+
+    def _tick_measure(self, now: float) -> None:
+        elapsed = now - self._window_start
+        if elapsed >= 1.0:
+            self._measured = self._window_count / elapsed
+            self._window_start = now
+            self._window_count = 0
+
+    def _measured_rate(self, now: float) -> float:
+        elapsed = now - self._window_start
+        if self._measured:
+            return self._measured
+        return self._window_count / elapsed if elapsed > 0.05 else 0.0
+
+    def __repr__(self) -> str:
+        rate = self.rate
+        shown = "unlimited" if rate is None else f"{rate:.3g}/s"
+        return f"<AdaptiveRateLimiter rate={shown} max_rate={self._max_rate}>"

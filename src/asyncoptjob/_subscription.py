@@ -1,0 +1,98 @@
+"""One caller's view of the hub: the events of the jobs it asked for, in order."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+
+import anyio
+
+from ._events import Event
+
+__all__ = ["Subscription"]
+
+
+class Subscription:
+    """The events of one ``watch``/``wait_until_done`` call, buffered until read.
+
+    Backpressure, not loss: the hub never waits for a subscriber and never drops an
+    event. Each job yields at most one event per status it passes through (six at
+    most) plus a terminal one, so a subscription's buffer is bounded by the jobs it
+    watches; a slow reader costs memory in proportion to its own jobs and never slows
+    polling for anyone else.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_error",
+        "_on_ready",
+        "_ready",
+        "closed",
+        "names",
+        "remaining",
+    )
+
+    def __init__(self, names: Iterable[str], on_ready: Callable[[], None] | None = None) -> None:
+        self.names: tuple[str, ...] = tuple(names)
+        self.remaining: set[str] = set(self.names)
+        self.closed = False
+        self._buffer: deque[Event] = deque()
+        self._error: BaseException | None = None
+        self._ready = anyio.Event()
+        self._on_ready = on_ready
+
+    def is_finished(self) -> bool:
+        """True once every job has had its terminal outcome (or the subscription failed)."""
+        return not self.remaining or self._error is not None
+
+    def has_pending(self) -> bool:
+        """True when a read would not wait: an event, an error or the end is ready."""
+        return bool(self._buffer) or self.is_finished() or self.closed
+
+    # -- hub side -----------------------------------------------------------------------
+
+    def deliver(self, event: Event, *, terminal: bool) -> None:
+        """Queue ``event``; with ``terminal`` the job is done for this subscription."""
+        if self.closed:
+            return
+        self._buffer.append(event)
+        if terminal:
+            self.remaining.discard(event.job_name)
+        self._notify()
+
+    def fail(self, error: BaseException) -> None:
+        """End the subscription with ``error`` (raised after the buffered events)."""
+        if self.closed or self._error is not None:
+            return
+        self._error = error
+        self._notify()
+
+    def _notify(self) -> None:
+        self._ready.set()
+        if self._on_ready is not None:
+            self._on_ready()
+
+    # -- reader side --------------------------------------------------------------------
+
+    def get_nowait(self) -> Event | None:
+        """Return the next buffered event, or None if there is none right now.
+
+        Raises:
+            BaseException: the error the subscription failed with, once drained.
+        """
+        if self._buffer:
+            return self._buffer.popleft()
+        if self._error is not None:
+            raise self._error
+        return None
+
+    async def wait(self) -> None:
+        """Wait until a read would not wait (:meth:`has_pending`)."""
+        while not self.has_pending():
+            self._ready = anyio.Event()
+            await self._ready.wait()
+
+    def close(self) -> None:
+        """Stop receiving events (the hub drops this subscription)."""
+        self.closed = True
+        self._buffer.clear()

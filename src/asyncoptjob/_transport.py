@@ -1,0 +1,300 @@
+"""The one boundary to AWS: something that describes a job and lists jobs.
+
+Everything above this module talks to a :class:`Transport`, never to botocore. The
+aiobotocore implementation translates every botocore failure into the library's own
+errors (``_errors.py``) here, in one place, the way httpx maps httpcore's exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import botocore.exceptions as bce
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession, get_session
+
+from ._errors import (
+    CredentialsError,
+    InvalidRequestError,
+    JobNotFoundError,
+    ServiceError,
+    ThrottledError,
+    TransientError,
+    TransportError,
+)
+from ._events import JobStatus
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sagemaker import SageMakerClient
+    from types_aiobotocore_sagemaker.type_defs import ListOptimizationJobsResponseTypeDef
+
+    from ._events import Description
+
+__all__ = [
+    "AioBotocoreTransport",
+    "THROTTLING_CODES",
+    "TRANSIENT_CODES",
+    "CREDENTIAL_CODES",
+    "Transport",
+    "classify_client_error",
+    "open_transport",
+]
+
+DESCRIBE = "DescribeOptimizationJob"
+LIST = "ListOptimizationJobs"
+
+# The codes the AWS SDKs treat as throttling (botocore's retryhandler / standard mode).
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+TRANSIENT_CODES = frozenset(
+    {
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+    }
+)
+# Retrying the same signature cannot fix these: credentials must change.
+CREDENTIAL_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "ExpiredToken",
+        "InvalidClientTokenId",
+        "MissingAuthenticationTokenException",
+        "SignatureDoesNotMatch",
+    }
+)
+NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
+VALIDATION_CODES = frozenset({"ValidationException", "ValidationError"})
+
+_CREDENTIAL_HINT = {
+    "AccessDeniedException": "the identity lacks permission (allow"
+    " sagemaker:DescribeOptimizationJob and sagemaker:ListOptimizationJobs)",
+    "ExpiredTokenException": "the session token has expired: refresh the credentials",
+    "UnrecognizedClientException": "the access key is not recognised: check the credentials",
+    "InvalidSignatureException": "the request signature is invalid: check the secret key and"
+    " the machine's clock",
+}
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """What the core needs from AWS. Implement it to run the core on anything."""
+
+    async def describe(self, name: str) -> Description:
+        """Return the DescribeOptimizationJob response for ``name``.
+
+        Raises:
+            TransportError: a subclass saying why the call failed.
+        """
+        ...
+
+    async def list_jobs(self, **params: Any) -> ListOptimizationJobsResponseTypeDef:
+        """Return one ListOptimizationJobs page for ``params``.
+
+        Raises:
+            TransportError: a subclass saying why the call failed.
+        """
+        ...
+
+
+def classify_client_error(
+    code: str,
+    message: str,
+    *,
+    http_status: int | None,
+    operation: str,
+    job_name: str | None = None,
+) -> TransportError:
+    """Translate an AWS error code into the library's error."""
+    kwargs: dict[str, Any] = {
+        "code": code,
+        "operation": operation,
+        "job_name": job_name,
+        "http_status": http_status,
+    }
+    what = f"{operation}({job_name})" if job_name else operation
+    if code in THROTTLING_CODES or http_status == 429:
+        return ThrottledError(f"{what} was throttled: {code}: {message}", **kwargs)
+    if code in CREDENTIAL_CODES:
+        hint = _CREDENTIAL_HINT.get(code, "check the AWS credentials and IAM policy")
+        return CredentialsError(f"{what} was refused ({code}: {message}); {hint}", **kwargs)
+    if code in NOT_FOUND_CODES:
+        return JobNotFoundError(
+            f"optimization job {job_name!r} was not found ({code}: {message})", **kwargs
+        )
+    if code in VALIDATION_CODES:
+        return InvalidRequestError(f"{what} is invalid: {code}: {message}", **kwargs)
+    if code in TRANSIENT_CODES or (http_status is not None and http_status >= 500):
+        return TransientError(f"{what} failed: {code or http_status}: {message}", **kwargs)
+    return ServiceError(f"{what} failed: {code}: {message}", **kwargs)
+
+
+def _translate(exc: Exception, operation: str, job_name: str | None) -> TransportError:
+    if isinstance(exc, bce.ClientError):
+        error = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        return classify_client_error(
+            str(error.get("Code", "")),
+            str(error.get("Message", "")),
+            http_status=meta.get("HTTPStatusCode"),
+            operation=operation,
+            job_name=job_name,
+        )
+    what = f"{operation}({job_name})" if job_name else operation
+    kind = type(exc).__name__
+    if isinstance(exc, (bce.NoCredentialsError, bce.PartialCredentialsError)):
+        return CredentialsError(
+            f"{what}: no AWS credentials found ({kind}); set AWS_ACCESS_KEY_ID and"
+            " AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or pass session=/client=",
+            code=kind,
+            operation=operation,
+            job_name=job_name,
+        )
+    if isinstance(exc, bce.NoRegionError):
+        return CredentialsError(
+            f"{what}: no AWS region configured; pass region_name= or set AWS_DEFAULT_REGION",
+            code=kind,
+            operation=operation,
+            job_name=job_name,
+        )
+    # Connection errors, read/connect timeouts, and bodies botocore could not parse.
+    return TransientError(
+        f"{what} failed: {kind}: {exc}", code=kind, operation=operation, job_name=job_name
+    )
+
+
+_TRANSPORT_FAILURES: tuple[type[Exception], ...] = (
+    bce.BotoCoreError,
+    bce.ClientError,
+    OSError,
+    TimeoutError,
+)
+
+
+class AioBotocoreTransport:
+    """The :class:`Transport` over an aiobotocore SageMaker client.
+
+    The client is borrowed: this object never closes it. Use :func:`open_transport`
+    to have one created and closed for you.
+    """
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: SageMakerClient) -> None:
+        if not hasattr(client, "describe_optimization_job"):
+            raise TypeError(
+                "client must be an aiobotocore SageMaker client "
+                "(session.create_client('sagemaker', ...)), "
+                f"got {type(client).__name__}"
+            )
+        self._client = client
+
+    async def describe(self, name: str) -> Description:
+        try:
+            response = await self._client.describe_optimization_job(OptimizationJobName=name)
+        except _TRANSPORT_FAILURES as exc:
+            raise _translate(exc, DESCRIBE, name) from exc
+        # A 200 whose body was not JSON parses as {"message": ...}: treat as a bad answer.
+        status = response.get("OptimizationJobStatus")
+        if status not in JobStatus._value2member_map_:
+            raise TransientError(
+                f"{DESCRIBE}({name}) returned a response without a valid "
+                f"OptimizationJobStatus ({status!r})",
+                code="MalformedResponse",
+                operation=DESCRIBE,
+                job_name=name,
+            )
+        return response
+
+    async def list_jobs(self, **params: Any) -> ListOptimizationJobsResponseTypeDef:
+        try:
+            response = await self._client.list_optimization_jobs(**params)
+        except _TRANSPORT_FAILURES as exc:
+            raise _translate(exc, LIST, None) from exc
+        if not isinstance(response.get("OptimizationJobSummaries"), list):
+            raise TransientError(
+                f"{LIST} returned a response without OptimizationJobSummaries",
+                code="MalformedResponse",
+                operation=LIST,
+            )
+        return response
+
+    def __repr__(self) -> str:
+        endpoint = getattr(getattr(self._client, "meta", None), "endpoint_url", "?")
+        return f"<AioBotocoreTransport endpoint={endpoint}>"
+
+
+def client_config(max_concurrency: int, config: AioConfig | None = None) -> AioConfig:
+    """The client config the library uses: botocore retries off, pool sized to concurrency.
+
+    The caller's ``config`` is kept, except that retries are always switched off (the
+    library retries itself; leaving botocore's on would retry every failure twice over).
+    """
+    ours = AioConfig(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        max_pool_connections=max_concurrency,
+    )
+    if config is None:
+        return ours
+    merged = config.merge(AioConfig(retries={"mode": "standard", "total_max_attempts": 1}))
+    if getattr(config, "max_pool_connections", 10) < max_concurrency:
+        merged = merged.merge(AioConfig(max_pool_connections=max_concurrency))
+    return merged
+
+
+@asynccontextmanager
+async def open_transport(
+    *,
+    client: SageMakerClient | None = None,
+    session: AioSession | None = None,
+    region_name: str | None = None,
+    endpoint_url: str | None = None,
+    config: AioConfig | None = None,
+    max_concurrency: int = 16,
+) -> AsyncIterator[AioBotocoreTransport]:
+    """Yield a transport over ``client``, or over a client created (and closed) here."""
+    if client is not None:
+        if session is not None or endpoint_url is not None or config is not None:
+            raise ValueError(
+                "client= cannot be combined with session=, endpoint_url= or config=: "
+                "configure the client you pass instead"
+            )
+        yield AioBotocoreTransport(client)
+        return
+    session = session or get_session()
+    kwargs: dict[str, Any] = {"config": client_config(max_concurrency, config)}
+    if region_name is not None:
+        kwargs["region_name"] = region_name
+    if endpoint_url is not None:
+        kwargs["endpoint_url"] = endpoint_url
+    async with AsyncExitStack() as stack:
+        try:
+            created = await stack.enter_async_context(session.create_client("sagemaker", **kwargs))
+        except bce.NoRegionError as exc:
+            raise _translate(exc, "CreateClient", None) from exc
+        yield AioBotocoreTransport(created)
