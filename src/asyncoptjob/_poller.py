@@ -198,7 +198,9 @@ class Poller:
     ) -> None:
         stack, self._stack = self._stack, None
         if stack is not None:
-            await stack.__aexit__(exc_type, exc, tb)
+            # The caller's exception is not fed to the task group: it would come back
+            # wrapped in an ExceptionGroup. It propagates unchanged once this returns.
+            await stack.aclose()
 
     def _running_hub(self) -> Hub:
         hub = self._hub

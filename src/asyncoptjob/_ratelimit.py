@@ -213,8 +213,9 @@ class AdaptiveRateLimiter:
     def _try_take(self, now: float) -> float:
         """Take a token and return 0, or return the seconds until one is available."""
         self._refill(now)
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        # The tolerance keeps float rounding (1 - 1e-16 tokens) from spinning forever.
+        if self._tokens >= 1.0 - 1e-9:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return 0.0
         rate = self._fill_rate(now) or self._min_rate
         return (1.0 - self._tokens) / rate

@@ -1,0 +1,77 @@
+"""Helpers shared by the core's tests: fast lifecycles, a fake clock, event invariants."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import anyio.lowlevel
+
+from asyncoptjob import Event, JobError, JobStatus, PollPolicy, StatusChange
+from asyncoptjob.mock import Lifecycle
+
+# Sub-second lifecycles and polls: tests finish quickly but still poll several times.
+FAST = Lifecycle(starting=(0.05, 0.15), in_progress=(0.1, 0.4), stopping=(0.05, 0.1))
+FAST_POLL = PollPolicy(interval=0.03, max_interval=0.1, jitter=0.2)
+FOREVER = Lifecycle(starting=(0.01, 0.01), in_progress=(float("inf"), float("inf")))
+
+
+class FakeClock:
+    """Virtual time: ``sleep`` advances the clock instead of waiting."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.t = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += max(0.0, seconds)
+        await anyio.lowlevel.checkpoint()
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def check_invariants(events: Sequence[Event], names: Iterable[str]) -> dict[str, list[Event]]:
+    """Assert the per-job event guarantees; return the events grouped by job.
+
+    Per job: the first StatusChange has previous_status None, each next one's
+    previous_status is the status before it, no status repeats back to back, and
+    exactly one terminal outcome comes last.
+    """
+    by_job: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_job[event.job_name].append(event)
+    expected = set(names)
+    assert set(by_job) == expected, f"events for {set(by_job) ^ expected} unexpected/missing"
+    for name, seq in by_job.items():
+        previous: JobStatus | None = None
+        for i, event in enumerate(seq):
+            last = i == len(seq) - 1
+            if isinstance(event, JobError):
+                assert last, f"{name}: events after a JobError: {seq}"
+                continue
+            assert isinstance(event, StatusChange)
+            assert event.previous_status == previous, f"{name}: out of order: {seq}"
+            assert event.status != previous, f"{name}: repeated status: {seq}"
+            assert event.is_terminal == last, f"{name}: terminal not last/only once: {seq}"
+            assert event.observed_at.tzinfo is not None
+            assert event.description["OptimizationJobName"] == name
+            previous = event.status
+    return dict(by_job)
+
+
+async def settle_tasks(max_rounds: int = 200) -> set[asyncio.Task[object]]:
+    """Let finalizers run; return the tasks other than the current one still pending."""
+    current = asyncio.current_task()
+    others: set[asyncio.Task[object]] = set()
+    for _ in range(max_rounds):
+        others = {t for t in asyncio.all_tasks() if t is not current and not t.done()}
+        if not others:
+            break
+        await asyncio.sleep(0)
+    return others

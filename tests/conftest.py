@@ -1,0 +1,102 @@
+"""Shared fixtures: dummy AWS credentials, the mock SageMaker endpoint, clients to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import boto3
+import pytest
+from aiobotocore.session import AioSession, get_session
+from botocore.config import Config
+
+from asyncoptjob.mock import Lifecycle, MockSageMaker
+
+REGION = "us-east-1"
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+#: botocore's own retries off, so every error reaches the test (or the library) once.
+NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
+#: A lifecycle that runs a whole job in well under a second.
+FAST_LIFECYCLE = Lifecycle(
+    starting=(0.05, 0.1), in_progress=(0.1, 0.3), stopping=(0.05, 0.1), time_scale=1.0
+)
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Point every AWS SDK at dummy credentials and away from the user's AWS config."""
+    missing = tmp_path_factory.getbasetemp() / "no-such-aws-file"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(missing))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(missing))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def aio_session() -> AioSession:
+    """One aiobotocore session for the run: it caches the (large) SageMaker model."""
+    return get_session()
+
+
+@pytest.fixture
+async def mock() -> AsyncIterator[MockSageMaker]:
+    """A running mock endpoint with a sub-second lifecycle and no faults."""
+    async with MockSageMaker(seed=1, lifecycle=FAST_LIFECYCLE) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def make_aio_client(
+    aio_session: AioSession,
+) -> Callable[..., AbstractAsyncContextManager[Any]]:
+    """Return ``make(url, config=None)``: an aiobotocore SageMaker client context.
+
+    The client uses dummy credentials and botocore retries off; *config* is
+    merged on top (e.g. ``Config(parameter_validation=False)`` to send values
+    botocore would reject before they reach the endpoint).
+    """
+
+    def make(url: str, config: Config | None = None) -> AbstractAsyncContextManager[Any]:
+        merged = NO_RETRIES if config is None else NO_RETRIES.merge(config)
+        context: AbstractAsyncContextManager[Any] = aio_session.create_client(
+            "sagemaker", region_name=REGION, endpoint_url=url, config=merged, **DUMMY_CREDENTIALS
+        )
+        return context
+
+    return make
+
+
+@pytest.fixture
+async def aio_client(
+    mock: MockSageMaker, make_aio_client: Callable[..., AbstractAsyncContextManager[Any]]
+) -> AsyncIterator[Any]:
+    """An aiobotocore SageMaker client to `mock`, with botocore retries off."""
+    async with make_aio_client(mock.url) as client:
+        yield client
+
+
+@pytest.fixture
+def threaded_mock() -> Iterator[MockSageMaker]:
+    """A mock endpoint served from a background thread, for synchronous clients."""
+    with MockSageMaker(seed=1, lifecycle=FAST_LIFECYCLE).run_in_thread() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def boto3_client(threaded_mock: MockSageMaker) -> Iterator[Any]:
+    """A boto3 SageMaker client to `threaded_mock`, with botocore retries off."""
+    client = boto3.session.Session().client(
+        "sagemaker",
+        region_name=REGION,
+        endpoint_url=threaded_mock.url,
+        config=NO_RETRIES,
+        **DUMMY_CREDENTIALS,
+    )
+    try:
+        yield client
+    finally:
+        client.close()
