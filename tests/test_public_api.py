@@ -34,6 +34,7 @@ EXPECTED_ALL = {
     "JobStatus",
     "PollPolicy",
     "RetryPolicy",
+    "SweepPolicy",
     "AdaptiveRateLimiter",
     "RateLimiterStatistics",
     "Clock",

@@ -38,6 +38,7 @@ from ._poller import Poller, Watch
 from ._ratelimit import AdaptiveRateLimiter, RateLimiterStatistics
 from ._retry import RetryPolicy
 from ._stats import PollerStats
+from ._sweep import SweepPolicy
 from ._transport import AioBotocoreTransport, Transport
 
 __version__ = "0.1.0"
@@ -57,6 +58,7 @@ __all__ = [
     # strategies
     "PollPolicy",
     "RetryPolicy",
+    "SweepPolicy",
     "AdaptiveRateLimiter",
     "RateLimiterStatistics",
     "Clock",

@@ -46,6 +46,7 @@ from ._retry import RetryPolicy
 from ._scheduler import NOT_QUEUED, DueQueue
 from ._stats import PollerStats
 from ._subscription import Subscription
+from ._sweep import Strategy, Sweeper, SweepPolicy
 
 if TYPE_CHECKING:
     from ._events import Description
@@ -108,6 +109,8 @@ class Hub:
         max_concurrency: int,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        strategy: Strategy = "describe",
+        sweep: SweepPolicy | None = None,
     ) -> None:
         self.transport = transport
         self.limiter = limiter
@@ -131,6 +134,15 @@ class Hub:
         self._jobs_watched = 0
         self._jobs_finished = 0
         self._in_flight = 0
+        self.strategy = strategy
+        self.sweeper: Sweeper | None = None
+        if strategy != "describe":
+            self.sweeper = Sweeper(
+                transport, sweep or SweepPolicy(), retry, self.clock, interval=policy.interval
+            )
+        self._sweeping = False
+        self._next_sweep_at = -math.inf
+        self._hints = 0
 
     # -- subscribers --------------------------------------------------------------------
 
@@ -197,6 +209,8 @@ class Hub:
             with receive:
                 for _ in range(self.max_concurrency):
                     tg.start_soon(self._worker, receive.clone(), inline)
+            if self.sweeper is not None:
+                tg.start_soon(self._sweep_loop, self.sweeper, inline)
             await self._dispatch(send)
 
     def _soft_stop(self) -> None:
@@ -287,10 +301,7 @@ class Hub:
         self.observe(job, description, sent_at)
 
     async def _attempt(self, job: _Job, soft: bool) -> tuple[Description, float]:
-        if soft:
-            await self._soft_wait_acquire()
-        else:
-            await self.limiter.acquire()
+        await self._acquire(self.limiter, soft)
         sent_at = self.clock.now()
         self._in_flight += 1
         try:
@@ -331,8 +342,11 @@ class Hub:
                 error=getattr(exc, "code", type(exc).__name__),
             )
 
-    async def _soft_wait_acquire(self) -> None:
-        await self._soft_wait(self.limiter.acquire)
+    async def _acquire(self, limiter: AdaptiveRateLimiter, soft: bool) -> None:
+        if soft:
+            await self._soft_wait(limiter.acquire)
+        else:
+            await limiter.acquire()
 
     async def _soft_sleep(self, seconds: float) -> None:
         await self._soft_wait(self.clock.sleep, seconds)
@@ -416,6 +430,9 @@ class Hub:
     # -- scheduling ---------------------------------------------------------------------
 
     def _delay(self, job: _Job) -> float:
+        if self._sweeping and job.status is not None and self.sweeper is not None:
+            # Sweeps report changes; describes are only the safety net. Jitter spreads them.
+            return self.sweeper.policy.safety_interval * (0.5 + 0.5 * self.rng.random())
         return self.policy.next_delay(job.status, job.unchanged, self.rng)
 
     def _schedule(self, job: _Job, due: float) -> None:
@@ -435,6 +452,62 @@ class Hub:
         self.queue.discard(job)
         if self.jobs.get(job.name) is job:
             del self.jobs[job.name]
+
+    # -- list sweeps --------------------------------------------------------------------
+
+    async def _sweep_loop(self, sweeper: Sweeper, inline: bool) -> None:
+        sleep = self._soft_sleep if inline else self.clock.sleep
+
+        async def acquire(limiter: AdaptiveRateLimiter) -> None:
+            await self._acquire(limiter, inline)
+
+        try:
+            while not self._stopping:
+                self._update_mode(sweeper)
+                now = self.clock.now()
+                if now < self._next_sweep_at:
+                    await sleep(self._next_sweep_at - now)
+                    continue
+                self._next_sweep_at = now + sweeper.interval
+                if self._sweep_wanted(sweeper):
+                    await sweeper.sweep(self.hint, sleep, acquire)
+        except _SoftStop:
+            return
+
+    def _sweep_wanted(self, sweeper: Sweeper) -> bool:
+        if self.strategy == "sweep":
+            return True
+        return (
+            self.strategy == "auto"
+            and sweeper.affordable
+            and len(self.jobs) >= sweeper.policy.threshold
+        )
+
+    def _update_mode(self, sweeper: Sweeper) -> None:
+        active = self._sweep_wanted(sweeper) and sweeper.failures_in_a_row == 0
+        if active == self._sweeping:
+            return
+        self._sweeping = active
+        log.info(
+            "strategy_changed",
+            strategy="sweep" if active else "describe",
+            jobs=len(self.jobs),
+            sweep_failures=sweeper.failures_in_a_row,
+        )
+        if not active:
+            # Back to describe-only: pull in jobs parked at the slow safety cadence.
+            now = self.clock.now()
+            for job in self.jobs.values():
+                if job.token != NOT_QUEUED:
+                    self._schedule(job, now + self._delay(job))
+
+    def hint(self, name: str, status: str) -> None:
+        """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
+        job = self.jobs.get(name)
+        if job is None or job.status is None or job.in_flight or status == job.status.value:
+            return
+        self._hints += 1
+        self._schedule(job, self.clock.now())
 
     # -- one-off polls ------------------------------------------------------------------
 
@@ -480,6 +553,10 @@ class Hub:
             in_flight=self._in_flight,
             rate_limit=limiter.rate,
             measured_rate=limiter.measured_rate,
+            strategy="sweep" if self._sweeping else "describe",
+            sweeps=self.sweeper.sweeps if self.sweeper else 0,
+            list_requests=dict(self.sweeper.list_calls) if self.sweeper else {},
+            sweep_hints=self._hints,
         )
 
 

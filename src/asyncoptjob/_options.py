@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
+from ._sweep import STRATEGIES, Strategy, SweepPolicy
 from ._validate import check_positive, check_positive_int
 
 if TYPE_CHECKING:
@@ -46,6 +47,11 @@ class PollerOptions(TypedDict, total=False):
       (a describe right after create can answer it) before it counts.
     - ``timeout`` (None): hard deadline in seconds for each watch/wait.
     - ``retry``: a ``RetryPolicy`` for throttled and transient failures.
+    - ``strategy`` (``"auto"``): ``"describe"`` polls each job with its own describe;
+      ``"sweep"`` asks ListOptimizationJobs which jobs changed (100 per call) and
+      describes only those; ``"auto"`` sweeps once enough jobs are watched.
+    - ``sweep``: a ``SweepPolicy`` (sweep interval, safety-net describe interval,
+      List rate budget, the ``auto`` threshold).
     """
 
     client: SageMakerClient
@@ -60,6 +66,8 @@ class PollerOptions(TypedDict, total=False):
     not_found_grace: float
     timeout: float | None
     retry: RetryPolicy
+    strategy: Strategy
+    sweep: SweepPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,8 @@ class Options:
     not_found_grace: float
     timeout: float | None
     retry: RetryPolicy
+    strategy: Strategy
+    sweep: SweepPolicy
 
     def __repr__(self) -> str:
         # Never show client/session objects: their reprs can carry credentials.
@@ -85,7 +95,7 @@ class Options:
             f"Options(region_name={self.region_name!r}, endpoint_url={self.endpoint_url!r}, "
             f"max_concurrency={self.max_concurrency}, max_rate={self.max_rate}, "
             f"policy={self.policy!r}, not_found_grace={self.not_found_grace}, "
-            f"timeout={self.timeout})"
+            f"timeout={self.timeout}, strategy={self.strategy!r})"
         )
 
 
@@ -129,6 +139,12 @@ def resolve_options(options: dict[str, Any]) -> Options:
     retry = options.get("retry") or RetryPolicy()
     if not isinstance(retry, RetryPolicy):
         raise ValueError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+    strategy = options.get("strategy", "auto")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    sweep = options.get("sweep") or SweepPolicy()
+    if not isinstance(sweep, SweepPolicy):
+        raise ValueError(f"sweep must be a SweepPolicy, got {type(sweep).__name__}")
     client = options.get("client")
     transport = options.get("transport")
     if client is not None and transport is not None:
@@ -146,6 +162,8 @@ def resolve_options(options: dict[str, Any]) -> Options:
         not_found_grace=float(grace),
         timeout=None if timeout is None else float(timeout),
         retry=retry,
+        strategy=strategy,
+        sweep=sweep,
     )
 
 

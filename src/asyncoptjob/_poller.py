@@ -40,6 +40,8 @@ def build_hub(transport: Transport, options: Options) -> Hub:
         not_found_grace=options.not_found_grace,
         max_concurrency=options.max_concurrency,
         rng=random.Random(),
+        strategy=options.strategy,
+        sweep=options.sweep,
     )
 
 
@@ -161,7 +163,7 @@ class Poller:
         **options: see :class:`~asyncoptjob.PollerOptions` (``client``, ``session``,
             ``region_name``, ``endpoint_url``, ``config``, ``transport``,
             ``max_concurrency``, ``max_rate``, ``poll_interval``, ``not_found_grace``,
-            ``timeout``, ``retry``).
+            ``timeout``, ``retry``, ``strategy``, ``sweep``).
 
     Raises:
         ValueError: an option value is out of range (the message names it).

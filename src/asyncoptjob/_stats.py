@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["PollerStats"]
 
@@ -13,8 +13,8 @@ class PollerStats:
     """A point-in-time snapshot of a Poller (``poller.stats``).
 
     Attributes:
-        requests: API calls by outcome: ``ok``, ``throttled``, ``transient``,
-            ``not_found``, ``other``.
+        requests: DescribeOptimizationJob calls by outcome: ``ok``, ``throttled``,
+            ``transient``, ``not_found``, ``other``.
         retries: backoff sleeps taken before a retry.
         events_emitted: events delivered, counted once per subscriber.
         jobs_watched: distinct jobs ever added.
@@ -23,7 +23,12 @@ class PollerStats:
         subscribers: open subscriptions (watch/wait calls).
         in_flight: requests currently on the wire.
         rate_limit: requests/s the limiter allows now (None: not limited).
-        measured_rate: successful requests/s the limiter measured recently.
+        measured_rate: successful describes/s the limiter measured recently.
+        strategy: how jobs are polled right now: ``"describe"`` or ``"sweep"``.
+        sweeps: list sweeps completed.
+        list_requests: ListOptimizationJobs calls by outcome (``ok``, ``throttled``,
+            ``failed``); ``requests`` counts describes only.
+        sweep_hints: describes a sweep asked for because List showed a new status.
     """
 
     requests: Mapping[str, int]
@@ -36,8 +41,12 @@ class PollerStats:
     in_flight: int
     rate_limit: float | None
     measured_rate: float
+    strategy: str = "describe"
+    sweeps: int = 0
+    list_requests: Mapping[str, int] = field(default_factory=dict)
+    sweep_hints: int = 0
 
     @property
     def total_requests(self) -> int:
-        """All API calls sent, whatever their outcome."""
-        return sum(self.requests.values())
+        """All API calls sent (describes and lists), whatever their outcome."""
+        return sum(self.requests.values()) + sum(self.list_requests.values())

@@ -1,0 +1,212 @@
+"""List sweeps: one ListOptimizationJobs call reports up to 100 jobs.
+
+Describe-only polling costs one request per job per poll, against a rate limit the
+whole account shares. A sweep asks ListOptimizationJobs which jobs changed since the
+last sweep (``LastModifiedTimeAfter``, 100 per page) and the hub describes only the
+watched jobs whose listed status differs from the one it knows, so events still carry
+full descriptions. List is only ever a hint:
+
+* the watermark trails the start of the last *complete* sweep by ``overlap`` seconds,
+  so clock skew and List's eventual consistency cannot hide a change (a change List
+  shows late is still inside the next sweeps' window);
+* a sweep reads at most ``max_pages`` pages; the rest (including the empty pages with
+  a ``NextToken`` that SageMaker's List calls are known to return) is resumed by the
+  next sweep from the same token, so a sweep never spins, and the watermark only
+  advances once every page of a window was read;
+* every job is still described every ``safety_interval`` seconds, jobs not yet
+  observed are described at once, and every change List reports is confirmed by a
+  describe before an event goes out (a job that vanished gets its not-found handling);
+* when sweeps fail (throttled past the retry budget, errors), the hub falls back to
+  describe-only polling until a sweep succeeds again.
+
+List calls take tokens from their own rate budget (SageMaker's List limits are much
+lower than Describe's), with the same throttling-aware behaviour.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+
+from ._clock import Clock
+from ._errors import ThrottledError, TransportError
+from ._ratelimit import AdaptiveRateLimiter
+from ._retry import RetryPolicy
+from ._validate import check_non_negative, check_positive, check_positive_int
+
+if TYPE_CHECKING:
+    from ._transport import Transport
+
+__all__ = ["STRATEGIES", "Strategy", "SweepPolicy", "Sweeper"]
+
+log = structlog.get_logger("asyncoptjob")
+
+Strategy = Literal["auto", "describe", "sweep"]
+STRATEGIES: tuple[str, ...] = ("auto", "describe", "sweep")
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPolicy:
+    """How list sweeps run (used by ``strategy="sweep"`` and ``"auto"``).
+
+    Example::
+
+        SweepPolicy(interval=20, safety_interval=900, max_rate=1.0)
+
+    Args:
+        interval: seconds between sweeps (> 0): the detection latency of a change.
+            Default: the poll policy's base interval.
+        overlap: seconds the watermark trails the last complete sweep (>= 0), against
+            clock skew and List's eventual consistency.
+        safety_interval: seconds between describes of a job while sweeps run (> 0).
+        max_pages: pages read per sweep before resuming in the next one (>= 1).
+        page_size: ``MaxResults`` per page (1-100).
+        max_rate: hard ceiling on List calls per second (None: adaptive only).
+        threshold: with ``strategy="auto"``, sweep once at least this many jobs are
+            watched (>= 1) and the List budget allows a sweep every ``interval``
+            (``max_rate * interval >= 1``); otherwise describing is cheaper or faster.
+    """
+
+    interval: float | None = None
+    overlap: float = 60.0
+    safety_interval: float = 900.0
+    max_pages: int = 10
+    page_size: int = 100
+    max_rate: float | None = 2.0
+    threshold: int = 25
+
+    def __post_init__(self) -> None:
+        check_positive("interval", self.interval, allow_none=True)
+        check_non_negative("overlap", self.overlap)
+        check_positive("safety_interval", self.safety_interval)
+        check_positive_int("max_pages", self.max_pages)
+        check_positive_int("page_size", self.page_size)
+        if self.page_size > 100:
+            raise ValueError(f"page_size must be between 1 and 100, got {self.page_size!r}")
+        check_positive("max_rate", self.max_rate, allow_none=True)
+        check_positive_int("threshold", self.threshold)
+
+
+class Sweeper:
+    """Runs sweeps for a hub: watermark, resumable paging, its own rate budget."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        policy: SweepPolicy,
+        retry: RetryPolicy,
+        clock: Clock,
+        *,
+        interval: float,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.transport = transport
+        self.policy = policy
+        self.interval = policy.interval or interval
+        self.retry = retry
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.limiter = AdaptiveRateLimiter(max_rate=policy.max_rate, clock=clock)
+        # Changes before the hub started are covered by every job's first describe.
+        self.watermark = wall_clock()
+        self._resume: tuple[dict[str, Any], str] | None = None
+        self._window_start: float | None = None
+        self.sweeps = 0
+        self.pages = 0
+        self.list_calls: dict[str, int] = {"ok": 0, "throttled": 0, "failed": 0}
+        self.failures_in_a_row = 0
+
+    @property
+    def affordable(self) -> bool:
+        """True if the List budget allows one call per sweep interval."""
+        return self.policy.max_rate is None or self.policy.max_rate * self.interval >= 1.0
+
+    async def sweep(
+        self,
+        hint: Callable[[str, str], None],
+        sleep: Callable[[float], Awaitable[None]],
+        acquire: Callable[[AdaptiveRateLimiter], Awaitable[None]],
+    ) -> bool:
+        """Read up to ``max_pages`` pages and pass each ``(name, status)`` to ``hint``.
+
+        Args:
+            hint: called for every job summary listed.
+            sleep: how to sleep between retries (soft-cancellable in inline runs).
+            acquire: how to take a token from this sweeper's limiter.
+
+        Returns:
+            True if the sweep succeeded (complete or resumable), False if it failed.
+        """
+        if self._resume is not None:
+            params, token = self._resume
+        else:
+            self._window_start = self.wall_clock()
+            after = datetime.fromtimestamp(self.watermark - self.policy.overlap, tz=timezone.utc)
+            params = {"MaxResults": self.policy.page_size, "LastModifiedTimeAfter": after}
+            token = ""
+        pages = 0
+        try:
+            while pages < self.policy.max_pages:
+                call = dict(params, NextToken=token) if token else params
+                page = await self._list(call, sleep, acquire)
+                pages += 1
+                for summary in page["OptimizationJobSummaries"]:
+                    hint(summary["OptimizationJobName"], summary["OptimizationJobStatus"])
+                token = page.get("NextToken") or ""
+                if not token:
+                    break
+        except TransportError as exc:
+            self.failures_in_a_row += 1
+            log.warning("sweep_failed", error=exc.code, message=str(exc), pages=pages)
+            return False
+        finally:
+            self.pages += pages
+        self.sweeps += 1
+        self.failures_in_a_row = 0
+        if token:
+            # Resume from here next sweep; the watermark waits until the window is read.
+            self._resume = (params, token)
+        else:
+            self._resume = None
+            if self._window_start is not None:
+                self.watermark = self._window_start
+        log.debug("sweep_done", pages=pages, resumed=bool(token))
+        return True
+
+    async def _list(
+        self,
+        params: dict[str, Any],
+        sleep: Callable[[float], Awaitable[None]],
+        acquire: Callable[[AdaptiveRateLimiter], Awaitable[None]],
+    ) -> Any:
+        retrying = self.retry.retrying(
+            deadline=self.clock.now() + min(self.retry.max_elapsed, self.interval * 3),
+            clock=self.clock,
+            sleep=sleep,
+        )
+        return await retrying(self._attempt, params, acquire)
+
+    async def _attempt(
+        self,
+        params: dict[str, Any],
+        acquire: Callable[[AdaptiveRateLimiter], Awaitable[None]],
+    ) -> Any:
+        await acquire(self.limiter)
+        sent_at = self.clock.now()
+        try:
+            page = await self.transport.list_jobs(**params)
+        except ThrottledError:
+            self.list_calls["throttled"] += 1
+            self.limiter.on_throttle(sent_at)
+            raise
+        except TransportError:
+            self.list_calls["failed"] += 1
+            raise
+        self.list_calls["ok"] += 1
+        self.limiter.on_success()
+        return page

@@ -1,0 +1,286 @@
+"""List sweeps: the Sweeper on a fake clock, and the hub sweeping against the mock."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from _support import FAST_POLL, FakeClock, check_invariants
+from asyncoptjob import (
+    JobError,
+    Poller,
+    PollPolicy,
+    RetryPolicy,
+    SweepPolicy,
+    ThrottledError,
+    TransientError,
+    wait_until_done,
+    watch,
+)
+from asyncoptjob._ratelimit import AdaptiveRateLimiter
+from asyncoptjob._sweep import Sweeper
+from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
+
+QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=1.0, max_attempts=3)
+
+
+class FakeListTransport:
+    """Serves scripted List pages; each page: (summaries, has_next_token)."""
+
+    def __init__(self, pages: list[tuple[list[tuple[str, str]], bool]] | None = None) -> None:
+        self.pages = list(pages or [])
+        self.calls: list[dict[str, Any]] = []
+        self.fail_with: Exception | None = None
+
+    async def describe(self, name: str) -> Any:
+        raise AssertionError("the sweeper never describes")
+
+    async def list_jobs(self, **params: Any) -> Any:
+        self.calls.append(params)
+        if self.fail_with is not None:
+            raise self.fail_with
+        summaries, more = self.pages.pop(0) if self.pages else ([], False)
+        page: dict[str, Any] = {
+            "OptimizationJobSummaries": [
+                {"OptimizationJobName": n, "OptimizationJobStatus": s} for n, s in summaries
+            ]
+        }
+        if more:
+            page["NextToken"] = f"token-{len(self.calls)}"
+        return page
+
+
+def make_sweeper(
+    transport: FakeListTransport, clock: FakeClock, wall: list[float], **policy: Any
+) -> Sweeper:
+    return Sweeper(
+        transport,
+        SweepPolicy(**{"max_rate": None, **policy}),
+        QUICK_RETRY,
+        clock,
+        interval=10.0,
+        wall_clock=lambda: wall[0],
+    )
+
+
+async def no_wait_acquire(limiter: AdaptiveRateLimiter) -> None:
+    await limiter.acquire()
+
+
+async def test_sweep_hints_every_listed_job_and_advances_the_watermark() -> None:
+    clock, wall = FakeClock(), [1_000.0]
+    transport = FakeListTransport(
+        [([("a", "INPROGRESS"), ("b", "COMPLETED")], True), ([("c", "FAILED")], False)]
+    )
+    sweeper = make_sweeper(transport, clock, wall, overlap=30)
+    hints: list[tuple[str, str]] = []
+    wall[0] = 1_050.0
+    assert await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+    assert hints == [("a", "INPROGRESS"), ("b", "COMPLETED"), ("c", "FAILED")]
+    first, second = transport.calls
+    assert first["MaxResults"] == 100
+    assert first["LastModifiedTimeAfter"].timestamp() == 1_000.0 - 30
+    assert second["NextToken"] == "token-1"
+    assert sweeper.watermark == 1_050.0  # the start of the complete sweep
+
+
+async def test_empty_pages_with_a_token_never_spin_and_resume_next_sweep() -> None:
+    clock, wall = FakeClock(), [1_000.0]
+    empty_with_token: tuple[list[tuple[str, str]], bool] = ([], True)
+    transport = FakeListTransport([empty_with_token] * 7 + [([("x", "COMPLETED")], False)])
+    sweeper = make_sweeper(transport, clock, wall, max_pages=3)
+    hints: list[tuple[str, str]] = []
+    wall[0] = 1_010.0
+    assert await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+    assert len(transport.calls) == 3  # capped
+    assert sweeper.watermark == 1_000.0  # not advanced: the window is not fully read
+    wall[0] = 1_020.0
+    await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+    await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+    assert len(transport.calls) == 8
+    assert transport.calls[3]["NextToken"] == "token-3"  # resumed, same window
+    assert (
+        transport.calls[3]["LastModifiedTimeAfter"] == transport.calls[0]["LastModifiedTimeAfter"]
+    )
+    assert hints == [("x", "COMPLETED")]
+    assert sweeper.watermark == 1_010.0  # the start of the window that was completed
+
+
+async def test_failed_sweep_reports_failure_and_keeps_the_watermark() -> None:
+    clock, wall = FakeClock(), [1_000.0]
+    transport = FakeListTransport()
+    transport.fail_with = ThrottledError("Rate exceeded", code="ThrottlingException")
+    sweeper = make_sweeper(transport, clock, wall)
+    wall[0] = 2_000.0
+    assert not await sweeper.sweep(lambda n, s: None, clock.sleep, no_wait_acquire)
+    assert sweeper.failures_in_a_row == 1
+    assert sweeper.watermark == 1_000.0
+    assert sweeper.list_calls["throttled"] == QUICK_RETRY.max_attempts
+    transport.fail_with = TransientError("boom", code="InternalFailure")
+    assert not await sweeper.sweep(lambda n, s: None, clock.sleep, no_wait_acquire)
+    assert sweeper.failures_in_a_row == 2
+    transport.fail_with = None
+    assert await sweeper.sweep(lambda n, s: None, clock.sleep, no_wait_acquire)
+    assert sweeper.failures_in_a_row == 0
+
+
+page_strategy = st.tuples(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.sampled_from(["STARTING", "INPROGRESS", "COMPLETED"]),
+        ),
+        max_size=4,
+    ),
+    st.booleans(),
+)
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    pages=st.lists(page_strategy, max_size=25),
+    max_pages=st.integers(1, 5),
+    sweeps=st.integers(1, 12),
+)
+async def test_sweep_invariants(
+    pages: list[tuple[list[tuple[str, str]], bool]], max_pages: int, sweeps: int
+) -> None:
+    """Never more than max_pages per sweep; every listed entry hinted once, in order;
+    the watermark never moves back and only moves when a window was fully read."""
+    clock, wall = FakeClock(), [1_000.0]
+    transport = FakeListTransport(pages)
+    sweeper = make_sweeper(transport, clock, wall, max_pages=max_pages)
+    hints: list[tuple[str, str]] = []
+    watermark = sweeper.watermark
+    for _ in range(sweeps):
+        wall[0] += 5.0
+        before = len(transport.calls)
+        assert await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+        assert len(transport.calls) - before <= max_pages
+        assert sweeper.watermark >= watermark
+        if sweeper.watermark != watermark:
+            # It only moves after the last page of a window (one without a NextToken).
+            last = len(transport.calls) - 1
+            assert last >= len(pages) or not pages[last][1]
+        watermark = sweeper.watermark
+    served = [entry for summaries, _ in pages[: len(transport.calls)] for entry in summaries]
+    assert hints == served
+
+
+def sweep_opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "endpoint_url": mock.url,
+        "session": session,
+        "region_name": "us-east-1",
+        "poll_interval": FAST_POLL,
+        "retry": QUICK_RETRY,
+        "strategy": "sweep",
+        "sweep": SweepPolicy(interval=0.05, overlap=1.0, safety_interval=30, max_rate=None),
+        **extra,
+    }
+
+
+async def test_sweep_strategy_reports_every_lifecycle_with_fewer_describes(
+    aio_session: Any,
+) -> None:
+    lifecycle = Lifecycle(starting=(0.1, 0.3), in_progress=(0.8, 1.5), failure_rate=0.3)
+    async with MockSageMaker(seed=31, lifecycle=lifecycle) as mock:
+        names = mock.seed_jobs(60)
+        async with Poller(**sweep_opts(mock, aio_session)) as poller:
+            events = [e async for e in poller.watch(names)]
+            stats = poller.stats
+        by_job = check_invariants(events, names)
+        truth = mock.transitions(names)
+        for name, seq in by_job.items():
+            assert not isinstance(seq[-1], JobError)
+            assert seq[-1].status == truth[name][-1][0]  # type: ignore[union-attr]
+        assert stats.strategy == "sweep"
+        assert stats.sweeps > 0
+        assert stats.sweep_hints > 0
+        describes = mock.stats().count("DescribeOptimizationJob")
+        # One describe to start, and one per change a sweep reported (at most three).
+        assert describes <= 4 * len(names)
+        assert mock.stats().count("ListOptimizationJobs") == sum(stats.list_requests.values())
+
+
+async def test_sweep_with_the_empty_page_quirk_still_misses_nothing(aio_session: Any) -> None:
+    lifecycle = Lifecycle(starting=(0.1, 0.2), in_progress=(0.4, 0.8))
+    async with MockSageMaker(
+        seed=32, lifecycle=lifecycle, faults=Faults(empty_list_pages=4)
+    ) as mock:
+        names = mock.seed_jobs(30, outcome="COMPLETED")
+        policy = SweepPolicy(interval=0.05, overlap=1.0, max_pages=3, max_rate=None)
+        events = [e async for e in watch(names, **sweep_opts(mock, aio_session, sweep=policy))]
+        by_job = check_invariants(events, names)
+        assert all(seq[-1].status == "COMPLETED" for seq in by_job.values())  # type: ignore[union-attr]
+
+
+async def test_failing_sweeps_fall_back_to_describe(aio_session: Any) -> None:
+    lifecycle = Lifecycle(starting=(0.05, 0.1), in_progress=(0.2, 0.4))
+    # List is throttled hard (one call per 100 s): sweeps fail, describes carry on.
+    async with MockSageMaker(
+        seed=33, lifecycle=lifecycle, faults=Faults(list_rate=0.01, list_burst=1)
+    ) as mock:
+        names = mock.seed_jobs(20, outcome="COMPLETED")
+        policy = SweepPolicy(interval=0.05, safety_interval=60, max_rate=None)
+        async with Poller(**sweep_opts(mock, aio_session, sweep=policy)) as poller:
+            results = await poller.wait_until_done(names)
+            stats = poller.stats
+        assert {d["OptimizationJobStatus"] for d in results.values()} == {"COMPLETED"}
+        assert stats.list_requests["throttled"] > 0
+
+
+async def test_auto_sweeps_only_for_large_sets_it_can_afford(aio_session: Any) -> None:
+    lifecycle = Lifecycle(starting=(0.1, 0.1), in_progress=(float("inf"), float("inf")))
+    async with MockSageMaker(seed=34, lifecycle=lifecycle) as mock:
+        many = mock.seed_jobs(12, prefix="many")
+        few = mock.seed_jobs(3, prefix="few")
+        policy = PollPolicy(interval=0.05, jitter=0)
+        sweep = SweepPolicy(threshold=10, safety_interval=60, max_rate=None)
+        opts = sweep_opts(mock, aio_session, strategy="auto", sweep=sweep, poll_interval=policy)
+        async with Poller(**opts) as poller:
+            with pytest.raises(TimeoutError):
+                await poller.wait_until_done(few, timeout=0.3)
+            assert poller.stats.strategy == "describe"
+            with pytest.raises(TimeoutError):
+                await poller.wait_until_done(many, timeout=0.3)
+            assert poller.stats.strategy == "sweep"
+            assert poller.stats.sweeps > 0
+        # A List budget too small for the interval keeps "auto" on describe.
+        tight = SweepPolicy(threshold=10, max_rate=1.0)  # 1/s cannot sweep every 0.05 s
+        opts = sweep_opts(mock, aio_session, strategy="auto", sweep=tight, poll_interval=policy)
+        async with Poller(**opts) as poller:
+            with pytest.raises(TimeoutError):
+                await poller.wait_until_done(many, timeout=0.3)
+            assert poller.stats.strategy == "describe"
+            assert poller.stats.sweeps == 0
+
+
+async def test_strategy_option_validation() -> None:
+    with pytest.raises(ValueError, match="strategy"):
+        Poller(strategy="fastest")  # type: ignore[typeddict-item]
+    with pytest.raises(ValueError, match="sweep"):
+        Poller(sweep={"interval": 3})  # type: ignore[typeddict-item]
+    for kwargs, name in [
+        ({"interval": 0}, "interval"),
+        ({"page_size": 101}, "page_size"),
+        ({"max_pages": 0}, "max_pages"),
+        ({"threshold": 0}, "threshold"),
+        ({"overlap": -1}, "overlap"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            SweepPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_describe_strategy_never_lists(aio_session: Any) -> None:
+    async with MockSageMaker(
+        seed=35, lifecycle=Lifecycle(starting=(0.05, 0.1), in_progress=(0.1, 0.2))
+    ) as mock:
+        names = mock.seed_jobs(30, outcome="COMPLETED")
+        await wait_until_done(names, **sweep_opts(mock, aio_session, strategy="describe"))
+        assert mock.stats().count("ListOptimizationJobs") == 0
+        await asyncio.sleep(0)
