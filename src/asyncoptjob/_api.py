@@ -67,6 +67,7 @@ async def _inline(names: list[str], options: Options) -> AsyncIterator[Event]:
             await hub.run(inline=True)
 
         try:
+            await hub.attach(sub)
             async for event in iterate(hub, sub, options.timeout, run_until_news):
                 yield event
         finally:

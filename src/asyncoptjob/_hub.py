@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from tenacity import RetryCallState
@@ -147,27 +149,39 @@ class Hub:
     # -- subscribers --------------------------------------------------------------------
 
     def subscribe(self, names: Iterable[str], *, inline: bool = False) -> Subscription:
-        """Register a subscriber for ``names`` (already validated and de-duplicated)."""
+        """Open a subscription for ``names`` (validated, de-duplicated); ``attach`` it next."""
         if self.closed:
             raise PollerClosedError("the Poller is closed: open a new one with `async with`")
         sub = Subscription(names, on_ready=self._soft_stop if inline else None)
-        self.subscriptions.add(sub)
-        now = self.clock.now()
-        for name in sub.names:
-            job = self.jobs.get(name)
-            if job is None:
-                job = self.jobs[name] = _Job(name, now)
-                self._jobs_watched += 1
-            if job.pending is None:
-                job.pending = [sub]
-            else:
-                job.pending.append(sub)
-            # A late subscriber's first event comes from a fresh describe, soon.
-            if not job.in_flight:
-                self._schedule(job, now)
-        if not sub.names:
-            self.subscriptions.discard(sub)
+        if sub.names:
+            self.subscriptions.add(sub)
         return sub
+
+    async def attach(self, sub: Subscription, *, chunk: int = 1000) -> None:
+        """Add ``sub`` to its jobs' entries, yielding to the loop every ``chunk`` jobs.
+
+        Adding 100,000 jobs in one go would block the event loop for a noticeable
+        time; chunks keep every step short. Jobs start being polled as they are added.
+        """
+        jobs = self.jobs
+        for start in range(0, len(sub.names), chunk):
+            if start:
+                await anyio.lowlevel.checkpoint()
+                if sub.closed or self.closed:
+                    return
+            now = self.clock.now()
+            for name in sub.names[start : start + chunk]:
+                job = jobs.get(name)
+                if job is None:
+                    job = jobs[name] = _Job(name, now)
+                    self._jobs_watched += 1
+                if job.pending is None:
+                    job.pending = [sub]
+                else:
+                    job.pending.append(sub)
+                # A late subscriber's first event comes from a fresh describe, soon.
+                if not job.in_flight:
+                    self._schedule(job, now)
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Drop ``sub``; jobs nobody else watches leave the table. Synchronous and idempotent."""
@@ -461,6 +475,9 @@ class Hub:
         async def acquire(limiter: AdaptiveRateLimiter) -> None:
             await self._acquire(limiter, inline)
 
+        if self._next_sweep_at == -math.inf:
+            # Every job's first describe covers the start; the first sweep comes later.
+            self._next_sweep_at = self.clock.now() + sweeper.interval
         try:
             while not self._stopping:
                 self._update_mode(sweeper)
@@ -516,11 +533,12 @@ class Hub:
 
         Used at a caller's deadline: the last look before giving up.
         """
-        jobs = [self.jobs[name] for name in names if name in self.jobs]
-        limit = anyio.CapacityLimiter(self.max_concurrency)
+        queue = deque(self.jobs[name] for name in names if name in self.jobs)
 
-        async def one(job: _Job) -> None:
-            async with limit:
+        async def worker() -> None:
+            # A few workers drain the list: no task per job, whatever its length.
+            while queue:
+                job = queue.popleft()
                 await self.limiter.acquire()
                 sent_at = self.clock.now()
                 try:
@@ -528,14 +546,14 @@ class Hub:
                 except TransportError as exc:
                     self._requests[_outcome(exc)] += 1
                     log.info("final_poll_failed", job_name=job.name, error=exc.code)
-                    return
+                    continue
                 self._requests["ok"] += 1
                 self.limiter.on_success()
                 self.observe(job, description, sent_at)
 
         async with anyio.create_task_group() as tg:
-            for job in jobs:
-                tg.start_soon(one, job)
+            for _ in range(min(self.max_concurrency, len(queue))):
+                tg.start_soon(worker)
 
     # -- statistics ---------------------------------------------------------------------
 

@@ -290,6 +290,7 @@ async def _subscribed(hub: Hub, names: list[str], timeout: float | None) -> Asyn
         return
     sub = hub.subscribe(names)
     try:
+        await hub.attach(sub)
         async for event in iterate(hub, sub, timeout, sub.wait):
             yield event
     finally:
