@@ -38,7 +38,7 @@ EXPECTED_ALL = {
     "AdaptiveRateLimiter",
     "RateLimiterStatistics",
     "Clock",
-    "AnyioClock",
+    "MonotonicClock",
     "Transport",
     "AioBotocoreTransport",
     "PollerStats",

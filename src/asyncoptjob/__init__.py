@@ -17,7 +17,7 @@ See :class:`Poller` for a long-lived hub shared by a service, and
 from __future__ import annotations
 
 from ._api import wait_until_done, watch
-from ._clock import AnyioClock, Clock
+from ._clock import Clock, MonotonicClock
 from ._errors import (
     AsyncOptJobError,
     CredentialsError,
@@ -62,7 +62,7 @@ __all__ = [
     "AdaptiveRateLimiter",
     "RateLimiterStatistics",
     "Clock",
-    "AnyioClock",
+    "MonotonicClock",
     # the AWS boundary
     "Transport",
     "AioBotocoreTransport",

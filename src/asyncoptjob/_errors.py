@@ -5,7 +5,8 @@ AWS failures are translated at the transport boundary (see ``_transport.py``), s
 code above it never sees botocore's ``ClientError``::
 
     AsyncOptJobError
-    ├── TransportError                 a call to SageMaker failed
+    ├── TransportError                 a call to SageMaker failed (raised as itself when the
+    │   │                              HTTP client is unusable, e.g. closed: never retried)
     │   ├── ThrottledError             rate exceeded (ThrottlingException, HTTP 429, ...): retried
     │   ├── TransientError             5xx, timeouts, dropped connections, malformed bodies: retried
     │   ├── JobNotFoundError           ResourceNotFound after the not-found grace period

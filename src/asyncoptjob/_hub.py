@@ -29,10 +29,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 import structlog
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from tenacity import RetryCallState
 
-from ._clock import AnyioClock, Clock
+from ._clock import Clock, MonotonicClock
 from ._errors import (
     CredentialsError,
     JobNotFoundError,
@@ -120,14 +119,19 @@ class Hub:
         self.retry = retry
         self.not_found_grace = not_found_grace
         self.max_concurrency = max_concurrency
-        self.clock: Clock = clock or AnyioClock()
+        self.clock: Clock = clock or MonotonicClock()
         self.rng = rng or random.Random()
         self.jobs: dict[str, _Job] = {}
         self.queue: DueQueue[_Job] = DueQueue()
         self.subscriptions: set[Subscription] = set()
         self.closed = False
+        # Bound once: an unbound structlog proxy re-resolves its configuration on every
+        # call, which the poll loop would pay for each describe.
+        self.log = log.bind()
         self._wake = anyio.Event()
-        self._sleep_until = math.inf
+        # Idle workers' wake-up deadlines; scheduling anything earlier wakes them.
+        self._idle_until: dict[int, float] = {}
+        self._sleep_until = -math.inf
         self._soft_scopes: set[anyio.CancelScope] = set()
         self._stopping = False
         self._requests = dict.fromkeys(_OUTCOMES, 0)
@@ -216,16 +220,11 @@ class Hub:
     async def run(self, *, inline: bool = False) -> None:
         """Poll until cancelled or, ``inline``, until an inline subscriber has news (then drain)."""
         self._stopping = False
-        send: ObjectSendStream[_Job]
-        receive: ObjectReceiveStream[_Job]
-        send, receive = anyio.create_memory_object_stream[_Job](0)
         async with anyio.create_task_group() as tg:
-            with receive:
-                for _ in range(self.max_concurrency):
-                    tg.start_soon(self._worker, receive.clone(), inline)
+            for worker_id in range(self.max_concurrency):
+                tg.start_soon(self._worker, worker_id, inline)
             if self.sweeper is not None:
                 tg.start_soon(self._sweep_loop, self.sweeper, inline)
-            await self._dispatch(send)
 
     def _soft_stop(self) -> None:
         # Called when the inline reader gets something: stop waiting, finish the wire.
@@ -236,32 +235,33 @@ class Hub:
         for scope in self._soft_scopes:
             scope.cancel()
 
-    async def _dispatch(self, send: ObjectSendStream[_Job]) -> None:
+    async def _worker(self, worker_id: int, inline: bool) -> None:
+        # Each free worker takes the earliest-due job itself: no dispatcher, no hand-off.
         clock = self.clock
         queue = self.queue
-        async with send:
-            while not self._stopping:
-                now = clock.now()
-                job = queue.pop_due(now)
-                if job is None:
-                    due = queue.next_due()
-                    self._wake = anyio.Event()
-                    self._sleep_until = math.inf if due is None else due
-                    with anyio.move_on_after(math.inf if due is None else due - now):
-                        await self._wake.wait()
-                    self._sleep_until = math.inf
-                    continue
-                job.in_flight = True
-                await send.send(job)
+        while not self._stopping:
+            job = queue.pop_due(clock.now())
+            if job is None:
+                await self._idle(worker_id)
+                continue
+            job.in_flight = True
+            await self._poll(job, inline)
 
-    async def _worker(self, receive: ObjectReceiveStream[_Job], inline: bool) -> None:
-        async with receive:
-            async for job in receive:
-                if self._stopping:
-                    job.in_flight = False
-                    self._reschedule_now(job)
-                    continue
-                await self._poll(job, inline)
+    async def _idle(self, worker_id: int) -> None:
+        """Sleep until the next job is due, or until an earlier one is scheduled."""
+        due = self.queue.next_due()
+        deadline = math.inf if due is None else due
+        if self._wake.is_set():
+            self._wake = anyio.Event()
+        wake = self._wake
+        self._idle_until[worker_id] = deadline
+        self._sleep_until = max(self._idle_until.values())
+        try:
+            with anyio.move_on_after(deadline - self.clock.now()):
+                await wake.wait()
+        finally:
+            del self._idle_until[worker_id]
+            self._sleep_until = max(self._idle_until.values(), default=-math.inf)
 
     # -- one poll -----------------------------------------------------------------------
 
@@ -271,16 +271,10 @@ class Hub:
         give_up_at = (job.failing_since if job.failing_since is not None else now) + (
             self.retry.max_elapsed
         )
-        retrying = self.retry.retrying(
-            deadline=give_up_at,
-            clock=clock,
-            sleep=self._soft_sleep if soft else clock.sleep,
-            before_sleep=self._before_sleep,
-        )
         description: Description
         sent_at: float
         try:
-            description, sent_at = await retrying(self._attempt, job, soft)
+            description, sent_at = await self._describe(job, soft, give_up_at)
         except _SoftStop:
             job.in_flight = False
             self._reschedule_now(job)
@@ -295,7 +289,7 @@ class Hub:
         except JobNotFoundError as exc:
             job.in_flight = False
             if clock.now() - job.first_seen < self.not_found_grace:
-                log.debug("job_not_found_yet", job_name=job.name)
+                self.log.debug("job_not_found_yet", job_name=job.name)
                 self._schedule(job, clock.now() + (self.policy.not_found_interval or 0.0))
             else:
                 self._finish_error(job, exc)
@@ -313,6 +307,30 @@ class Hub:
             raise
         job.in_flight = False
         self.observe(job, description, sent_at)
+
+    async def _describe(
+        self, job: _Job, soft: bool, give_up_at: float
+    ) -> tuple[Description, float]:
+        """Describe ``job``, retrying throttles and transient errors with tenacity."""
+        try:
+            # The common case: one attempt, none of the retry machinery on the hot path.
+            return await self._attempt(job, soft)
+        except (ThrottledError, TransientError) as exc:
+            first: BaseException | None = exc
+        retrying = self.retry.retrying(
+            deadline=give_up_at,
+            clock=self.clock,
+            sleep=self._soft_sleep if soft else self.clock.sleep,
+            before_sleep=self._before_sleep,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if first is not None:
+                    # Hand tenacity the first failure so it counts as attempt 1.
+                    failed, first = first, None
+                    raise failed
+                return await self._attempt(job, soft)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
 
     async def _attempt(self, job: _Job, soft: bool) -> tuple[Description, float]:
         await self._acquire(self.limiter, soft)
@@ -337,20 +355,20 @@ class Hub:
     def _before_sleep(self, state: RetryCallState) -> None:
         self._retries += 1
         exc = state.outcome.exception() if state.outcome is not None else None
-        job = state.args[0] if state.args else None
+        job_name = getattr(exc, "job_name", None)
         delay = state.upcoming_sleep
         if isinstance(exc, ThrottledError):
-            log.info(
+            self.log.info(
                 "throttled",
-                job_name=getattr(job, "name", None),
+                job_name=job_name,
                 attempt=state.attempt_number,
                 delay=round(delay, 3),
                 rate_limit=self.limiter.rate,
             )
         else:
-            log.info(
+            self.log.info(
                 "retrying",
-                job_name=getattr(job, "name", None),
+                job_name=job_name,
                 attempt=state.attempt_number,
                 delay=round(delay, 3),
                 error=getattr(exc, "code", type(exc).__name__),
@@ -391,7 +409,7 @@ class Hub:
         job.applied_at = sent_at
         job.failing_since = None
         status = JobStatus(description["OptimizationJobStatus"])
-        log.debug("job_polled", job_name=job.name, status=status.value)
+        self.log.debug("job_polled", job_name=job.name, status=status.value)
         observed_at = datetime.now(timezone.utc)
         previous = job.status
         if status is not previous:
@@ -402,7 +420,7 @@ class Hub:
                 for sub in job.subs:
                     sub.deliver(event, terminal=status.is_terminal)
                 self._events += len(job.subs)
-                log.info(
+                self.log.info(
                     "job_status_changed",
                     job_name=job.name,
                     previous_status=previous.value if previous else None,
@@ -425,7 +443,7 @@ class Hub:
             self._schedule(job, self.clock.now() + self._delay(job))
 
     def _finish_error(self, job: _Job, error: TransportError) -> None:
-        log.warning("job_error", job_name=job.name, error=error.code, message=str(error))
+        self.log.warning("job_error", job_name=job.name, error=error.code, message=str(error))
         event = JobError(job.name, error)
         subs = job.subs + (job.pending or [])
         for sub in subs:
@@ -435,7 +453,7 @@ class Hub:
         self._remove(job)
 
     def _fail_subscribers(self, job: _Job, error: CredentialsError) -> None:
-        log.error("credentials_error", job_name=job.name, error=error.code, message=str(error))
+        self.log.error("credentials_error", job_name=job.name, error=error.code, message=str(error))
         for sub in job.subs + (job.pending or []):
             sub.fail(error)
             self._detach(sub)
@@ -505,7 +523,7 @@ class Hub:
         if active == self._sweeping:
             return
         self._sweeping = active
-        log.info(
+        self.log.info(
             "strategy_changed",
             strategy="sweep" if active else "describe",
             jobs=len(self.jobs),
@@ -545,7 +563,7 @@ class Hub:
                     description = await self.transport.describe(job.name)
                 except TransportError as exc:
                     self._requests[_outcome(exc)] += 1
-                    log.info("final_poll_failed", job_name=job.name, error=exc.code)
+                    self.log.info("final_poll_failed", job_name=job.name, error=exc.code)
                     continue
                 self._requests["ok"] += 1
                 self.limiter.on_success()

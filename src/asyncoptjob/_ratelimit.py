@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from ._clock import AnyioClock, Clock
+from ._clock import Clock, MonotonicClock
 from ._validate import check_fraction, check_positive
 
 __all__ = ["AdaptiveRateLimiter", "RateLimiterStatistics"]
@@ -91,7 +91,7 @@ class AdaptiveRateLimiter:
             raise ValueError(f"burst must be >= 1, got {burst!r}")
         if max_rate is not None and min_rate > max_rate:
             min_rate = max_rate
-        self._clock: Clock = clock or AnyioClock()
+        self._clock: Clock = clock or MonotonicClock()
         self._max_rate = float(max_rate) if max_rate is not None else None
         self._burst_option = burst
         self._min_rate = float(min_rate)

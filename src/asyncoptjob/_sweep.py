@@ -112,6 +112,7 @@ class Sweeper:
         self.clock = clock
         self.wall_clock = wall_clock
         self.limiter = AdaptiveRateLimiter(max_rate=policy.max_rate, clock=clock)
+        self.log = log.bind()
         # Changes before the hub started are covered by every job's first describe.
         self.watermark = wall_clock()
         self._resume: tuple[dict[str, Any], str] | None = None
@@ -162,7 +163,7 @@ class Sweeper:
                     break
         except TransportError as exc:
             self.failures_in_a_row += 1
-            log.warning("sweep_failed", error=exc.code, message=str(exc), pages=pages)
+            self.log.warning("sweep_failed", error=exc.code, message=str(exc), pages=pages)
             return False
         finally:
             self.pages += pages
@@ -175,7 +176,7 @@ class Sweeper:
             self._resume = None
             if self._window_start is not None:
                 self.watermark = self._window_start
-        log.debug("sweep_done", pages=pages, resumed=bool(token))
+        self.log.debug("sweep_done", pages=pages, resumed=bool(token))
         return True
 
     async def _list(

@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import aiohttp
+import botocore.client
 import botocore.exceptions as bce
+from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
@@ -154,7 +157,25 @@ def classify_client_error(
     return ServiceError(f"{what} failed: {code}: {message}", **kwargs)
 
 
-def _translate(exc: Exception, operation: str, job_name: str | None) -> TransportError:
+# What an HTTP client failure may wrap and still be worth retrying: network trouble.
+_NETWORK_FAILURES: tuple[type[BaseException], ...] = (
+    aiohttp.ClientError,
+    aiohttp.http_exceptions.HttpProcessingError,
+    OSError,
+    TimeoutError,
+)
+
+
+def _client_is_closed(client: object) -> bool:
+    """True if an aiobotocore client's HTTP session was closed (or never opened)."""
+    http = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    # aiobotocore's AIOHTTPSession keeps ``_sessions`` None outside ``async with``.
+    return http is not None and getattr(http, "_sessions", ()) is None
+
+
+def _translate(
+    exc: Exception, operation: str, job_name: str | None, client: object = None
+) -> TransportError:
     if isinstance(exc, bce.ClientError):
         error = exc.response.get("Error", {})
         meta = exc.response.get("ResponseMetadata", {})
@@ -181,6 +202,22 @@ def _translate(exc: Exception, operation: str, job_name: str | None) -> Transpor
             code=kind,
             operation=operation,
             job_name=job_name,
+        )
+    wrapped = exc.kwargs.get("error") if type(exc) is bce.HTTPClientError else None
+    if wrapped is not None and not isinstance(wrapped, _NETWORK_FAILURES):
+        # botocore's catch-all for what the HTTP client raised that is not a network
+        # error: a closed client, a closed aiohttp session, a bug. Retrying the same
+        # call cannot fix it, so it must not be retried for ``max_elapsed`` seconds.
+        if _client_is_closed(client):
+            reason = (
+                "the aiobotocore client is closed (or was never opened with `async with`);"
+                " keep a client passed as client= open while the library uses it, or let"
+                " the library create its own (pass session=/region_name=/endpoint_url=)"
+            )
+        else:
+            reason = f"the HTTP client failed locally ({type(wrapped).__name__}: {wrapped})"
+        return TransportError(
+            f"{what} failed: {reason}", code="ClientError", operation=operation, job_name=job_name
         )
     # Connection errors, read/connect timeouts, and bodies botocore could not parse.
     return TransientError(
@@ -212,13 +249,20 @@ class AioBotocoreTransport:
                 "(session.create_client('sagemaker', ...)), "
                 f"got {type(client).__name__}"
             )
+        if isinstance(client, botocore.client.BaseClient) and not isinstance(client, AioBaseClient):
+            # A boto3/botocore client would block the event loop on every call.
+            raise TypeError(
+                "client must be an aiobotocore SageMaker client, got a synchronous "
+                "boto3/botocore client: create it with "
+                "aiobotocore.session.get_session().create_client('sagemaker', ...)"
+            )
         self._client = client
 
     async def describe(self, name: str) -> Description:
         try:
             response = await self._client.describe_optimization_job(OptimizationJobName=name)
         except _TRANSPORT_FAILURES as exc:
-            raise _translate(exc, DESCRIBE, name) from exc
+            raise _translate(exc, DESCRIBE, name, self._client) from exc
         # A 200 whose body was not JSON parses as {"message": ...}: treat as a bad answer.
         status = response.get("OptimizationJobStatus")
         if status not in JobStatus._value2member_map_:
@@ -235,7 +279,7 @@ class AioBotocoreTransport:
         try:
             response = await self._client.list_optimization_jobs(**params)
         except _TRANSPORT_FAILURES as exc:
-            raise _translate(exc, LIST, None) from exc
+            raise _translate(exc, LIST, None, self._client) from exc
         if not isinstance(response.get("OptimizationJobSummaries"), list):
             raise TransientError(
                 f"{LIST} returned a response without OptimizationJobSummaries",

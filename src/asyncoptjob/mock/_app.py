@@ -60,6 +60,8 @@ class App:
         self.injector = injector
         self.ledger = ledger
         self.clock = clock
+        #: How many client connections are open right now (set by the server that runs us).
+        self.open_connections: Callable[[], int] = lambda: 0
         self._request_ids = itertools.count(1)
         self._operations: dict[str, Callable[[dict[str, Any]], bytes]] = {
             "DescribeOptimizationJob": self._describe,
@@ -188,6 +190,7 @@ class App:
             "jobs": len(self.sim.jobs),
             "statuses": self.status_counts(),
             "requests_logged": len(self.ledger.log),
+            "connections": self.open_connections(),
             "faults": self.faults.to_dict(),
         }
 

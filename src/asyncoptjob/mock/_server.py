@@ -52,12 +52,15 @@ class MockStats:
         jobs: How many jobs exist.
         statuses: How many jobs are in each status right now.
         requests_logged: How many requests the bounded log holds.
+        connections: How many client connections are open right now (a client that
+            closed cleanly leaves none behind).
     """
 
     counters: dict[str, dict[str, int]]
     jobs: int
     statuses: dict[str, int]
     requests_logged: int
+    connections: int = 0
 
     def count(self, operation: str, outcome: str | None = None) -> int:
         """Return the requests of *operation* with *outcome* (all outcomes if None)."""
@@ -166,6 +169,7 @@ class MockSageMaker:
             await runner.cleanup()
             raise
         self._runner = runner
+        self._app.open_connections = lambda: len(server.connections)
         bound = runner.addresses[0]
         host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         self._url = f"http://{host}:{bound[1]}"
@@ -174,6 +178,7 @@ class MockSageMaker:
 
     async def close(self) -> None:
         """Stop serving and close every connection."""
+        self._app.open_connections = lambda: 0
         runner, self._runner = self._runner, None
         self._url = None
         self._loop = None
@@ -350,9 +355,19 @@ class MockSageMaker:
                 jobs=len(self._sim.jobs),
                 statuses=self._app.status_counts(),
                 requests_logged=len(self._app.ledger.log),
+                connections=self._app.open_connections(),
             )
 
         return self._on_loop(snapshot)
+
+    def open_connections(self) -> int:
+        """Return how many client connections are open right now.
+
+        A client that was closed (or never kept a connection) leaves none: tests use
+        this to prove nothing leaks. A connection counts until the server has finished
+        the request on it, even if the client already hung up.
+        """
+        return self._on_loop(self._app.open_connections)
 
     def requests(self) -> list[RequestRecord]:
         """Return the logged AWS requests, oldest first."""

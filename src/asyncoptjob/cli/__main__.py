@@ -1,0 +1,5 @@
+"""``python -m asyncoptjob.cli``: the same as the ``asyncoptjob`` command."""
+
+from ._app import main
+
+main()

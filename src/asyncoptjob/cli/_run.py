@@ -1,0 +1,237 @@
+"""Running ``watch`` and ``wait``: one Poller, the events, the output, Ctrl-C, exit status."""
+
+from __future__ import annotations
+
+import enum
+import signal
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TextIO
+
+import anyio
+from rich.console import Console
+from rich.live import Live
+
+from .. import CredentialsError, Event, Poller, WaitTimeoutError
+from ._board import Board
+from ._connect import Connection, check_reachable, open_client
+from ._exit import CliError, ExitCode
+from ._jsonl import event_to_json
+from ._view import final_lines, live_view, summary
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sagemaker import SageMakerClient
+
+    from .. import PollerOptions
+
+__all__ = [
+    "Output",
+    "StrategyName",
+    "WatchSettings",
+    "interruptible",
+    "one_line_summary",
+    "run_wait",
+    "run_watch",
+    "say",
+]
+
+
+StrategyName = Literal["auto", "describe", "sweep"]
+
+
+class Output(str, enum.Enum):
+    """The ``--output`` choices of ``watch``."""
+
+    LIVE = "live"
+    JSONL = "jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSettings:
+    """Everything ``watch``/``wait`` were asked to do."""
+
+    names: list[str]
+    connection: Connection
+    max_rate: float | None = None
+    poll_interval: float | None = None
+    timeout: float | None = None
+    not_found_grace: float = 60.0
+    strategy: StrategyName = "auto"
+
+    def poller_options(self, client: SageMakerClient) -> PollerOptions:
+        """The Poller's options, calling SageMaker through ``client``."""
+        options: PollerOptions = {
+            "client": client,
+            "max_concurrency": self.connection.max_concurrency,
+            "not_found_grace": self.not_found_grace,
+            "strategy": self.strategy,
+        }
+        if self.max_rate is not None:
+            options["max_rate"] = self.max_rate
+        if self.poll_interval is not None:
+            options["poll_interval"] = self.poll_interval
+        return options
+
+
+async def interruptible(work: Callable[[], Awaitable[None]], board: Board) -> None:
+    """Run ``work``; the first Ctrl-C cancels it and marks ``board`` interrupted.
+
+    Cancelling only ``work`` (not the whole program) lets the caller still print its
+    summary and close connections. A second Ctrl-C finds Python's default handler again
+    and stops the process the usual way.
+
+    Raises:
+        Exception: whatever ``work`` raised, unwrapped from the task group.
+    """
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tg:
+        scope = anyio.CancelScope()
+        if threading.current_thread() is threading.main_thread():
+            tg.start_soon(_cancel_on_sigint, scope, board)
+        with scope:
+            try:
+                await work()
+            except Exception as exc:  # re-raised below, outside the task group, unwrapped
+                failure = exc
+        tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def _cancel_on_sigint(scope: anyio.CancelScope, board: Board) -> None:
+    try:
+        receiver = anyio.open_signal_receiver(signal.SIGINT)
+    except NotImplementedError:  # Windows: Ctrl-C raises KeyboardInterrupt instead
+        return
+    with receiver as signals:
+        async for _ in signals:
+            board.interrupted = True
+            scope.cancel()
+            return
+
+
+async def _watch_jobs(
+    settings: WatchSettings,
+    board: Board,
+    on_event: Callable[[Event], None],
+    refresh: Callable[[], None] | None,
+    refresh_every: float,
+) -> None:
+    """Watch every job to its end (or the timeout), feeding ``board`` and ``on_event``."""
+    failure: Exception | None = None
+    async with open_client(settings.connection) as client:
+        await check_reachable(client, settings.names[0])
+        async with (
+            Poller(**settings.poller_options(client)) as poller,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(_sample_forever, poller, board, refresh, refresh_every)
+            try:
+                async with poller.watch(settings.names, timeout=settings.timeout) as events:
+                    async for event in events:
+                        board.record(event)
+                        on_event(event)
+            except WaitTimeoutError:
+                board.timed_out = True
+            except CredentialsError as exc:
+                failure = CliError(str(exc))
+            except Exception as exc:  # re-raised below, outside the task groups, unwrapped
+                failure = exc
+            finally:
+                tg.cancel_scope.cancel()
+                board.sample(poller.stats)
+                if refresh is not None:
+                    refresh()
+    if failure is not None:
+        raise failure
+
+
+async def _sample_forever(
+    poller: Poller, board: Board, refresh: Callable[[], None] | None, every: float
+) -> None:
+    while True:
+        board.sample(poller.stats)
+        if refresh is not None:
+            refresh()
+        await anyio.sleep(every)
+
+
+def say(console: Console, text: str) -> None:
+    """Print ``text`` as is: no markup, no highlighting, never wrapped."""
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def one_line_summary(board: Board) -> str:
+    """The run in one line, for stderr next to JSON lines on stdout."""
+    counts = ", ".join(f"{state} {n}" for state, n in board.counts().items() if n)
+    stats = board.stats
+    requests = (
+        f"; {stats.total_requests:,} requests, {stats.requests.get('throttled', 0):,} throttled"
+        if stats is not None
+        else ""
+    )
+    line = (
+        f"{board.finished}/{board.total} jobs finished in {board.elapsed:.1f} s: {counts}{requests}"
+    )
+    if board.interrupted:
+        line += " (interrupted)"
+    elif board.timed_out:
+        line += " (timed out)"
+    return line
+
+
+def _timeout_message(board: Board, timeout: float | None) -> str:
+    pending = board.unfinished()
+    shown = ", ".join(f"{name}={state}" for name, state in list(pending.items())[:10])
+    more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
+    return f"timed out after {timeout:g}s with {len(pending)} job(s) unfinished: {shown}{more}"
+
+
+async def run_watch(
+    settings: WatchSettings,
+    output: Output,
+    *,
+    console: Console,
+    err_console: Console,
+    stdout: TextIO | None = None,
+) -> ExitCode:
+    """``asyncoptjob watch``: a live view or JSON lines until every job ends."""
+    board = Board(settings.names)
+    title = f"asyncoptjob watch: {board.total} job(s)"
+    if output is Output.LIVE:
+        with Live(console=console, auto_refresh=False, transient=False) as live:
+
+            def refresh() -> None:
+                live.update(live_view(board, title=title), refresh=True)
+
+            await interruptible(
+                lambda: _watch_jobs(settings, board, lambda _: None, refresh, 0.25), board
+            )
+        console.print(summary(board))
+    else:
+        out = stdout if stdout is not None else sys.stdout
+
+        def emit(event: Event) -> None:
+            out.write(event_to_json(event) + "\n")
+            out.flush()
+
+        await interruptible(lambda: _watch_jobs(settings, board, emit, None, 1.0), board)
+        say(err_console, f"asyncoptjob: {one_line_summary(board)}")
+    if board.timed_out and not board.interrupted:
+        say(err_console, f"asyncoptjob: {_timeout_message(board, settings.timeout)}")
+    return board.exit_code()
+
+
+async def run_wait(settings: WatchSettings, *, console: Console, err_console: Console) -> ExitCode:
+    """``asyncoptjob wait``: block until every job ends, then print each final status."""
+    board = Board(settings.names)
+    await interruptible(lambda: _watch_jobs(settings, board, lambda _: None, None, 1.0), board)
+    for line in final_lines(board):
+        say(console, line)
+    if board.interrupted:
+        say(err_console, f"asyncoptjob: interrupted; {one_line_summary(board)}")
+    elif board.timed_out:
+        say(err_console, f"asyncoptjob: {_timeout_message(board, settings.timeout)}")
+    return board.exit_code()
