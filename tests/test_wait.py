@@ -113,7 +113,7 @@ async def test_unknown_job_raises_not_found_after_the_grace_period(aio_session: 
 
 async def test_not_found_that_clears_within_the_grace_period(aio_session: Any) -> None:
     # Eventual consistency after Create: unknown for a while, then a normal job.
-    lifecycle = Lifecycle(starting=(0.05, 0.05), in_progress=(0.1, 0.1), not_found_for=0.3)
+    lifecycle = Lifecycle(starting=(0.05, 0.05), in_progress=(0.1, 0.1), not_found_for=1.0)
     async with MockSageMaker(seed=1, lifecycle=lifecycle) as mock:
         names = mock.seed_jobs(3, outcome="COMPLETED")
         results = await wait_until_done(names, not_found_grace=5, **opts(mock, aio_session))
