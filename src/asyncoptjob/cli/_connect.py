@@ -39,8 +39,8 @@ def _check_endpoint_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CliError(
-            f"--endpoint-url {url!r} is not a URL: give one like https://api.sagemaker."
-            "us-east-1.amazonaws.com or http://127.0.0.1:8080"
+            f"--endpoint-url {url!r} is not a URL: give one like http://127.0.0.1:8080"
+            " (leave it out to use the Region's SageMaker endpoint)"
         )
 
 
