@@ -7,6 +7,8 @@ import random
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import asyncoptjob
 from asyncoptjob import (
@@ -205,3 +207,10 @@ def test_timeout_error_is_a_builtin_timeout_error_with_last_statuses() -> None:
     assert error.pending == {"a": JobStatus.INPROGRESS, "b": None}
     assert "a=INPROGRESS" in str(error)
     assert "b=unknown" in str(error)
+
+
+@given(st.text(alphabet="ab9Z-_ .é\n\t", max_size=70))
+def test_fast_name_check_matches_the_api_pattern(name: str) -> None:
+    from asyncoptjob._names import _NAME_RE, _is_valid
+
+    assert _is_valid(name) == (_NAME_RE.fullmatch(name) is not None)

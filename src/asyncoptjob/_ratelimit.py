@@ -31,6 +31,9 @@ from ._validate import check_fraction, check_positive
 
 __all__ = ["AdaptiveRateLimiter", "RateLimiterStatistics"]
 
+# Longest sleep between two looks at the bucket while waiting for a token (seconds).
+_RECHECK = 0.1
+
 
 @dataclass(frozen=True, slots=True)
 class RateLimiterStatistics:
@@ -97,6 +100,7 @@ class AdaptiveRateLimiter:
         self._min_rate = float(min_rate)
         self._beta = float(beta)
         self._scale = float(scale)
+        self._probe = 0.25
         self._lock = anyio.Lock()
 
         now = self._clock.now()
@@ -151,8 +155,11 @@ class AdaptiveRateLimiter:
                 if wait <= 0:
                     self._acquired += 1
                     return
-                # Re-check after waking: the rate may have been cut meanwhile.
-                await self._clock.sleep(wait)
+                # Sleep in short slices and re-check: the rate may have been cut, or (right
+                # after a cut, at the bottom of the cubic curve) grown, meanwhile. A wait
+                # computed at the lowest rate would otherwise hold every waiter behind it
+                # for up to 1 / min_rate seconds while the allowed rate climbs.
+                await self._clock.sleep(min(wait, _RECHECK))
 
     def on_success(self) -> None:
         """Report a request the service accepted."""
@@ -185,16 +192,21 @@ class AdaptiveRateLimiter:
         self._cuts += 1
         # K: time for the cubic to climb back to w_max from beta * w_max.
         self._k = (self._w_max * (1 - self._beta) / self._scale) ** (1 / 3)
-        self._tokens = min(self._tokens, self._capacity(self._fill_rate(now)))
+        # The service just said its bucket is empty: so is ours. A token saved up before
+        # the cut would send one more request straight into the throttle.
+        self._tokens = 0.0
 
     # -- internals ----------------------------------------------------------------------
 
     def _fill_rate(self, now: float) -> float | None:
         rate: float | None = None
         if self._w_max is not None:
-            t = now - self._last_cut
-            # W(t) = C (t - K)^3 + W_max  (RFC 8312 section 4.1)
-            rate = max(self._min_rate, self._scale * (t - self._k) ** 3 + self._w_max)
+            t = now - self._last_cut - self._k
+            # W(t) = C (t - K)^3 + W_max  (RFC 8312 section 4.1). Past W_max (t > K) the
+            # curve probes for a higher limit; it does so at a quarter of C, because
+            # every probe above a fixed account limit costs throttled requests.
+            scale = self._scale if t <= 0 else self._scale * self._probe
+            rate = max(self._min_rate, scale * t**3 + self._w_max)
         if self._max_rate is not None:
             rate = self._max_rate if rate is None else min(rate, self._max_rate)
         return rate
@@ -231,7 +243,10 @@ class AdaptiveRateLimiter:
         elapsed = now - self._window_start
         if self._measured:
             return self._measured
-        return self._window_count / elapsed if elapsed > 0.05 else 0.0
+        # No full window yet: spread what succeeded over at least a second, so the
+        # burst a service grants first does not read as a sustained rate (and a throttle
+        # in the first milliseconds does not read as a rate of zero).
+        return self._window_count / max(elapsed, 1.0)
 
     def __repr__(self) -> str:
         rate = self.rate
