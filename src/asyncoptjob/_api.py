@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, overload
 from ._events import Event
 from ._names import validate_names
 from ._options import Options, resolve_options
-from ._poller import Poller, Watch, build_hub, enter_transport, iterate
+from ._poller import Poller, Watch, build_hub, enter_fleet, enter_transport, iterate
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -60,7 +60,7 @@ async def _inline(names: list[str], options: Options) -> AsyncIterator[Event]:
         return
     async with AsyncExitStack() as stack:
         transport = await enter_transport(stack, options)
-        hub = build_hub(transport, options)
+        hub = build_hub(transport, options, await enter_fleet(stack, options))
         sub = hub.subscribe(names, inline=True)
 
         async def run_until_news() -> None:

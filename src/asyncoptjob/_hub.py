@@ -24,7 +24,7 @@ import random
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -42,15 +42,16 @@ from ._errors import (
 )
 from ._events import JobError, JobStatus, StatusChange
 from ._policy import PollPolicy
-from ._ratelimit import AdaptiveRateLimiter
+from ._ratelimit import AdaptiveRateLimiter, RateLimiterStatistics
 from ._retry import RetryPolicy
 from ._scheduler import NOT_QUEUED, DueQueue
 from ._stats import PollerStats
 from ._subscription import Subscription
-from ._sweep import Strategy, Sweeper, SweepPolicy
+from ._sweep import SWEEP_INTERVAL_FACTOR, Strategy, Sweeper, SweepPolicy
 
 if TYPE_CHECKING:
     from ._events import Description
+    from ._fleet import Fleet
     from ._transport import Transport
 
 __all__ = ["Hub"]
@@ -58,6 +59,31 @@ __all__ = ["Hub"]
 log = structlog.get_logger("asyncoptjob")
 
 _OUTCOMES = ("ok", "throttled", "transient", "not_found", "other")
+
+# Statuses only move forward; fleet mode ignores answers that would move a job back.
+_RANK = {
+    JobStatus.STARTING: 0,
+    JobStatus.INPROGRESS: 1,
+    JobStatus.STOPPING: 2,
+    JobStatus.COMPLETED: 3,
+    JobStatus.FAILED: 3,
+    JobStatus.STOPPED: 3,
+}
+
+
+class RateBudget(Protocol):
+    """What the hub needs from a rate limiter (in-process, or the fleet's in Redis)."""
+
+    @property
+    def rate(self) -> float | None: ...
+
+    def statistics(self) -> RateLimiterStatistics: ...
+
+    async def acquire(self) -> None: ...
+
+    def on_success(self) -> None: ...
+
+    def on_throttle(self, sent_at: float | None = None) -> None: ...
 
 
 class _SoftStop(Exception):
@@ -103,7 +129,7 @@ class Hub:
         self,
         transport: Transport,
         *,
-        limiter: AdaptiveRateLimiter,
+        limiter: RateBudget,
         policy: PollPolicy,
         retry: RetryPolicy,
         not_found_grace: float,
@@ -112,8 +138,11 @@ class Hub:
         rng: random.Random | None = None,
         strategy: Strategy = "describe",
         sweep: SweepPolicy | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.transport = transport
+        # Fleet mode (Redis): who polls which job, shared statuses and events. None: all local.
+        self.fleet = fleet
         self.limiter = limiter
         self.policy = policy
         self.retry = retry
@@ -144,7 +173,11 @@ class Hub:
         self.sweeper: Sweeper | None = None
         if strategy != "describe":
             self.sweeper = Sweeper(
-                transport, sweep or SweepPolicy(), retry, self.clock, interval=policy.interval
+                transport,
+                sweep or SweepPolicy(),
+                retry,
+                self.clock,
+                interval=policy.interval * SWEEP_INTERVAL_FACTOR,
             )
         self._sweeping = False
         self._next_sweep_at = -math.inf
@@ -168,12 +201,14 @@ class Hub:
         time; chunks keep every step short. Jobs start being polled as they are added.
         """
         jobs = self.jobs
+        fleet = self.fleet
         for start in range(0, len(sub.names), chunk):
             if start:
                 await anyio.lowlevel.checkpoint()
                 if sub.closed or self.closed:
                     return
             now = self.clock.now()
+            added: list[_Job] = []
             for name in sub.names[start : start + chunk]:
                 job = jobs.get(name)
                 if job is None:
@@ -183,9 +218,14 @@ class Hub:
                     job.pending = [sub]
                 else:
                     job.pending.append(sub)
+                if fleet is not None:
+                    added.append(job)
                 # A late subscriber's first event comes from a fresh describe, soon.
-                if not job.in_flight:
+                elif not job.in_flight:
                     self._schedule(job, now)
+            if fleet is not None and added:
+                # The fleet claims leases, serves the last known status, schedules its own.
+                await fleet.attach(self, added)
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Drop ``sub``; jobs nobody else watches leave the table. Synchronous and idempotent."""
@@ -225,6 +265,18 @@ class Hub:
                 tg.start_soon(self._worker, worker_id, inline)
             if self.sweeper is not None:
                 tg.start_soon(self._sweep_loop, self.sweeper, inline)
+            if self.fleet is not None:
+                tg.start_soon(self._fleet_loop, self.fleet, inline)
+
+    async def _fleet_loop(self, fleet: Fleet, inline: bool) -> None:
+        # Inline, the fleet's lease renewals and event reads run while the reader waits.
+        if not inline:
+            await fleet.run(self)
+            return
+        try:
+            await self._soft_wait(fleet.run, self)
+        except _SoftStop:
+            return
 
     def _soft_stop(self) -> None:
         # Called when the inline reader gets something: stop waiting, finish the wire.
@@ -243,6 +295,9 @@ class Hub:
             job = queue.pop_due(clock.now())
             if job is None:
                 await self._idle(worker_id)
+                continue
+            if self.fleet is not None and not self.fleet.owns(job.name):
+                # Another process holds the lease; the fleet re-queues it if that changes.
                 continue
             job.in_flight = True
             await self._poll(job, inline)
@@ -305,7 +360,13 @@ class Hub:
         except BaseException:
             job.in_flight = False
             raise
-        job.in_flight = False
+        if self.fleet is not None:
+            try:
+                await self.fleet.publish(job.name, job.status, description)
+            finally:
+                job.in_flight = False
+        else:
+            job.in_flight = False
         self.observe(job, description, sent_at)
 
     async def _describe(
@@ -374,7 +435,7 @@ class Hub:
                 error=getattr(exc, "code", type(exc).__name__),
             )
 
-    async def _acquire(self, limiter: AdaptiveRateLimiter, soft: bool) -> None:
+    async def _acquire(self, limiter: RateBudget, soft: bool) -> None:
         if soft:
             await self._soft_wait(limiter.acquire)
         else:
@@ -406,10 +467,24 @@ class Hub:
             if not job.in_flight and job.token == NOT_QUEUED:
                 self._schedule(job, self.clock.now() + self._delay(job))
             return
+        status = JobStatus(description["OptimizationJobStatus"])
+        if self.fleet is not None and job.status is not None and _RANK[status] < _RANK[job.status]:
+            # Older than what the fleet already reported: stale, keep the job scheduled.
+            if not job.in_flight and job.token == NOT_QUEUED:
+                self._schedule(job, self.clock.now() + self._delay(job))
+            return
         job.applied_at = sent_at
         job.failing_since = None
-        status = JobStatus(description["OptimizationJobStatus"])
         self.log.debug("job_polled", job_name=job.name, status=status.value)
+        self._apply(job, status, description)
+        if status.is_terminal:
+            self._jobs_finished += 1
+            self._remove(job)
+        elif not job.in_flight:
+            self._schedule(job, self.clock.now() + self._delay(job))
+
+    def _apply(self, job: _Job, status: JobStatus, description: Description) -> None:
+        """Fan out a new status to the job's subscribers; give pending ones their first event."""
         observed_at = datetime.now(timezone.utc)
         previous = job.status
         if status is not previous:
@@ -436,11 +511,34 @@ class Hub:
                 sub.deliver(first, terminal=status.is_terminal)
             self._events += len(pending)
             job.subs.extend(pending)
+
+    # -- fleet mode ---------------------------------------------------------------------
+
+    def wants(self, name: str, status: str) -> bool:
+        """Whether ``status`` of ``name`` (seen by another process) is news here."""
+        job = self.jobs.get(name)
+        if job is None or job.removed:
+            return False
+        new = JobStatus(status)
+        if job.status is None or _RANK[new] > _RANK[job.status]:
+            return True
+        return bool(job.pending) and new is job.status
+
+    def apply_remote(self, name: str, description: Description) -> None:
+        """Apply a status another process observed (from the fleet's stream or snapshot)."""
+        job = self.jobs.get(name)
+        if job is None or job.removed or not self.wants(name, description["OptimizationJobStatus"]):
+            return
+        status = JobStatus(description["OptimizationJobStatus"])
+        self._apply(job, status, description)
         if status.is_terminal:
             self._jobs_finished += 1
             self._remove(job)
-        elif not job.in_flight:
-            self._schedule(job, self.clock.now() + self._delay(job))
+
+    def poll_soon(self, job: _Job) -> None:
+        """Describe ``job`` now unless it is already on the wire (fleet: it became ours)."""
+        if not job.in_flight and not job.removed:
+            self._schedule(job, self.clock.now())
 
     def _finish_error(self, job: _Job, error: TransportError) -> None:
         self.log.warning("job_error", job_name=job.name, error=error.code, message=str(error))
@@ -484,6 +582,8 @@ class Hub:
         self.queue.discard(job)
         if self.jobs.get(job.name) is job:
             del self.jobs[job.name]
+        if self.fleet is not None:
+            self.fleet.forget(job.name)
 
     # -- list sweeps --------------------------------------------------------------------
 
@@ -567,6 +667,8 @@ class Hub:
                     continue
                 self._requests["ok"] += 1
                 self.limiter.on_success()
+                if self.fleet is not None:
+                    await self.fleet.publish(job.name, job.status, description)
                 self.observe(job, description, sent_at)
 
         async with anyio.create_task_group() as tg:
@@ -593,6 +695,7 @@ class Hub:
             sweeps=self.sweeper.sweeps if self.sweeper else 0,
             list_requests=dict(self.sweeper.list_calls) if self.sweeper else {},
             sweep_hints=self._hints,
+            fleet=self.fleet.statistics() if self.fleet is not None else None,
         )
 
 

@@ -22,6 +22,8 @@ __all__ = ["Options", "PollerOptions", "resolve_options"]
 
 DEFAULT_MAX_CONCURRENCY = 16
 DEFAULT_NOT_FOUND_GRACE = 60.0
+DEFAULT_REDIS_PREFIX = "asyncoptjob"
+DEFAULT_REDIS_LEASE_TTL = 15.0
 
 
 class PollerOptions(TypedDict, total=False):
@@ -52,6 +54,15 @@ class PollerOptions(TypedDict, total=False):
       describes only those; ``"auto"`` sweeps once enough jobs are watched.
     - ``sweep``: a ``SweepPolicy`` (sweep interval, safety-net describe interval,
       List rate budget, the ``auto`` threshold).
+
+    Fleet mode (several processes sharing one account's quota; needs ``[redis]``):
+
+    - ``redis_url`` (None): e.g. ``"redis://localhost:6379/0"``. Every Poller with the
+      same Redis and prefix shares ``max_rate`` as one budget, polls each job from one
+      process and delivers each status change to every subscriber of the fleet.
+    - ``redis_prefix`` (``"asyncoptjob"``): the fleet's key prefix (one Redis, many fleets).
+    - ``redis_lease_ttl`` (15 s): how long a job's poller lease lasts; a dead process's
+      jobs are taken over within about this time.
     """
 
     client: SageMakerClient
@@ -68,6 +79,9 @@ class PollerOptions(TypedDict, total=False):
     retry: RetryPolicy
     strategy: Strategy
     sweep: SweepPolicy
+    redis_url: str | None
+    redis_prefix: str
+    redis_lease_ttl: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +102,9 @@ class Options:
     retry: RetryPolicy
     strategy: Strategy
     sweep: SweepPolicy
+    redis_url: str | None = None
+    redis_prefix: str = DEFAULT_REDIS_PREFIX
+    redis_lease_ttl: float = DEFAULT_REDIS_LEASE_TTL
 
     def __repr__(self) -> str:
         # Never show client/session objects: their reprs can carry credentials.
@@ -95,7 +112,9 @@ class Options:
             f"Options(region_name={self.region_name!r}, endpoint_url={self.endpoint_url!r}, "
             f"max_concurrency={self.max_concurrency}, max_rate={self.max_rate}, "
             f"policy={self.policy!r}, not_found_grace={self.not_found_grace}, "
-            f"timeout={self.timeout}, strategy={self.strategy!r})"
+            f"timeout={self.timeout}, strategy={self.strategy!r}"
+            # The URL can carry a password: only say whether fleet mode is on.
+            + (f", fleet={self.redis_prefix!r})" if self.redis_url else ")")
         )
 
 
@@ -145,6 +164,22 @@ def resolve_options(options: dict[str, Any]) -> Options:
     sweep = options.get("sweep") or SweepPolicy()
     if not isinstance(sweep, SweepPolicy):
         raise ValueError(f"sweep must be a SweepPolicy, got {type(sweep).__name__}")
+    redis_url = options.get("redis_url")
+    if redis_url is not None and (not isinstance(redis_url, str) or "://" not in redis_url):
+        raise ValueError(
+            f"redis_url must be a URL like 'redis://localhost:6379/0', got {redis_url!r}"
+        )
+    redis_prefix = options.get("redis_prefix", DEFAULT_REDIS_PREFIX)
+    if (
+        not isinstance(redis_prefix, str)
+        or not redis_prefix
+        or any(c.isspace() for c in redis_prefix)
+    ):
+        raise ValueError(
+            f"redis_prefix must be a non-empty string without spaces, got {redis_prefix!r}"
+        )
+    lease_ttl = options.get("redis_lease_ttl", DEFAULT_REDIS_LEASE_TTL)
+    check_positive("redis_lease_ttl", lease_ttl)
     client = options.get("client")
     transport = options.get("transport")
     if client is not None and transport is not None:
@@ -164,6 +199,9 @@ def resolve_options(options: dict[str, Any]) -> Options:
         retry=retry,
         strategy=strategy,
         sweep=sweep,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        redis_lease_ttl=float(lease_ttl),
     )
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import anyio
 
+from ._clock import MonotonicClock
 from ._errors import JobFailedError, PollerClosedError, WaitTimeoutError
 from ._events import Event, JobError, JobStatus, StatusChange
 from ._hub import Hub
@@ -24,17 +25,21 @@ if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
     from ._events import Description
+    from ._fleet import Fleet
     from ._options import PollerOptions
     from ._transport import Transport
 
 __all__ = ["Poller", "Watch"]
 
 
-def build_hub(transport: Transport, options: Options) -> Hub:
-    """A hub wired with the options' policy, limiter and retry settings."""
+def build_hub(transport: Transport, options: Options, fleet: Fleet | None = None) -> Hub:
+    """A hub wired with the options' policy, limiter and retry settings (and fleet, if any)."""
     return Hub(
         transport,
-        limiter=AdaptiveRateLimiter(max_rate=options.max_rate),
+        limiter=fleet.budget
+        if fleet is not None
+        else AdaptiveRateLimiter(max_rate=options.max_rate),
+        fleet=fleet,
         policy=options.policy,
         retry=options.retry,
         not_found_grace=options.not_found_grace,
@@ -43,6 +48,24 @@ def build_hub(transport: Transport, options: Options) -> Hub:
         strategy=options.strategy,
         sweep=options.sweep,
     )
+
+
+async def enter_fleet(stack: AsyncExitStack, options: Options) -> Fleet | None:
+    """With ``redis_url``: join the fleet (left, leases given back, when the stack closes)."""
+    if options.redis_url is None:
+        return None
+    from ._fleet import Fleet  # redis-py is imported only in fleet mode
+
+    fleet = Fleet(
+        options.redis_url,
+        prefix=options.redis_prefix,
+        max_rate=options.max_rate,
+        lease_ttl=options.redis_lease_ttl,
+        clock=MonotonicClock(),
+    )
+    stack.push_async_callback(fleet.aclose)
+    await fleet.open()
+    return fleet
 
 
 async def enter_transport(stack: AsyncExitStack, options: Options) -> Transport:
@@ -163,7 +186,8 @@ class Poller:
         **options: see :class:`~asyncoptjob.PollerOptions` (``client``, ``session``,
             ``region_name``, ``endpoint_url``, ``config``, ``transport``,
             ``max_concurrency``, ``max_rate``, ``poll_interval``, ``not_found_grace``,
-            ``timeout``, ``retry``, ``strategy``, ``sweep``).
+            ``timeout``, ``retry``, ``strategy``, ``sweep``; fleet mode: ``redis_url``,
+            ``redis_prefix``, ``redis_lease_ttl``).
 
     Raises:
         ValueError: an option value is out of range (the message names it).
@@ -183,7 +207,8 @@ class Poller:
         self._entered = True
         async with AsyncExitStack() as stack:
             transport = await enter_transport(stack, self._options)
-            hub = build_hub(transport, self._options)
+            fleet = await enter_fleet(stack, self._options)
+            hub = build_hub(transport, self._options, fleet)
             tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tg.cancel_scope.cancel)
             stack.callback(hub.close, PollerClosedError("the Poller was closed while in use"))

@@ -115,6 +115,7 @@ class AdaptiveRateLimiter:
         # Success-rate measurement in fixed windows (as botocore's measured_tx_rate).
         self._window_start = now
         self._window_count = 0
+        self._window_sent = 0
         self._measured = 0.0
         self._throttles = 0
         self._cuts = 0
@@ -148,12 +149,14 @@ class AdaptiveRateLimiter:
         """Wait until one request may be sent. Waiters are served first come, first served."""
         if self._max_rate is None and self._w_max is None:
             self._acquired += 1
+            self._window_sent += 1
             return
         async with self._lock:
             while True:
                 wait = self._try_take(self._clock.now())
                 if wait <= 0:
                     self._acquired += 1
+                    self._window_sent += 1
                     return
                 # Sleep in short slices and re-check: the rate may have been cut, or (right
                 # after a cut, at the bottom of the cubic curve) grown, meanwhile. A wait
@@ -185,7 +188,11 @@ class AdaptiveRateLimiter:
         # The service's acceptance rate is the best estimate of the account's limit; the
         # rate we were allowing may have been far above it.
         candidates = [r for r in (current, measured) if r]
-        w_max = min(candidates) if candidates else self._min_rate
+        if not candidates:
+            # Nothing succeeded yet and nothing limited us: the rate we were sending at
+            # is the only evidence (botocore's adaptive mode uses it throughout).
+            candidates = [self._window_sent / max(now - self._window_start, 1.0)]
+        w_max = min(candidates)
         self._refill(now)
         self._w_max = max(w_max, self._min_rate)
         self._last_cut = now
@@ -238,6 +245,7 @@ class AdaptiveRateLimiter:
             self._measured = self._window_count / elapsed
             self._window_start = now
             self._window_count = 0
+            self._window_sent = 0
 
     def _measured_rate(self, now: float) -> float:
         elapsed = now - self._window_start

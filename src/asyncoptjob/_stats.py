@@ -5,7 +5,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["PollerStats"]
+__all__ = ["FleetStats", "PollerStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetStats:
+    """This process's view of its fleet (``poller.stats.fleet``; None without ``redis_url``).
+
+    Attributes:
+        connected: Redis is reachable (False: local mode, polling every watched job).
+        members: live processes in the fleet at the last heartbeat.
+        leases: jobs this process polls for the fleet.
+        published: status changes this process published to the fleet.
+        remote_events: status changes received from other processes.
+        outages: times Redis went away.
+        budget_round_trips: Redis calls made to take rate-budget tokens.
+    """
+
+    connected: bool
+    members: int
+    leases: int
+    published: int
+    remote_events: int
+    outages: int
+    budget_round_trips: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +52,7 @@ class PollerStats:
         list_requests: ListOptimizationJobs calls by outcome (``ok``, ``throttled``,
             ``failed``); ``requests`` counts describes only.
         sweep_hints: describes a sweep asked for because List showed a new status.
+        fleet: fleet mode's figures (None without ``redis_url``).
     """
 
     requests: Mapping[str, int]
@@ -45,6 +69,7 @@ class PollerStats:
     sweeps: int = 0
     list_requests: Mapping[str, int] = field(default_factory=dict)
     sweep_hints: int = 0
+    fleet: FleetStats | None = None
 
     @property
     def total_requests(self) -> int:

@@ -42,12 +42,13 @@ from ._validate import check_non_negative, check_positive, check_positive_int
 if TYPE_CHECKING:
     from ._transport import Transport
 
-__all__ = ["STRATEGIES", "Strategy", "SweepPolicy", "Sweeper"]
+__all__ = ["STRATEGIES", "SWEEP_INTERVAL_FACTOR", "Strategy", "SweepPolicy", "Sweeper"]
 
 log = structlog.get_logger("asyncoptjob")
 
 Strategy = Literal["auto", "describe", "sweep"]
 STRATEGIES: tuple[str, ...] = ("auto", "describe", "sweep")
+SWEEP_INTERVAL_FACTOR = 0.75
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,10 @@ class SweepPolicy:
 
     Args:
         interval: seconds between sweeps (> 0): the detection latency of a change.
-            Default: the poll policy's base interval.
+            Default: 0.75 x the poll policy's base interval. A change waits on average
+            half an interval for the next sweep plus a List and a describe round trip;
+            sweeping a little more often than describe-only polling keeps detection
+            latency no worse, for one extra List call in three.
         overlap: seconds the watermark trails the last complete sweep (>= 0), against
             clock skew and List's eventual consistency.
         safety_interval: seconds between describes of a job while sweeps run (> 0).

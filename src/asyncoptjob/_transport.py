@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import aiohttp
 import botocore.client
+import botocore.config
 import botocore.exceptions as bce
+import botocore.session
 from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
@@ -245,8 +247,8 @@ class AioBotocoreTransport:
     def __init__(self, client: SageMakerClient) -> None:
         if not hasattr(client, "describe_optimization_job"):
             raise TypeError(
-                "client must be an aiobotocore SageMaker client "
-                "(session.create_client('sagemaker', ...)), "
+                "client must be an aiobotocore SageMaker client, opened with "
+                "`async with session.create_client('sagemaker', ...) as client`, "
                 f"got {type(client).__name__}"
             )
         if isinstance(client, botocore.client.BaseClient) and not isinstance(client, AioBaseClient):
@@ -298,7 +300,15 @@ def client_config(max_concurrency: int, config: AioConfig | None = None) -> AioC
 
     The caller's ``config`` is kept, except that retries are always switched off (the
     library retries itself; leaving botocore's on would retry every failure twice over).
+
+    Raises:
+        TypeError: ``config`` is not a botocore ``Config`` (e.g. ``AioConfig``).
     """
+    if config is not None and not isinstance(config, botocore.config.Config):
+        raise TypeError(
+            "config must be an aiobotocore AioConfig (or a botocore Config), "
+            f"e.g. AioConfig(read_timeout=10), got {type(config).__name__}"
+        )
     ours = AioConfig(
         retries={"mode": "standard", "total_max_attempts": 1},
         max_pool_connections=max_concurrency,
@@ -309,6 +319,29 @@ def client_config(max_concurrency: int, config: AioConfig | None = None) -> AioC
     if getattr(config, "max_pool_connections", 10) < max_concurrency:
         merged = merged.merge(AioConfig(max_pool_connections=max_concurrency))
     return merged
+
+
+def _check_connection_options(session: object, region_name: object, endpoint_url: object) -> None:
+    """Raise ``TypeError`` naming the option when a connection setting has the wrong type.
+
+    Caught here, before any client exists, instead of as an AttributeError from deep
+    inside botocore (or a synchronous client that would block the event loop).
+    """
+    if session is not None:
+        if isinstance(session, botocore.session.Session) and not isinstance(session, AioSession):
+            raise TypeError(
+                "session must be an aiobotocore AioSession (aiobotocore.session.get_session()),"
+                " got a synchronous botocore Session, whose clients would block the event loop"
+            )
+        if not callable(getattr(session, "create_client", None)):
+            kind = type(session)
+            raise TypeError(
+                "session must be an aiobotocore AioSession (aiobotocore.session.get_session()),"
+                f" got {kind.__module__}.{kind.__qualname__}"
+            )
+    for name, value in (("region_name", region_name), ("endpoint_url", endpoint_url)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {type(value).__name__}")
 
 
 @asynccontextmanager
@@ -330,6 +363,7 @@ async def open_transport(
             )
         yield AioBotocoreTransport(client)
         return
+    _check_connection_options(session, region_name, endpoint_url)
     session = session or get_session()
     kwargs: dict[str, Any] = {"config": client_config(max_concurrency, config)}
     if region_name is not None:

@@ -1,0 +1,71 @@
+"""Fleet mode: many processes, one account's rate budget, each job polled once.
+
+``Poller(redis_url="redis://host:6379/0")`` joins a fleet: every Poller with the same
+Redis and ``redis_prefix`` shares one rate budget, polls each job from one process only,
+and delivers every status change to every subscriber in every process. Without
+``redis_url`` none of this is imported (redis-py is an optional extra, ``[redis]``).
+
+Key layout (``P`` is ``redis_prefix``, default ``asyncoptjob``; several fleets can share
+one Redis under different prefixes; the multi-key scripts assume a single Redis, not a
+cluster):
+
+====================  ======  ===========================================================
+key                   type    holds / expiry
+====================  ======  ===========================================================
+``P:budget``          hash    the token bucket (``tokens``, ``ts``), the shared CUBIC
+                              state (``w_max``, ``last_cut``, ``k``, ``cuts``) and the
+                              fleet's success rate (``win_start``, ``win_ok``,
+                              ``measured``); expires 1 h after the last request.
+``P:lease:<job>``     string  the id (``host:pid:random``) of the process polling the job;
+                              ``PX redis_lease_ttl``, renewed in batches every third of it.
+``P:job:<job>``       hash    the job's last status ``s`` and description ``d`` (JSON,
+                              datetimes tagged); expires 7 days after the last change.
+``P:events``          stream  one entry per status change: ``j`` job, ``s`` status,
+                              ``p`` previous status, ``d`` description, ``o`` origin;
+                              ``XADD ... MAXLEN ~ 10000``.
+``P:members``         zset    live processes, scored by heartbeat expiry (wall clock);
+                              sizes each process's share if Redis goes away.
+====================  ======  ===========================================================
+
+The Lua scripts (``_scripts.py``), each atomic and timed by Redis's own ``TIME``:
+
+* ``TAKE`` reserves up to *n* tokens from ``P:budget`` (a token bucket, capacity
+  ``burst``, filled at ``min(max_rate, CUBIC rate)``) and adds the caller's successes to
+  the fleet's measured rate. A process asks for one token per worker waiting (at most
+  8) in one round trip. The bucket may go into debt: token *i* becomes usable when the
+  bucket would have held *i* tokens, so a batch is spread out exactly like single
+  requests and the fleet never exceeds ``max_rate * t + burst``; a reservation reaches
+  at most 250 ms ahead, and a token unused 50 ms after it became usable is dropped.
+* ``CUT`` is a throttle: unless the throttled request was sent before the last cut (one
+  cut per congestion event), ``w_max`` becomes ``min(current rate, measured rate)`` and
+  the CUBIC curve restarts (RFC 8312, C = 0.4, beta = 0.7): everyone slows down at once.
+* ``CLAIM`` renews the caller's leases and takes free ones (``SET NX PX``); ``RELEASE``
+  deletes the caller's own leases only.
+* ``PUBLISH`` compare-and-sets ``P:job:<job>``: statuses only move forward (STARTING <
+  INPROGRESS < STOPPING < terminal), and only a move forward is written and XADDed, so
+  each change, above all the terminal one, is published exactly once fleet-wide, even
+  when an old owner's stale answer lands after a lease hand-over.
+
+Lease protocol: when a subscriber adds jobs, the process ``CLAIM``s them and reads their
+``P:job`` hashes (a late subscriber's first event comes from there at once, a finished
+job is finished without a single describe). Workers poll only jobs whose lease this
+process holds. Every ``redis_lease_ttl / 3`` a renewal round heartbeats, releases the
+leases of jobs gone from this process, re-``CLAIM``s every watched job (renewing its own,
+taking over expired ones: a dead process's jobs move within one lease time), and re-reads
+the statuses of jobs polled elsewhere (healing any gap in the stream). Processes that do
+not poll a job get its changes from ``P:events`` (``XREAD BLOCK``) and deliver them to
+their own subscribers; each subscriber still sees each status once, in order.
+
+Redis going away: the first failed call logs ``fleet_redis_unavailable`` and switches to
+local mode: every process polls all the jobs it watches, within ``max_rate / live
+processes``; statuses seen meanwhile are kept. The renewal loop reconnects, publishes
+what was kept (terminal ones included, so nothing is lost), re-claims leases and
+re-reads the fleet's statuses, then logs ``fleet_redis_reconnected``.
+"""
+
+from __future__ import annotations
+
+from ._budget import FleetRateLimiter
+from ._coordinator import Fleet, FleetKeys
+
+__all__ = ["Fleet", "FleetKeys", "FleetRateLimiter"]

@@ -1,0 +1,163 @@
+"""The Lua scripts of fleet mode (documented with the key layout in ``_fleet/__init__``).
+
+Every script runs atomically inside Redis and reads the time from ``TIME`` there, so the
+processes of a fleet never compare their own clocks.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CLAIM", "CUT", "PUBLISH", "RELEASE", "TAKE"]
+
+# The CUBIC rate (RFC 8312 section 4.1) shared by TAKE and CUT: W(t) = C (t - K)^3 + W_max,
+# clamped to [min_rate, max_rate]; nil while nothing limits (no max_rate, no throttle yet).
+_RATE = """
+local function fill_rate(b, now, max_rate, min_rate, scale)
+  local rate = nil
+  local w_max = tonumber(b.w_max)
+  if w_max then
+    local t = now - tonumber(b.last_cut)
+    rate = math.max(min_rate, scale * (t - tonumber(b.k)) ^ 3 + w_max)
+  end
+  if max_rate > 0 then
+    if rate then rate = math.min(rate, max_rate) else rate = max_rate end
+  end
+  return rate
+end
+local function capacity(rate, burst)
+  if burst > 0 then return burst end
+  return math.max(1, (rate or 0) * 0.05)
+end
+local function load(key)
+  local v = redis.call('HMGET', key, 'tokens', 'ts', 'w_max', 'last_cut', 'k',
+                       'win_start', 'win_ok', 'measured')
+  return {tokens = v[1], ts = v[2], w_max = v[3], last_cut = v[4], k = v[5],
+          win_start = v[6], win_ok = v[7], measured = v[8]}
+end
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+"""
+
+#: Reserve ``want`` tokens from the fleet's bucket and report successes.
+#: KEYS: budget hash. ARGV: max_rate (<= 0: none), burst (<= 0: 50 ms of the rate),
+#: want, min_rate, scale, successes since the last call, key ttl (ms), horizon (s).
+#: The bucket may go into debt: token *i* of the reservation becomes usable when the
+#: bucket would have held *i* tokens, ``(i - before) / rate`` seconds from now, so a
+#: batch is spread out exactly as single requests would be (never a burst beyond it).
+#: A reservation reaches at most ``horizon`` seconds ahead (at least one token), so a
+#: rate that changes meanwhile is picked up soon.
+#: Returns {granted, before (tokens before the take), rate (-1: unlimited), server_now}
+#: (floats as strings).
+TAKE = (
+    _RATE
+    + """
+local key = KEYS[1]
+local max_rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local min_rate, scale, ok = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local now = server_now()
+local b = load(key)
+-- Success rate in fixed windows of >= 1 s (as botocore's measured_tx_rate).
+local ws, wok = tonumber(b.win_start) or now, (tonumber(b.win_ok) or 0) + ok
+local measured = tonumber(b.measured) or 0
+if now - ws >= 1 then measured = wok / (now - ws); ws = now; wok = 0 end
+local rate = fill_rate(b, now, max_rate, min_rate, scale)
+local before = want
+if rate then
+  local cap = capacity(rate, burst)
+  local tokens, ts = tonumber(b.tokens), tonumber(b.ts)
+  if not tokens then tokens = cap; ts = now end
+  tokens = math.min(cap, tokens + math.max(0, now - ts) * rate)
+  before = tokens
+  want = math.max(1, math.min(want, math.floor(tokens + rate * tonumber(ARGV[8]))))
+  redis.call('HSET', key, 'tokens', tostring(tokens - want), 'ts', tostring(now))
+end
+redis.call('HSET', key, 'win_start', tostring(ws), 'win_ok', tostring(wok),
+           'measured', tostring(measured))
+redis.call('PEXPIRE', key, ARGV[7])
+return {want, tostring(before), tostring(rate or -1), tostring(now)}
+"""
+)
+
+#: A throttle: cut the fleet's rate once per congestion event (CUBIC multiplicative cut).
+#: KEYS: budget hash. ARGV: sent_at (server time), max_rate, burst, min_rate, beta, scale,
+#: key ttl (ms). Returns 1 if the rate was cut, 0 if the throttle belongs to a
+#: congestion event already answered (its request was sent before the last cut).
+CUT = (
+    _RATE
+    + """
+local key = KEYS[1]
+local sent_at, max_rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local min_rate, beta, scale = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local now = server_now()
+local b = load(key)
+if b.last_cut and sent_at < tonumber(b.last_cut) then return 0 end
+local current = fill_rate(b, now, max_rate, min_rate, scale)
+local measured = tonumber(b.measured) or 0
+if measured <= 0 and b.win_start then
+  local elapsed = now - tonumber(b.win_start)
+  if elapsed > 0.05 then measured = (tonumber(b.win_ok) or 0) / elapsed end
+end
+-- The fleet's acceptance rate is the best estimate of the account's limit.
+local w_max = nil
+if current and current > 0 then w_max = current end
+if measured > 0 and (not w_max or measured < w_max) then w_max = measured end
+w_max = math.max(w_max or min_rate, min_rate)
+local k = (w_max * (1 - beta) / scale) ^ (1 / 3)
+local cap = capacity(beta * w_max, burst)
+local tokens = math.min(tonumber(b.tokens) or cap, cap)
+redis.call('HSET', key, 'w_max', tostring(w_max), 'last_cut', tostring(now), 'k', tostring(k),
+           'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('HINCRBY', key, 'cuts', 1)
+redis.call('PEXPIRE', key, ARGV[7])
+return 1
+"""
+)
+
+#: Claim or renew leases. KEYS: lease keys. ARGV: owner id, ttl (ms).
+#: Returns one 1/0 per key: 1 if the caller holds the lease now (renewed or newly taken).
+CLAIM = """
+local owner, ttl = ARGV[1], ARGV[2]
+local out = {}
+for i, key in ipairs(KEYS) do
+  local holder = redis.call('GET', key)
+  if holder == owner then
+    redis.call('PEXPIRE', key, ttl)
+    out[i] = 1
+  elseif not holder then
+    redis.call('SET', key, owner, 'PX', ttl)
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+
+#: Give leases back. KEYS: lease keys. ARGV: owner id. Only the holder's keys are deleted.
+RELEASE = """
+local n = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key); n = n + 1 end
+end
+return n
+"""
+
+#: Compare-and-set a job's last status, publishing the change exactly once fleet-wide.
+#: Statuses only move forward (STARTING < INPROGRESS < STOPPING < terminal), so a stale
+#: answer (a describe sent before a lease hand-over) can never move a job back, and
+#: nothing follows a terminal status. KEYS: job hash, events stream.
+#: ARGV: job name, status, description JSON, origin id, stream MAXLEN, job ttl (s).
+#: Returns 1 if this call published the change, 0 if the fleet already knew it.
+PUBLISH = """
+local rank = {STARTING = 0, INPROGRESS = 1, STOPPING = 2,
+              COMPLETED = 3, FAILED = 3, STOPPED = 3}
+local current = redis.call('HGET', KEYS[1], 's')
+local new = ARGV[2]
+if current and rank[new] <= rank[current] then return 0 end
+redis.call('HSET', KEYS[1], 's', new, 'd', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
+           'j', ARGV[1], 's', new, 'p', current or '', 'd', ARGV[3], 'o', ARGV[4])
+return 1
+"""
