@@ -343,7 +343,9 @@ class Hub:
             return
         except JobNotFoundError as exc:
             job.in_flight = False
-            if clock.now() - job.first_seen < self.not_found_grace:
+            # The grace covers eventual consistency after Create: only for a job never
+            # seen. A job that was seen and is now unknown was deleted.
+            if job.status is None and clock.now() - job.first_seen < self.not_found_grace:
                 self.log.debug("job_not_found_yet", job_name=job.name)
                 self._schedule(job, clock.now() + (self.policy.not_found_interval or 0.0))
             else:
@@ -662,7 +664,10 @@ class Hub:
                 try:
                     description = await self.transport.describe(job.name)
                 except TransportError as exc:
-                    self._requests[_outcome(exc)] += 1
+                    outcome = _outcome(exc)
+                    self._requests[outcome] += 1
+                    if outcome == "throttled":
+                        self.limiter.on_throttle(sent_at)
                     self.log.info("final_poll_failed", job_name=job.name, error=exc.code)
                     continue
                 self._requests["ok"] += 1

@@ -111,14 +111,17 @@ async def iterate(
             return
         remaining = None if deadline is None else deadline - clock.now()
         if remaining is not None and remaining <= 0:
-            await hub.poll_once(list(sub.remaining))
+            assert timeout is not None
+            # The last look is bounded too: with a low rate budget, waiting for a token
+            # per job could push the error far past the caller's deadline.
+            with anyio.move_on_after(min(1.0, max(0.25, 0.25 * timeout))):
+                await hub.poll_once(list(sub.remaining))
             while (event := sub.get_nowait()) is not None:
                 if isinstance(event, StatusChange):
                     last[event.job_name] = event.status
                 yield event
             if sub.is_finished():
                 return
-            assert timeout is not None
             raise WaitTimeoutError(
                 timeout, {name: last[name] for name in sub.names if name in sub.remaining}
             )

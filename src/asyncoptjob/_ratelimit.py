@@ -251,10 +251,10 @@ class AdaptiveRateLimiter:
         elapsed = now - self._window_start
         if self._measured:
             return self._measured
-        # No full window yet: spread what succeeded over at least a second, so the
-        # burst a service grants first does not read as a sustained rate (and a throttle
-        # in the first milliseconds does not read as a rate of zero).
-        return self._window_count / max(elapsed, 1.0)
+        # No full window yet: what succeeded so far, over at least 0.1 s (a throttle in
+        # the first milliseconds must not read as a huge rate). Early bursts overstate
+        # the rate; later cuts, each on a longer window, correct it within a second.
+        return self._window_count / max(elapsed, 0.1)
 
     def __repr__(self) -> str:
         rate = self.rate

@@ -1,0 +1,219 @@
+"""Helpers of the reliability suite: fault windows and the invariants every scenario checks.
+
+The invariants, checked against the mock endpoint's ground truth:
+
+* per job, events in order, no status repeated, exactly one terminal outcome, last
+  (``_support.check_invariants``);
+* the status a job really ended in (the mock's transitions) is its final event's status,
+  and the statuses a watcher saw are the job's true statuses, in the true order;
+* the request rate the endpoint saw never exceeded ``max_rate`` plus the burst;
+* after the watch: no pending task, no open connection, no asyncio error report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from _support import FAST_POLL, check_invariants
+from asyncoptjob import Event, JobError, RetryPolicy, StatusChange
+from asyncoptjob.mock import MockSageMaker
+
+DESCRIBE = "DescribeOptimizationJob"
+#: Fast retries that still give up eventually (never within a scenario's fault window).
+QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.1, max_elapsed=30)
+#: Seconds windows the endpoint's request rate is checked over.
+RATE_WINDOWS = (0.25, 0.5, 1.0, 2.0)
+#: How much sending and arriving may differ (seconds): see ``check_rate``. Measured on
+#: two busy cores: the first requests' connection set-up alone bunches arrivals by up to
+#: 60 ms while the library's own send times stay within ``max_rate * w + burst``.
+ARRIVAL_JITTER = 0.1
+
+
+def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
+    """Options pointing the library at ``mock`` with fast polls and retries."""
+    return {
+        "endpoint_url": mock.url,
+        "session": session,
+        "region_name": "us-east-1",
+        "poll_interval": FAST_POLL,
+        "retry": QUICK_RETRY,
+        **extra,
+    }
+
+
+def limiter_burst(max_rate: float) -> float:
+    """The default bucket capacity of ``AdaptiveRateLimiter(max_rate=...)``."""
+    return max(1.0, max_rate * 0.05)
+
+
+def check_rate(mock: MockSageMaker, max_rate: float) -> dict[float, int]:
+    """Assert no window saw more requests (any outcome) than ``max_rate`` plus the burst.
+
+    The limiter spaces requests when it *sends* them; the endpoint stamps them when
+    its handler *runs*. Connection set-up (a dropped connection is replaced, the first
+    requests open the pool) and the event loop, shared with the in-process endpoint,
+    can bunch arrivals that left evenly spaced, by up to ``ARRIVAL_JITTER`` seconds.
+    Without the limiter the same scenarios send hundreds of requests per second.
+    ``check_send_rate`` checks the strict bound on the library's own send times.
+    """
+    seen = {w: mock.max_requests_in_window(DESCRIBE, w, outcome=None) for w in RATE_WINDOWS}
+    for window, count in seen.items():
+        bound = max_rate * (window + ARRIVAL_JITTER) + limiter_burst(max_rate) + 1
+        assert count <= bound, f"{count} requests within {window}s > {bound} (max_rate {max_rate})"
+    return seen
+
+
+def max_in_window(times: Sequence[float], window: float) -> int:
+    """The most of ``times`` within any closed interval of ``window`` seconds."""
+    ordered = sorted(times)
+    best = start = 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] > window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def check_send_rate(sent: Sequence[float], max_rate: float) -> None:
+    """Assert the library *sent* at most ``max_rate * w + burst`` requests in any ``w``."""
+    for window in RATE_WINDOWS:
+        count = max_in_window(sent, window)
+        bound = max_rate * window + limiter_burst(max_rate) + 1e-6
+        assert count <= bound, f"sent {count} within {window}s > {bound} (max_rate {max_rate})"
+
+
+class RecordingTransport:
+    """A transport that notes when each request leaves, then hands it to ``inner``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.sent: list[float] = []
+
+    async def describe(self, name: str) -> Any:
+        self.sent.append(time.monotonic())
+        return await self.inner.describe(name)
+
+    async def list_jobs(self, **params: Any) -> Any:
+        self.sent.append(time.monotonic())
+        return await self.inner.list_jobs(**params)
+
+
+def check_ground_truth(mock: MockSageMaker, by_job: Mapping[str, Sequence[Event]]) -> None:
+    """Assert each job's events agree with the endpoint's true transitions.
+
+    A job that ended with a StatusChange really is in that terminal status, and the
+    statuses a watcher saw occur in the job's true history in the same order (polling
+    may skip a short status; it may never invent one or reorder them).
+    """
+    truth = mock.transitions(list(by_job))
+    for name, events in by_job.items():
+        seen = [e.status.value for e in events if isinstance(e, StatusChange)]
+        if name not in truth:  # deleted from the endpoint: nothing to compare with
+            continue
+        true_statuses = [status for status, _ in truth[name]]
+        final = events[-1]
+        if isinstance(final, StatusChange):
+            assert final.is_terminal
+            assert true_statuses[-1] == final.status.value, (name, true_statuses, seen)
+        remaining = iter(true_statuses)
+        assert all(status in remaining for status in seen), (name, true_statuses, seen)
+
+
+def check_events(
+    mock: MockSageMaker, events: Sequence[Event], names: Iterable[str], *, errors_ok: bool = False
+) -> dict[str, list[Event]]:
+    """The per-job invariants plus the ground truth; no JobError unless ``errors_ok``."""
+    by_job = check_invariants(events, names)
+    if not errors_ok:
+        errors = [e for e in events if isinstance(e, JobError)]
+        assert not errors, errors
+    check_ground_truth(mock, by_job)
+    return by_job
+
+
+async def wait_until(predicate: Any, *, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate()`` until true (the endpoint's state changes without an event)."""
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+def _is_endpoint_task(task: asyncio.Task[Any]) -> bool:
+    # The in-process mock's own request handlers (aiohttp's server side) may still be
+    # finishing a slow answer the client gave up on: they are the endpoint's, not ours.
+    return getattr(task.get_coro(), "__qualname__", "").startswith("RequestHandler.")
+
+
+async def library_tasks(
+    allowed: set[asyncio.Task[Any]] | frozenset[asyncio.Task[Any]] = frozenset(),
+) -> set[asyncio.Task[Any]]:
+    """Pending tasks once finalizers ran, but ``allowed`` ones, the endpoint's and our own."""
+    gc.collect()
+    current = asyncio.current_task()
+    leftover: set[asyncio.Task[Any]] = set()
+    for _ in range(200):
+        leftover = {
+            task
+            for task in asyncio.all_tasks()
+            if task is not current
+            and not task.done()
+            and task not in allowed
+            and not _is_endpoint_task(task)
+        }
+        if not leftover:
+            break
+        await asyncio.sleep(0)
+    return leftover
+
+
+async def check_no_leaks(mock: MockSageMaker | None = None) -> None:
+    """No task left but the test's own and, if given, no connection left open to ``mock``."""
+    leftover = await library_tasks()
+    assert leftover == set(), leftover
+    if mock is not None:
+        # The server notices a closed connection one loop turn or a few later.
+        await wait_until(lambda: mock.open_connections() == 0, what="connections closed")
+
+
+@asynccontextmanager
+async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
+    """Collect what asyncio reports to its exception handler (never retrieved errors...)."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    reports: list[dict[str, Any]] = []
+
+    def handler(_: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        reports.append(context)
+
+    loop.set_exception_handler(handler)
+    try:
+        yield reports
+    finally:
+        gc.collect()
+        await asyncio.sleep(0)
+        loop.set_exception_handler(previous)
+
+
+async def fault_windows(
+    mock: MockSageMaker, windows: Sequence[tuple[float, float, Mapping[str, Any]]]
+) -> None:
+    """Apply each ``(start, end, faults)`` window (seconds from now), then clear it.
+
+    Windows run one after another in the order given; ``faults`` are set at ``start``
+    and reset to their earlier values at ``end``.
+    """
+    clock = anyio.current_time
+    origin = clock()
+    for start, end, faults in windows:
+        await anyio.sleep(max(0.0, origin + start - clock()))
+        before = {name: getattr(mock.faults, name) for name in faults}
+        mock.set_faults(**faults)
+        await anyio.sleep(max(0.0, origin + end - clock()))
+        mock.set_faults(**before)
