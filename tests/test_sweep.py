@@ -286,3 +286,32 @@ async def test_describe_strategy_never_lists(aio_session: Any) -> None:
         await wait_until_done(names, **sweep_opts(mock, aio_session, strategy="describe"))
         assert mock.stats().count("ListOptimizationJobs") == 0
         await asyncio.sleep(0)
+
+
+async def test_an_interrupted_sweep_resumes_where_it_stopped() -> None:
+    clock, wall = FakeClock(), [1_000.0]
+    transport = FakeListTransport(
+        [([("a", "INPROGRESS")], True), ([("b", "FAILED")], True), ([("c", "COMPLETED")], False)]
+    )
+    sweeper = make_sweeper(transport, clock, wall)
+    hints: list[tuple[str, str]] = []
+    calls = 0
+
+    class Stop(Exception):
+        pass
+
+    async def acquire_then_stop(limiter: AdaptiveRateLimiter) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise Stop  # e.g. an inline watch() stopping while this waits for a token
+
+    wall[0] = 1_010.0
+    with pytest.raises(Stop):
+        await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, acquire_then_stop)
+    assert sweeper.watermark == 1_000.0
+    wall[0] = 1_020.0
+    assert await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+    assert hints == [("a", "INPROGRESS"), ("b", "FAILED"), ("c", "COMPLETED")]
+    assert transport.calls[1]["NextToken"] == "token-1"  # resumed, not restarted
+    assert sweeper.watermark == 1_010.0

@@ -607,7 +607,12 @@ class Hub:
                     continue
                 self._next_sweep_at = now + sweeper.interval
                 if self._sweep_wanted(sweeper):
-                    await sweeper.sweep(self.hint, sleep, acquire)
+                    try:
+                        await sweeper.sweep(self.hint, sleep, acquire)
+                    except _SoftStop:
+                        # Interrupted mid-sweep: the next run resumes it at once.
+                        self._next_sweep_at = self.clock.now()
+                        raise
         except _SoftStop:
             return
 

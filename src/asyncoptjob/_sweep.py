@@ -169,6 +169,11 @@ class Sweeper:
             self.failures_in_a_row += 1
             self.log.warning("sweep_failed", error=exc.code, message=str(exc), pages=pages)
             return False
+        except BaseException:
+            # Interrupted (an inline run stopping, a cancellation): the next sweep goes on
+            # from this page of this window instead of starting over.
+            self._resume = (params, token)
+            raise
         finally:
             self.pages += pages
         self.sweeps += 1

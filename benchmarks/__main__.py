@@ -1,0 +1,7 @@
+"""``python -m benchmarks``: run the benchmark scenarios and write the results."""
+
+import sys
+
+from .runner import main
+
+sys.exit(main())

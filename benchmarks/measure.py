@@ -1,0 +1,168 @@
+"""Measuring: wall and CPU time of a span, robust statistics, event-loop lag."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+__all__ = ["LagProbe", "Meter", "Span", "median", "medians", "percentile", "ratio"]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """What one measured span cost.
+
+    Attributes:
+        wall: elapsed seconds (``perf_counter``).
+        cpu: CPU seconds of this process, all threads (``process_time``).
+        mock_cpu: CPU seconds the mock endpoint's process spent meanwhile.
+    """
+
+    wall: float
+    cpu: float
+    mock_cpu: float
+
+    @property
+    def mock_busy(self) -> float:
+        """Fraction of one core the mock used: near 1.0 means the mock was the bottleneck."""
+        return self.mock_cpu / self.wall if self.wall > 0 else 0.0
+
+
+class Meter:
+    """Start/stop around the measured part of a run (setup and warm-up stay outside).
+
+    Args:
+        mock_cpu: returns the mock process's CPU seconds so far (0 if there is no mock).
+    """
+
+    __slots__ = ("_mock_cpu", "_start", "span")
+
+    def __init__(self, mock_cpu: Callable[[], float] = lambda: 0.0) -> None:
+        self._mock_cpu = mock_cpu
+        self._start: tuple[float, float, float] | None = None
+        self.span: Span | None = None
+
+    def start(self) -> None:
+        """Begin the measured span."""
+        self._start = (time.perf_counter(), time.process_time(), self._mock_cpu())
+
+    def stop(self) -> Span:
+        """End the measured span and return it."""
+        wall, cpu, mock = time.perf_counter(), time.process_time(), self._mock_cpu()
+        if self._start is None:
+            raise RuntimeError("Meter.stop() before Meter.start()")
+        wall0, cpu0, mock0 = self._start
+        self.span = Span(wall - wall0, cpu - cpu0, mock - mock0)
+        return self.span
+
+    def __enter__(self) -> Meter:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def median(values: Iterable[float]) -> float:
+    """The median, ignoring NaNs (NaN when nothing is left)."""
+    kept = [v for v in values if not math.isnan(v)]
+    return statistics.median(kept) if kept else math.nan
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) with linear interpolation; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN when the denominator is 0 or NaN."""
+    if not denominator or math.isnan(denominator):
+        return math.nan
+    return numerator / denominator
+
+
+class LagProbe:
+    """A ticker task measuring event-loop lag: how late each short sleep wakes up.
+
+    A callback that holds the loop for 40 ms makes the next tick ~40 ms late, so the
+    worst lag is the longest time the loop was unavailable to other tasks.
+
+    Example::
+
+        async with LagProbe() as probe:
+            ...                                   # the work under test
+            probe.reset()                         # start a fresh window
+            ...
+        print(probe.worst, probe.p99)
+
+    Args:
+        interval: seconds each tick sleeps.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.interval)
+            self.lags.append(max(0.0, loop.time() - before - self.interval))
+
+    def reset(self) -> None:
+        """Forget the lags seen so far."""
+        self.lags = []
+
+    @property
+    def worst(self) -> float:
+        """The worst lag in seconds (0 if no tick completed)."""
+        return max(self.lags, default=0.0)
+
+    @property
+    def p99(self) -> float:
+        """The 99th-percentile lag in seconds."""
+        return percentile(self.lags, 99) if self.lags else 0.0
+
+    async def __aenter__(self) -> LagProbe:
+        self._task = asyncio.create_task(self._tick())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def medians(samples: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The per-key median of several repeats' values."""
+    keys: dict[str, None] = {}
+    for sample in samples:
+        keys.update(dict.fromkeys(sample))
+    return {key: median(s.get(key, math.nan) for s in samples) for key in keys}
