@@ -210,10 +210,18 @@ async def serve(mock: MockSageMaker) -> None:
         await stop.wait()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the mock server from command-line *argv*; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser | None = None
+) -> int:
+    """Run the mock server from command-line *argv*; return the exit status.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+        parser: a parser to add the options to (another command's name and help);
+            default: ``python -m asyncoptjob.mock``'s own.
+    """
+    parser = build_parser(parser)
+    args = parser.parse_args(None if argv is None else list(argv))
     if not args.allow_non_loopback and not is_loopback(args.host):
         parser.error(
             f"--host {args.host} is not a loopback address; pass --allow-non-loopback to "
