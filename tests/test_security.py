@@ -42,7 +42,7 @@ from asyncoptjob.mock._server import is_loopback
 SRC = Path(asyncoptjob.__file__).resolve().parent
 SECRET = "SENTINEL-SECRET-do-not-leak-9f8e7d6c5b4a"
 TOKEN = "SENTINEL-SESSION-TOKEN-do-not-leak-0a1b2c3d"
-KEY_ID = "AKIASENTINELKEYID0001"
+KEY_ID = "TESTSENTINELKEYID0001"  # a sentinel, shaped unlike a real key
 
 
 def _texts(obj: object) -> list[str]:
