@@ -330,38 +330,10 @@ class Hub:
         sent_at: float
         try:
             description, sent_at = await self._describe(job, soft, give_up_at)
-        except _SoftStop:
+        except BaseException as exc:
             job.in_flight = False
-            self._reschedule_now(job)
+            self._failed(job, exc, give_up_at)
             return
-        except (ThrottledError, TransientError) as exc:
-            job.in_flight = False
-            if clock.now() >= give_up_at:
-                self._finish_error(job, exc)
-            else:
-                self._schedule(job, clock.now() + self._delay(job))
-            return
-        except JobNotFoundError as exc:
-            job.in_flight = False
-            # The grace covers eventual consistency after Create: only for a job never
-            # seen. A job that was seen and is now unknown was deleted.
-            if job.status is None and clock.now() - job.first_seen < self.not_found_grace:
-                self.log.debug("job_not_found_yet", job_name=job.name)
-                self._schedule(job, clock.now() + (self.policy.not_found_interval or 0.0))
-            else:
-                self._finish_error(job, exc)
-            return
-        except CredentialsError as exc:
-            job.in_flight = False
-            self._fail_subscribers(job, exc)
-            return
-        except TransportError as exc:
-            job.in_flight = False
-            self._finish_error(job, exc)
-            return
-        except BaseException:
-            job.in_flight = False
-            raise
         if self.fleet is not None:
             try:
                 await self.fleet.publish(job.name, job.status, description)
@@ -370,6 +342,31 @@ class Hub:
         else:
             job.in_flight = False
         self.observe(job, description, sent_at)
+
+    def _failed(self, job: _Job, exc: BaseException, give_up_at: float) -> None:
+        """Decide what a failed poll means for ``job``; re-raise what is not ours."""
+        now = self.clock.now()
+        if isinstance(exc, _SoftStop):
+            self._reschedule_now(job)
+        elif isinstance(exc, (ThrottledError, TransientError)):
+            if now >= give_up_at:
+                self._finish_error(job, exc)
+            else:
+                self._schedule(job, now + self._delay(job))
+        elif isinstance(exc, JobNotFoundError):
+            # The grace covers eventual consistency after Create: only for a job never
+            # seen. A job that was seen and is now unknown was deleted.
+            if job.status is None and now - job.first_seen < self.not_found_grace:
+                self.log.debug("job_not_found_yet", job_name=job.name)
+                self._schedule(job, now + (self.policy.not_found_interval or 0.0))
+            else:
+                self._finish_error(job, exc)
+        elif isinstance(exc, CredentialsError):
+            self._fail_subscribers(job, exc)
+        elif isinstance(exc, TransportError):
+            self._finish_error(job, exc)
+        else:
+            raise exc
 
     async def _describe(
         self, job: _Job, soft: bool, give_up_at: float

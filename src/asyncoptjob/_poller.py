@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
@@ -344,9 +344,5 @@ async def collect(events: AsyncIterator[Event], raise_on_failure: bool) -> dict[
             if description["OptimizationJobStatus"] != JobStatus.COMPLETED.value
         ]
         if failed:
-            raise JobFailedError(_as_mapping(done), failed)
-    return done
-
-
-def _as_mapping(done: dict[str, Description]) -> Mapping[str, Mapping[str, Any]]:
+            raise JobFailedError(done, failed)
     return done
