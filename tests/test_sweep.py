@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import pytest
@@ -260,6 +261,18 @@ async def test_auto_sweeps_only_for_large_sets_it_can_afford(aio_session: Any) -
                 await poller.wait_until_done(many, timeout=0.3)
             assert poller.stats.strategy == "describe"
             assert poller.stats.sweeps == 0
+
+
+@given(st.floats(0.01, 86_400), st.integers(0, 2**32))
+def test_safety_net_describes_come_due_within_the_last_fifth_of_the_interval(
+    safety: float, seed: int
+) -> None:
+    policy = SweepPolicy(safety_interval=safety)
+    rng = random.Random(seed)
+    delays = [policy.safety_delay(rng) for _ in range(200)]
+    assert all(0.8 * safety <= d <= safety for d in delays)
+    # Spread out (jobs watched together do not come due together), never all alike.
+    assert max(delays) - min(delays) > 0.1 * safety
 
 
 async def test_strategy_option_validation() -> None:

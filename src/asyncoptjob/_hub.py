@@ -560,8 +560,8 @@ class Hub:
 
     def _delay(self, job: _Job) -> float:
         if self._sweeping and job.status is not None and self.sweeper is not None:
-            # Sweeps report changes; describes are only the safety net. Jitter spreads them.
-            return self.sweeper.policy.safety_interval * (0.5 + 0.5 * self.rng.random())
+            # Sweeps report changes; describes are only the safety net.
+            return self.sweeper.policy.safety_delay(self.rng)
         return self.policy.next_delay(job.status, job.unchanged, self.rng)
 
     def _schedule(self, job: _Job, due: float) -> None:

@@ -25,6 +25,7 @@ lower than Describe's), with the same throttling-aware behaviour.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ log = structlog.get_logger("asyncoptjob")
 Strategy = Literal["auto", "describe", "sweep"]
 STRATEGIES: tuple[str, ...] = ("auto", "describe", "sweep")
 SWEEP_INTERVAL_FACTOR = 0.75
+#: Safety-net describes come due 0.8-1.0 x ``safety_interval`` after the last describe.
+SAFETY_JITTER = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,10 @@ class SweepPolicy:
             latency no worse, for one extra List call in three.
         overlap: seconds the watermark trails the last complete sweep (>= 0), against
             clock skew and List's eventual consistency.
-        safety_interval: seconds between describes of a job while sweeps run (> 0).
+        safety_interval: seconds between describes of a job while sweeps run (> 0): the
+            safety net against a missed List entry. Each job is described again
+            0.8-1.0 x this long after its last describe (the jitter keeps jobs watched
+            together from coming due together).
         max_pages: pages read per sweep before resuming in the next one (>= 1).
         page_size: ``MaxResults`` per page (1-100).
         max_rate: hard ceiling on List calls per second (None: adaptive only).
@@ -94,6 +100,10 @@ class SweepPolicy:
             raise ValueError(f"page_size must be between 1 and 100, got {self.page_size!r}")
         check_positive("max_rate", self.max_rate, allow_none=True)
         check_positive_int("threshold", self.threshold)
+
+    def safety_delay(self, rng: random.Random) -> float:
+        """Seconds until a job's next safety-net describe: 0.8-1.0 x ``safety_interval``."""
+        return self.safety_interval * (1.0 - SAFETY_JITTER * rng.random())
 
 
 class Sweeper:
