@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 from typing import Any
 
@@ -12,7 +13,7 @@ from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncoptjob.mock import Lifecycle, MockSageMaker
+from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
 from asyncoptjob.mock._listing import list_jobs
 from asyncoptjob.mock._sim import Simulation
 from asyncoptjob.mock._wire import AwsError
@@ -212,6 +213,58 @@ async def test_empty_page_quirk_through_botocore(aio_client: Any, mock: MockSage
     ]
     assert sorted(listed) == mock.job_names()
     assert mock.stats().count("ListOptimizationJobs") == 1 + 2 + 3
+
+
+@pytest.mark.parametrize("sort_by", ["Name", "CreationTime", "Status"])
+def test_list_lag_shows_each_job_as_it_was_and_hides_the_youngest(sort_by: str) -> None:
+    clock = Clock()
+    sim = build(clock)  # batches created at T0 .. T0+4; STARTING for 10 s, then INPROGRESS
+    clock.now = T0 + 12  # truth: batches 0-2 INPROGRESS, batches 3-4 still STARTING
+
+    def listed(lag: float, **request: Any) -> dict[str, str]:
+        found: dict[str, str] = {}
+        token = None
+        while True:
+            extra = {"NextToken": token} if token else {}
+            response = json.loads(list_jobs(sim, {"SortBy": sort_by, **request, **extra}, lag=lag))
+            for s in response["OptimizationJobSummaries"]:
+                found[s["OptimizationJobName"]] = s["OptimizationJobStatus"]
+            token = response.get("NextToken")
+            if token is None:
+                return found
+
+    truth = {name: job.status(clock.now) for name, job in sim.jobs.items()}
+    assert listed(0.0) == truth
+    # 8.5 s behind (T0+3.5): every job still STARTING, batch 4 (created T0+4) not listed.
+    stale = listed(8.5)
+    assert set(stale) == {n for n in truth if not n.startswith("batch4")}
+    assert set(stale.values()) == {"STARTING"}
+    assert {n for n, s in truth.items() if s == "INPROGRESS"} == {
+        n for n in truth if n[:6] in ("batch0", "batch1", "batch2")
+    }
+    # The lagging view filters on its own LastModifiedTime: no change shows yet.
+    assert listed(8.5, LastModifiedTimeAfter=T0 + 4.5) == {}
+    assert len(listed(0.0, LastModifiedTimeAfter=T0 + 4.5)) == 12
+    assert listed(math.inf) == {}
+
+
+def test_list_lag_validation() -> None:
+    assert Faults(list_lag=2).list_lag == 2.0
+    for bad in (-1, "soon", True, None, math.nan):
+        with pytest.raises(ValueError, match="list_lag"):
+            Faults(list_lag=bad)
+
+
+async def test_list_lag_through_aiobotocore(aio_client: Any, mock: MockSageMaker) -> None:
+    mock.set_faults(list_lag=3_600)
+    mock.seed_jobs(4)
+    # Describe sees a new job at once; List does not for an hour.
+    described = await aio_client.describe_optimization_job(OptimizationJobName=mock.job_names()[0])
+    assert described["OptimizationJobStatus"] == "STARTING"
+    assert (await aio_client.list_optimization_jobs())["OptimizationJobSummaries"] == []
+    mock.set_faults(list_lag=0)
+    listed = (await aio_client.list_optimization_jobs())["OptimizationJobSummaries"]
+    assert sorted(s["OptimizationJobName"] for s in listed) == mock.job_names()
 
 
 async def test_list_summaries_through_aiobotocore(aio_client: Any, mock: MockSageMaker) -> None:

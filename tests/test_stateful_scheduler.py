@@ -23,7 +23,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from asyncoptjob._scheduler import NOT_QUEUED, DueQueue
+from asyncoptjob._scheduler import NOT_QUEUED, URGENT, DueQueue
 
 
 class Item:
@@ -37,8 +37,9 @@ class Item:
         return f"Item({self.name})"
 
 
-# Few distinct due times, so ties (which must pop in push order) are common.
-dues = st.one_of(st.integers(0, 20).map(float), st.floats(0, 20, allow_nan=False))
+# Few distinct due times, so ties (which must pop in push order) are common. URGENT
+# (a change a sweep reported) goes ahead of every timed item, in push order.
+dues = st.one_of(st.integers(0, 20).map(float), st.floats(0, 20, allow_nan=False), st.just(URGENT))
 
 
 class DueQueueMachine(RuleBasedStateMachine):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +15,9 @@ from hypothesis import strategies as st
 from _support import FAST_POLL, FakeClock, check_invariants
 from asyncoptjob import (
     JobError,
+    JobNotFoundError,
     Poller,
+    PollerStats,
     PollPolicy,
     RetryPolicy,
     SweepPolicy,
@@ -187,22 +191,30 @@ def sweep_opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any
     }
 
 
+async def sweep_to_the_end(
+    mock: MockSageMaker, aio_session: Any, names: list[str], **extra: Any
+) -> PollerStats:
+    """Watch ``names`` to the end with sweeps; check every job's events against the truth."""
+    async with Poller(**sweep_opts(mock, aio_session, **extra)) as poller:
+        events = [e async for e in poller.watch(names)]
+        stats = poller.stats
+    by_job = check_invariants(events, names)
+    truth = mock.transitions(names)
+    for name, seq in by_job.items():
+        assert not isinstance(seq[-1], JobError)
+        assert seq[-1].status == truth[name][-1][0]
+    assert stats.strategy == "sweep"
+    assert stats.sweeps > 0
+    return stats
+
+
 async def test_sweep_strategy_reports_every_lifecycle_with_fewer_describes(
     aio_session: Any,
 ) -> None:
     lifecycle = Lifecycle(starting=(0.1, 0.3), in_progress=(0.8, 1.5), failure_rate=0.3)
     async with MockSageMaker(seed=31, lifecycle=lifecycle) as mock:
         names = mock.seed_jobs(60)
-        async with Poller(**sweep_opts(mock, aio_session)) as poller:
-            events = [e async for e in poller.watch(names)]
-            stats = poller.stats
-        by_job = check_invariants(events, names)
-        truth = mock.transitions(names)
-        for name, seq in by_job.items():
-            assert not isinstance(seq[-1], JobError)
-            assert seq[-1].status == truth[name][-1][0]  # type: ignore[union-attr]
-        assert stats.strategy == "sweep"
-        assert stats.sweeps > 0
+        stats = await sweep_to_the_end(mock, aio_session, names)
         assert stats.sweep_hints > 0
         describes = mock.stats().count("DescribeOptimizationJob")
         # One describe to start, and one per change a sweep reported (at most three).
@@ -220,6 +232,90 @@ async def test_sweep_with_the_empty_page_quirk_still_misses_nothing(aio_session:
         events = [e async for e in watch(names, **sweep_opts(mock, aio_session, sweep=policy))]
         by_job = check_invariants(events, names)
         assert all(seq[-1].status == "COMPLETED" for seq in by_job.values())  # type: ignore[union-attr]
+
+
+async def test_list_lag_within_the_overlap_is_caught_by_sweeps(aio_session: Any) -> None:
+    # List trails the truth by 0.3 s (eventual consistency); the watermark trails the
+    # last sweep by 1 s, so every change is still reported by a sweep, not the safety net.
+    lifecycle = Lifecycle(starting=(0.1, 0.3), in_progress=(0.6, 1.2), failure_rate=0.3)
+    async with MockSageMaker(seed=36, lifecycle=lifecycle, faults=Faults(list_lag=0.3)) as mock:
+        names = mock.seed_jobs(40)
+        stats = await sweep_to_the_end(mock, aio_session, names)
+        assert stats.sweep_hints >= len(names)  # every job's end came from a sweep
+        assert mock.stats().count("ListOptimizationJobs") > 0
+        # At most one describe per true status: the stale statuses a lagging List still
+        # shows (INPROGRESS after the job is COMPLETED, say) are not news.
+        statuses = sum(len(seq) for seq in mock.transitions(names).values())
+        assert mock.stats().count("DescribeOptimizationJob") <= statuses
+
+
+async def test_a_list_that_never_shows_a_job_loses_nothing(aio_session: Any) -> None:
+    # List misses every entry: the safety net alone reports every lifecycle in order.
+    lifecycle = Lifecycle(starting=(0.1, 0.3), in_progress=(0.5, 1.0), failure_rate=0.3)
+    faults = Faults(list_lag=math.inf)
+    async with MockSageMaker(seed=37, lifecycle=lifecycle, faults=faults) as mock:
+        names = mock.seed_jobs(30)
+        policy = SweepPolicy(interval=0.05, safety_interval=0.25, max_rate=None)
+        stats = await sweep_to_the_end(mock, aio_session, names, sweep=policy)
+        assert stats.sweep_hints == 0
+
+
+async def test_a_job_deleted_while_sweeping_is_confirmed_by_a_describe(
+    aio_session: Any, make_aio_client: Any
+) -> None:
+    # A deleted job never shows in List again; its safety-net describe finds it gone.
+    lifecycle = Lifecycle(starting=(0.05, 0.05), in_progress=(30, 30))
+    async with MockSageMaker(seed=38, lifecycle=lifecycle) as mock:
+        names = mock.seed_jobs(5)
+        doomed = names[0]
+        policy = SweepPolicy(interval=0.05, safety_interval=0.3, max_rate=None)
+        events: list[Any] = []
+        async with Poller(**sweep_opts(mock, aio_session, sweep=policy)) as poller:
+            async for event in poller.watch(doomed):
+                events.append(event)
+                if len(events) == 1:
+                    async with make_aio_client(mock.url) as client:
+                        await client.delete_optimization_job(OptimizationJobName=doomed)
+            assert poller.stats.sweeps > 0
+        check_invariants(events, [doomed])
+        assert isinstance(events[-1], JobError)
+        assert isinstance(events[-1].error, JobNotFoundError)
+        assert mock.stats().count("DescribeOptimizationJob", "ResourceNotFound") >= 1
+
+
+async def test_a_change_a_sweep_reports_goes_ahead_of_a_describe_backlog(
+    aio_session: Any,
+) -> None:
+    # 300 newly watched jobs queue 15 s of describes at max_rate=20; a change a sweep
+    # reports meanwhile is confirmed ahead of them, not after the whole backlog.
+    async with MockSageMaker(seed=39) as mock:
+        (changer,) = mock.seed_jobs(
+            1, prefix="changer", lifecycle=Lifecycle(starting=(0.3, 0.3), in_progress=(60, 60))
+        )
+        backlog = mock.seed_jobs(
+            300, prefix="backlog", lifecycle=Lifecycle(starting=(60, 60), in_progress=(60, 60))
+        )
+        seen: list[str] = []
+        async with Poller(**sweep_opts(mock, aio_session, max_rate=20)) as poller:
+
+            async def watch_backlog(started: anyio.Event) -> None:
+                async with poller.watch(backlog) as events:
+                    started.set()
+                    async for event in events:
+                        seen.append(event.job_name)
+
+            async with anyio.create_task_group() as tg, poller.watch(changer) as events:
+                async for event in events:
+                    if event.status == "STARTING":  # type: ignore[union-attr]
+                        started = anyio.Event()
+                        tg.start_soon(watch_backlog, started)
+                        await started.wait()
+                    else:
+                        assert event.status == "INPROGRESS"  # type: ignore[union-attr]
+                        break
+                tg.cancel_scope.cancel()
+        # Only what was on the wire or within the first burst went first, not the backlog.
+        assert len(seen) < len(backlog) // 2
 
 
 async def test_failing_sweeps_fall_back_to_describe(aio_session: Any) -> None:

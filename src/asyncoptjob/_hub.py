@@ -44,7 +44,7 @@ from ._events import JobError, JobStatus, StatusChange
 from ._policy import PollPolicy
 from ._ratelimit import AdaptiveRateLimiter, RateLimiterStatistics
 from ._retry import RetryPolicy
-from ._scheduler import NOT_QUEUED, DueQueue
+from ._scheduler import NOT_QUEUED, URGENT, DueQueue
 from ._stats import PollerStats
 from ._subscription import Subscription
 from ._sweep import SWEEP_INTERVAL_FACTOR, Strategy, Sweeper, SweepPolicy
@@ -69,6 +69,7 @@ _RANK = {
     JobStatus.FAILED: 3,
     JobStatus.STOPPED: 3,
 }
+_STATUSES = {status.value: status for status in JobStatus}
 
 
 class RateBudget(Protocol):
@@ -643,10 +644,16 @@ class Hub:
     def hint(self, name: str, status: str) -> None:
         """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
         job = self.jobs.get(name)
-        if job is None or job.status is None or job.in_flight or status == job.status.value:
+        if job is None or job.status is None or job.in_flight:
+            return
+        listed = _STATUSES.get(status)
+        if listed is not None and _RANK[listed] <= _RANK[job.status]:
+            # The known status, or an older one a lagging (eventually consistent) List
+            # still shows: no news. An unknown status is news: describe to find out.
             return
         self._hints += 1
-        self._schedule(job, self.clock.now())
+        # Ahead of routine polls: a burst of due safety-net describes must not delay it.
+        self._schedule(job, URGENT)
 
     # -- one-off polls ------------------------------------------------------------------
 

@@ -5,15 +5,20 @@ first (ties in arrival order), so when the rate budget is tight every job still 
 its turn. Rescheduling or removing a job does not search the heap: the job's ``token``
 names its one live entry, older entries are skipped when they surface, and the heap is
 rebuilt when stale entries outnumber live ones.
+
+An item pushed at :data:`URGENT` goes ahead of every timed item, however overdue, in
+arrival order: a change a List sweep reported is confirmed before routine polls (a
+wave of safety-net describes, say) that happen to be due.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from typing import Generic, Protocol, TypeVar
 
-__all__ = ["DueQueue", "Schedulable"]
+__all__ = ["URGENT", "DueQueue", "Schedulable"]
 
 
 class Schedulable(Protocol):
@@ -25,6 +30,9 @@ class Schedulable(Protocol):
 T = TypeVar("T", bound=Schedulable)
 
 NOT_QUEUED = -1
+
+#: A due time ahead of every timed one: due at once, before anything else due.
+URGENT = -math.inf
 
 
 class DueQueue(Generic[T]):

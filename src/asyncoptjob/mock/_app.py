@@ -83,7 +83,10 @@ class App:
         return self.sim.describe(payload.get("OptimizationJobName"))
 
     def _list(self, payload: dict[str, Any]) -> bytes:
-        return list_jobs(self.sim, payload, empty_pages=self.injector.faults.empty_list_pages)
+        faults = self.injector.faults
+        return list_jobs(
+            self.sim, payload, empty_pages=faults.empty_list_pages, lag=faults.list_lag
+        )
 
     def _create(self, payload: dict[str, Any]) -> bytes:
         return dumps(self.sim.create(payload)).encode()

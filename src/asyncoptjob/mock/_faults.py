@@ -88,6 +88,10 @@ def _validate(name: str, value: Any) -> Any:
         if not isinstance(value, int) or isinstance(value, bool) or not 400 <= value <= 599:
             raise ValueError(f"error_code_status must be an HTTP status 400-599, got {value!r}")
         return value
+    if name == "list_lag":
+        if not _is_number(value) or not 0 <= value <= math.inf:
+            raise ValueError(f"list_lag must be seconds >= 0 (inf: never), got {value!r}")
+        return float(value)
     if name == "empty_list_pages":
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"empty_list_pages must be an integer >= 0, got {value!r}")
@@ -122,6 +126,10 @@ class Faults:
         error_code_status: HTTP status sent with error_code.
         empty_list_pages: Empty pages (with a NextToken) that a List with
             LastModifiedTimeAfter returns before its results.
+        list_lag: Seconds a change takes to show in ListOptimizationJobs
+            (eventual consistency): List reports every job as it was this
+            long ago and omits jobs younger than that; Describe is always
+            current. ``math.inf``: List never reports anything.
 
     Example:
         >>> faults = Faults(describe_rate=10, latency_ms=5)
@@ -145,6 +153,7 @@ class Faults:
     error_code_rate: float = 1.0
     error_code_status: int = 400
     empty_list_pages: int = 0
+    list_lag: float = 0.0
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, _validate(name, value))

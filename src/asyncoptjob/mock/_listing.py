@@ -166,7 +166,9 @@ def _summary(job: Job, now: float) -> dict[str, Any]:
     return summary
 
 
-def _predicate(request: Mapping[str, Any], now: float) -> Callable[[Job], bool]:
+def _predicate(
+    request: Mapping[str, Any], now: float, created_by: float = math.inf
+) -> Callable[[Job], bool]:
     created_after, created_before, modified_after, modified_before = (
         _timestamp(request, member) for member in _TIME_FILTERS
     )
@@ -177,6 +179,8 @@ def _predicate(request: Mapping[str, Any], now: float) -> Callable[[Job], bool]:
         _enum(request, "StatusEquals", STATUSES, "")
 
     def matches(job: Job) -> bool:
+        if job.created > created_by:
+            return False  # not visible to List yet
         if created_after is not None and not job.created > created_after:
             return False
         if created_before is not None and not job.created < created_before:
@@ -270,7 +274,9 @@ def _first(item: tuple[tuple[str, str], Job]) -> tuple[str, str]:
     return item[0]
 
 
-def list_jobs(sim: Simulation, request: Mapping[str, Any], *, empty_pages: int = 0) -> bytes:
+def list_jobs(
+    sim: Simulation, request: Mapping[str, Any], *, empty_pages: int = 0, lag: float = 0.0
+) -> bytes:
     """Handle ListOptimizationJobs, returning the serialized response.
 
     Args:
@@ -278,6 +284,9 @@ def list_jobs(sim: Simulation, request: Mapping[str, Any], *, empty_pages: int =
         request: The parsed request body.
         empty_pages: How many empty pages to answer first when the request
             has ``LastModifiedTimeAfter`` (the quirk); 0 disables it.
+        lag: Seconds List trails the truth (eventual consistency): jobs are
+            listed as they were ``lag`` seconds ago, and jobs created since
+            are not listed yet.
 
     Raises:
         AwsError: ``ValidationException`` for a bad MaxResults, enum,
@@ -286,8 +295,10 @@ def list_jobs(sim: Simulation, request: Mapping[str, Any], *, empty_pages: int =
     max_results = _max_results(request)
     sort_by = _enum(request, "SortBy", SORT_BY, "CreationTime")
     ascending = _enum(request, "SortOrder", SORT_ORDER, "Descending") == "Ascending"
-    now = sim.clock()
-    matches = _predicate(request, now)
+    # List's view of the world: ``lag`` seconds old (eventual consistency).
+    now = sim.clock() - lag
+    # Only a lagging List hides young jobs (a wall clock stepping back must not).
+    matches = _predicate(request, now, now if lag else math.inf)
     query = {k: request.get(k) for k in (*_TIME_FILTERS, "NameContains", "OptimizationContains")}
     query.update(StatusEquals=request.get("StatusEquals"), SortBy=sort_by, Ascending=ascending)
     fingerprint = zlib.crc32(dumps(query).encode())

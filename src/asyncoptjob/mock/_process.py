@@ -144,6 +144,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=0,
         help="empty pages a List with LastModifiedTimeAfter returns first",
     )
+    faults.add_argument(
+        "--list-lag",
+        type=float,
+        default=0.0,
+        help="seconds a change takes to show in List (eventual consistency)",
+    )
     return parser
 
 
@@ -179,6 +185,7 @@ def mock_from_args(args: argparse.Namespace) -> MockSageMaker:
             "error_code_rate",
             "error_code_status",
             "empty_list_pages",
+            "list_lag",
         )
     }
     mock = MockSageMaker(
