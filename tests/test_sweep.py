@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 from typing import Any
@@ -103,6 +104,7 @@ async def test_empty_pages_with_a_token_never_spin_and_resume_next_sweep() -> No
     assert await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
     assert len(transport.calls) == 3  # capped
     assert sweeper.watermark == 1_000.0  # not advanced: the window is not fully read
+    assert not sweeper.behind  # empty pages: the next sweep waits its interval
     wall[0] = 1_020.0
     await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
     await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
@@ -113,6 +115,46 @@ async def test_empty_pages_with_a_token_never_spin_and_resume_next_sweep() -> No
     )
     assert hints == [("x", "COMPLETED")]
     assert sweeper.watermark == 1_010.0  # the start of the window that was completed
+
+
+async def test_a_burst_of_changes_is_read_on_without_waiting_an_interval() -> None:
+    clock, wall = FakeClock(), [1_000.0]
+    full = [(f"job-{i}", "INPROGRESS") for i in range(3)]
+    transport = FakeListTransport([(full, True)] * 4 + [(full[:1], False)])
+    sweeper = make_sweeper(transport, clock, wall, max_pages=2)
+    hints: list[tuple[str, str]] = []
+    behind = []
+    for _ in range(3):
+        await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+        behind.append(sweeper.behind)
+    # Two full sweeps stop at max_pages with changes left: read on; the third ends it.
+    assert behind == [True, True, False]
+    assert len(transport.calls) == 5
+    assert len(hints) == 13
+
+
+async def test_the_hub_reads_a_burst_in_back_to_back_sweeps(aio_session: Any) -> None:
+    # 300 jobs change at once; a page holds 10 and a sweep reads one page. Paced by the
+    # interval, the 30 pages would take 30 intervals; behind, the hub reads on at once.
+    lifecycle = Lifecycle(starting=(1.5, 1.5), in_progress=(60, 60))
+    async with MockSageMaker(seed=41, lifecycle=lifecycle) as mock:
+        names = mock.seed_jobs(300)
+        policy = SweepPolicy(interval=3, overlap=1.0, max_pages=1, page_size=10, max_rate=None)
+        seen: set[str] = set()
+        async with Poller(**sweep_opts(mock, aio_session, sweep=policy)) as poller:
+            with anyio.fail_after(60):  # a hang guard: paced sweeps would take 90 s
+                async with poller.watch(names) as events:
+                    async for event in events:
+                        if event.status == "INPROGRESS":  # type: ignore[union-attr]
+                            seen.add(event.job_name)
+                            if len(seen) == len(names):
+                                break
+            assert poller.stats.sweep_hints > 0
+        lists = [r.at for r in mock.requests() if r.operation == "ListOptimizationJobs"]
+        assert len(lists) >= len(names) // 10
+        # No interval between the sweeps that read the burst (30 x 3 s if paced).
+        gaps = [b - a for a, b in itertools.pairwise(lists[: len(names) // 10])]
+        assert max(gaps) < policy.interval
 
 
 async def test_failed_sweep_reports_failure_and_keeps_the_watermark() -> None:
@@ -316,6 +358,25 @@ async def test_a_change_a_sweep_reports_goes_ahead_of_a_describe_backlog(
                 tg.cancel_scope.cancel()
         # Only what was on the wire or within the first burst went first, not the backlog.
         assert len(seen) < len(backlog) // 2
+
+
+async def test_sweeps_run_while_every_describe_worker_is_busy(aio_session: Any) -> None:
+    # Two workers keep two describes on the wire for the whole first wave (200 jobs at
+    # 20 ms each). The client's pool has a connection more for the sweep's List call, so
+    # sweeps run during the wave instead of after it.
+    lifecycle = Lifecycle(starting=(60, 60), in_progress=(60, 60))
+    async with MockSageMaker(seed=40, lifecycle=lifecycle, faults=Faults(latency_ms=20)) as mock:
+        names = mock.seed_jobs(200)
+        first = 0
+        options = sweep_opts(mock, aio_session, max_concurrency=2)
+        async with Poller(**options) as poller, poller.watch(names) as events:
+            async for _ in events:
+                first += 1
+                if first == len(names):
+                    break
+        operations = [r.operation for r in mock.requests()]
+        assert "ListOptimizationJobs" in operations
+        assert operations.index("ListOptimizationJobs") < len(names) // 2
 
 
 async def test_failing_sweeps_fall_back_to_describe(aio_session: Any) -> None:

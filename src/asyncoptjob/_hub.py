@@ -611,6 +611,9 @@ class Hub:
                         # Interrupted mid-sweep: the next run resumes it at once.
                         self._next_sweep_at = self.clock.now()
                         raise
+                    if sweeper.behind:
+                        # A burst of changes: read on now (the List budget paces it).
+                        self._next_sweep_at = self.clock.now()
         except _SoftStop:
             return
 

@@ -33,16 +33,18 @@ class PollerOptions(TypedDict, total=False):
     and close a client from the rest):
 
     - ``client``: a caller-owned aiobotocore SageMaker client; never closed by the library.
+      Give it ``max_pool_connections`` of at least ``max_concurrency + 1``, so a sweep's
+      List call never waits behind busy describes.
     - ``session``: an aiobotocore ``AioSession`` to create the client from.
     - ``region_name``, ``endpoint_url``, ``config``: passed to ``create_client``; the
       library always turns botocore's own retries off and sizes the connection pool to
-      ``max_concurrency``.
+      ``max_concurrency`` + 1 (describes, and one List call of a sweep).
     - ``transport``: any object with the :class:`~asyncoptjob.Transport` methods
       (for fakes in unit tests, or another SDK).
 
     How politely to poll:
 
-    - ``max_concurrency`` (16): requests on the wire at once.
+    - ``max_concurrency`` (16): describes on the wire at once (a sweep adds one List).
     - ``max_rate`` (None): hard ceiling in requests/s; None leaves only the adaptive rate.
     - ``poll_interval`` (20 s): seconds between polls of a job, or a ``PollPolicy``.
     - ``not_found_grace`` (60 s): how long ResourceNotFound is retried for a job

@@ -74,7 +74,10 @@ class SweepPolicy:
             safety net against a missed List entry. Each job is described again
             0.8-1.0 x this long after its last describe (the jitter keeps jobs watched
             together from coming due together).
-        max_pages: pages read per sweep before resuming in the next one (>= 1).
+        max_pages: pages read per sweep before resuming in the next one (>= 1). When
+            those pages held changes (a burst), the next sweep starts at once, paced by
+            the List budget, until the window is read; after empty pages that still
+            carry a ``NextToken`` it waits ``interval`` (no spinning).
         page_size: ``MaxResults`` per page (1-100).
         max_rate: hard ceiling on List calls per second (None: adaptive only).
         threshold: with ``strategy="auto"``, sweep once at least this many jobs are
@@ -135,6 +138,8 @@ class Sweeper:
         self.pages = 0
         self.list_calls: dict[str, int] = {"ok": 0, "throttled": 0, "failed": 0}
         self.failures_in_a_row = 0
+        #: The last sweep stopped at ``max_pages`` in a window with changes still to read.
+        self.behind = False
 
     @property
     def affordable(self) -> bool:
@@ -164,13 +169,16 @@ class Sweeper:
             after = datetime.fromtimestamp(self.watermark - self.policy.overlap, tz=timezone.utc)
             params = {"MaxResults": self.policy.page_size, "LastModifiedTimeAfter": after}
             token = ""
-        pages = 0
+        pages = listed = 0
+        self.behind = False
         try:
             while pages < self.policy.max_pages:
                 call = dict(params, NextToken=token) if token else params
                 page = await self._list(call, sleep, acquire)
                 pages += 1
-                for summary in page["OptimizationJobSummaries"]:
+                summaries = page["OptimizationJobSummaries"]
+                listed += len(summaries)
+                for summary in summaries:
                     hint(summary["OptimizationJobName"], summary["OptimizationJobStatus"])
                 token = page.get("NextToken") or ""
                 if not token:
@@ -191,6 +199,9 @@ class Sweeper:
         if token:
             # Resume from here next sweep; the watermark waits until the window is read.
             self._resume = (params, token)
+            # Pages full of changes (a burst): the next sweep may come at once, paced by
+            # the List budget. Empty pages with a token (the quirk) wait an interval.
+            self.behind = listed > 0
         else:
             self._resume = None
             if self._window_start is not None:

@@ -47,6 +47,9 @@ __all__ = [
     "open_transport",
 ]
 
+#: Connections kept beyond ``max_concurrency`` for list sweeps (one List call at a time).
+SWEEP_CONNECTIONS = 1
+
 DESCRIBE = "DescribeOptimizationJob"
 LIST = "ListOptimizationJobs"
 
@@ -298,8 +301,12 @@ class AioBotocoreTransport:
 def client_config(max_concurrency: int, config: AioConfig | None = None) -> AioConfig:
     """The client config the library uses: botocore retries off, pool sized to concurrency.
 
-    The caller's ``config`` is kept, except that retries are always switched off (the
-    library retries itself; leaving botocore's on would retry every failure twice over).
+    The pool holds ``max_concurrency`` connections for describes plus one for a sweep's
+    List call: with exactly ``max_concurrency``, busy describe workers take every freed
+    connection back at once and a List call waits until the describes stop. The caller's
+    ``config`` is kept, except that retries are always switched off (the library retries
+    itself; leaving botocore's on would retry every failure twice over) and a smaller pool
+    is enlarged.
 
     Raises:
         TypeError: ``config`` is not a botocore ``Config`` (e.g. ``AioConfig``).
@@ -309,15 +316,15 @@ def client_config(max_concurrency: int, config: AioConfig | None = None) -> AioC
             "config must be an aiobotocore AioConfig (or a botocore Config), "
             f"e.g. AioConfig(read_timeout=10), got {type(config).__name__}"
         )
+    pool = max_concurrency + SWEEP_CONNECTIONS
     ours = AioConfig(
-        retries={"mode": "standard", "total_max_attempts": 1},
-        max_pool_connections=max_concurrency,
+        retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=pool
     )
     if config is None:
         return ours
     merged = config.merge(AioConfig(retries={"mode": "standard", "total_max_attempts": 1}))
-    if getattr(config, "max_pool_connections", 10) < max_concurrency:
-        merged = merged.merge(AioConfig(max_pool_connections=max_concurrency))
+    if getattr(config, "max_pool_connections", 10) < pool:
+        merged = merged.merge(AioConfig(max_pool_connections=pool))
     return merged
 
 

@@ -14,6 +14,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
 from .. import AioBotocoreTransport, CredentialsError, TransportError
+from .._transport import client_config
 from ._exit import CliError
 
 if TYPE_CHECKING:
@@ -74,11 +75,7 @@ async def open_client(connection: Connection) -> AsyncIterator[SageMakerClient]:
             "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
             "or pass --profile / set AWS_PROFILE"
         )
-    config = AioConfig(
-        retries={"mode": "standard", "total_max_attempts": 1},
-        max_pool_connections=connection.max_concurrency,
-        connect_timeout=10,
-    )
+    config = client_config(connection.max_concurrency, AioConfig(connect_timeout=10))
     kwargs: dict[str, Any] = {"region_name": region, "config": config}
     if connection.endpoint_url is not None:
         kwargs["endpoint_url"] = connection.endpoint_url

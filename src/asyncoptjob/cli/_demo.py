@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
 from .. import Poller, PollPolicy, RetryPolicy
+from .._transport import client_config
 from ..mock import Lifecycle, MockSageMaker
 from ._board import Board
 from ._exit import ExitCode
@@ -88,10 +88,7 @@ async def _demo_client(url: str, max_concurrency: int) -> AsyncIterator[SageMake
         "endpoint_url": url,
         "aws_access_key_id": "demo",
         "aws_secret_access_key": "demo",
-        "config": AioConfig(
-            retries={"mode": "standard", "total_max_attempts": 1},
-            max_pool_connections=max_concurrency,
-        ),
+        "config": client_config(max_concurrency),
     }
     async with AioSession().create_client("sagemaker", **kwargs) as client:
         yield client
