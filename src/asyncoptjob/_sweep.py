@@ -12,7 +12,8 @@ full descriptions. List is only ever a hint:
 * a sweep reads at most ``max_pages`` pages; the rest (including the empty pages with
   a ``NextToken`` that SageMaker's List calls are known to return) is resumed by the
   next sweep from the same token, so a sweep never spins, and the watermark only
-  advances once every page of a window was read;
+  advances once every page of a window was read. The next sweep comes at once when the
+  pages held changes (a burst: paced by the List budget), an interval later otherwise;
 * every job is still described every ``safety_interval`` seconds, jobs not yet
   observed are described at once, and every change List reports is confirmed by a
   describe before an event goes out (a job that vanished gets its not-found handling);
