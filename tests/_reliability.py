@@ -21,7 +21,8 @@ from typing import Any
 
 import anyio
 
-from _support import FAST_POLL, check_invariants
+from _support import check_invariants
+from _support import opts as mock_options
 from asyncoptjob import Event, JobError, RetryPolicy, StatusChange
 from asyncoptjob.mock import MockSageMaker
 
@@ -38,14 +39,7 @@ ARRIVAL_JITTER = 0.1
 
 def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
     """Options pointing the library at ``mock`` with fast polls and retries."""
-    return {
-        "endpoint_url": mock.url,
-        "session": session,
-        "region_name": "us-east-1",
-        "poll_interval": FAST_POLL,
-        "retry": QUICK_RETRY,
-        **extra,
-    }
+    return mock_options(mock, session, **{"retry": QUICK_RETRY, **extra})
 
 
 def limiter_burst(max_rate: float) -> float:

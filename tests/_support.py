@@ -5,16 +5,28 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import anyio.lowlevel
 
 from asyncoptjob import Event, JobError, JobStatus, PollPolicy, StatusChange
-from asyncoptjob.mock import Lifecycle
+from asyncoptjob.mock import Lifecycle, MockSageMaker
 
 # Sub-second lifecycles and polls: tests finish quickly but still poll several times.
 FAST = Lifecycle(starting=(0.05, 0.15), in_progress=(0.1, 0.4), stopping=(0.05, 0.1))
 FAST_POLL = PollPolicy(interval=0.03, max_interval=0.1, jitter=0.2)
 FOREVER = Lifecycle(starting=(0.01, 0.01), in_progress=(float("inf"), float("inf")))
+
+
+def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
+    """Options pointing the library at ``mock`` with fast polls; ``extra`` on top."""
+    return {
+        "endpoint_url": mock.url,
+        "session": session,
+        "region_name": "us-east-1",
+        "poll_interval": FAST_POLL,
+        **extra,
+    }
 
 
 class FakeClock:

@@ -9,7 +9,8 @@ import anyio
 import pytest
 import structlog
 
-from _support import FAST, FAST_POLL, FOREVER, check_invariants
+from _support import FAST, FOREVER, check_invariants
+from _support import opts as mock_options
 from asyncoptjob import (
     CredentialsError,
     Event,
@@ -27,14 +28,7 @@ QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.1, max_elapsed=30)
 
 
 def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
-    return {
-        "endpoint_url": mock.url,
-        "session": session,
-        "region_name": "us-east-1",
-        "poll_interval": FAST_POLL,
-        "retry": QUICK_RETRY,
-        **extra,
-    }
+    return mock_options(mock, session, **{"retry": QUICK_RETRY, **extra})
 
 
 async def test_throttling_storm_opens_and_closes_and_every_job_finishes(

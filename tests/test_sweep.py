@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _support import FAST_POLL, FakeClock, check_invariants
+from _support import FakeClock, check_invariants, opts
 from asyncoptjob import (
     JobError,
     JobNotFoundError,
@@ -221,16 +221,9 @@ async def test_sweep_invariants(
 
 
 def sweep_opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
-    return {
-        "endpoint_url": mock.url,
-        "session": session,
-        "region_name": "us-east-1",
-        "poll_interval": FAST_POLL,
-        "retry": QUICK_RETRY,
-        "strategy": "sweep",
-        "sweep": SweepPolicy(interval=0.05, overlap=1.0, safety_interval=30, max_rate=None),
-        **extra,
-    }
+    sweep = SweepPolicy(interval=0.05, overlap=1.0, safety_interval=30, max_rate=None)
+    defaults = {"retry": QUICK_RETRY, "strategy": "sweep", "sweep": sweep}
+    return opts(mock, session, **{**defaults, **extra})
 
 
 async def sweep_to_the_end(

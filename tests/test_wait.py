@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from _support import FAST, FAST_POLL, FOREVER
+from _support import FAST, FAST_POLL, FOREVER, opts
 from asyncoptjob import (
     JobFailedError,
     JobNotFoundError,
@@ -17,16 +17,6 @@ from asyncoptjob import (
     wait_until_done,
 )
 from asyncoptjob.mock import Lifecycle, MockSageMaker
-
-
-def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
-    return {
-        "endpoint_url": mock.url,
-        "session": session,
-        "region_name": "us-east-1",
-        "poll_interval": FAST_POLL,
-        **extra,
-    }
 
 
 async def test_one_name_returns_its_final_description(aio_session: Any) -> None:

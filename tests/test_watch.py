@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from _support import FAST, FAST_POLL, FOREVER, check_invariants, settle_tasks
+from _support import FAST, FAST_POLL, FOREVER, check_invariants, opts, settle_tasks
 from asyncoptjob import (
     Event,
     JobStatus,
@@ -22,16 +22,6 @@ from asyncoptjob import (
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 
 pytestmark = pytest.mark.filterwarnings("error")
-
-
-def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
-    return {
-        "endpoint_url": mock.url,
-        "session": session,
-        "region_name": "us-east-1",
-        "poll_interval": FAST_POLL,
-        **extra,
-    }
 
 
 async def test_watch_reports_every_lifecycle_to_its_terminal_status(aio_session: Any) -> None:
