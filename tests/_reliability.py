@@ -33,8 +33,9 @@ QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.1, max_elapsed=30)
 RATE_WINDOWS = (0.25, 0.5, 1.0, 2.0)
 #: How much sending and arriving may differ (seconds): see ``check_rate``. Measured on
 #: two busy cores: the first requests' connection set-up alone bunches arrivals by up to
-#: 60 ms while the library's own send times stay within ``max_rate * w + burst``.
-ARRIVAL_JITTER = 0.1
+#: 60 ms (and a stalled process by more) while the library's own send times stay within
+#: ``max_rate * w + burst``.
+ARRIVAL_JITTER = 0.2
 
 
 def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
@@ -196,18 +197,27 @@ async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
 
 
 async def fault_windows(
-    mock: MockSageMaker, windows: Sequence[tuple[float, float, Mapping[str, Any]]]
+    mock: MockSageMaker,
+    windows: Sequence[tuple[float, float, Mapping[str, Any]]],
+    *,
+    min_requests: int = 4,
 ) -> None:
     """Apply each ``(start, end, faults)`` window (seconds from now), then clear it.
 
     Windows run one after another in the order given; ``faults`` are set at ``start``
-    and reset to their earlier values at ``end``.
+    and reset to their earlier values at ``end``, or later if fewer than
+    ``min_requests`` describes reached the endpoint meanwhile (a stalled machine): a
+    window stays open up to 2 s longer for them, so the scenario meets its faults.
     """
     clock = anyio.current_time
     origin = clock()
     for start, end, faults in windows:
         await anyio.sleep(max(0.0, origin + start - clock()))
         before = {name: getattr(mock.faults, name) for name in faults}
+        opened_with = mock.stats().count(DESCRIBE)
         mock.set_faults(**faults)
         await anyio.sleep(max(0.0, origin + end - clock()))
+        with anyio.move_on_after(2):
+            while mock.stats().count(DESCRIBE) - opened_with < min_requests:
+                await anyio.sleep(0.01)
         mock.set_faults(**before)

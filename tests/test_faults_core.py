@@ -9,6 +9,7 @@ import anyio
 import pytest
 import structlog
 
+from _reliability import check_rate
 from _support import FAST, FOREVER, check_invariants
 from _support import opts as mock_options
 from asyncoptjob import (
@@ -77,10 +78,9 @@ async def test_rate_seen_by_the_mock_never_exceeds_max_rate_plus_burst(
                 timeout=1.5,
                 **opts(mock, aio_session, max_rate=20, max_concurrency=8),
             )
-        # Client bucket capacity is 1 at 20/s; allow one extra for timer edges.
-        for window in (0.25, 0.5, 1.0):
-            seen = mock.max_requests_in_window("DescribeOptimizationJob", window)
-            assert seen <= 20 * window + 2, (window, seen)
+        # max_rate plus the bucket's burst (1 at 20/s), give or take the arrival
+        # jitter; unlimited, 8 workers on 40 jobs send hundreds per second.
+        check_rate(mock, 20)
 
 
 async def test_account_rate_limit_throttles_are_absorbed(aio_session: Any) -> None:

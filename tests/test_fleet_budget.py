@@ -63,11 +63,14 @@ async def test_two_processes_share_one_budget(pair: tuple[Fleet, Fleet]) -> None
             for fleet in pair:
                 for _ in range(6):
                     tg.start_soon(spender, fleet)
-    # rate 40/s, burst max(1, 40 * 0.05) = 2: never more than 40 t + 2 in a window t.
-    assert most_in_window(stamps, 0.5) <= 40 * 0.5 + 2 + 1
-    assert most_in_window(stamps, 1.0) <= 40 * 1.0 + 2 + 1
+    # rate 40/s, burst max(1, 40 * 0.05) = 2: never more than 40 t + 2 in a window t,
+    # give or take 0.1 s: each process places its tokens on its own clock after Redis
+    # answers, so a stalled process can bunch its slots against the other's. Two
+    # separate 40/s budgets would put about 80 t in a window.
+    assert most_in_window(stamps, 0.5) <= 40 * (0.5 + 0.1) + 2 + 1
+    assert most_in_window(stamps, 1.0) <= 40 * (1.0 + 0.1) + 2 + 1
     # ... and the two together still use most of it (not 2 x 40, not 40 / 2).
-    assert 40 * 1.5 * 0.7 <= len(stamps) <= 40 * 1.5 + 3
+    assert 40 * 1.5 * 0.7 <= len(stamps) <= 40 * (1.5 + 0.1) + 3
     a, b = pair
     assert a.budget.statistics().acquired > 5
     assert b.budget.statistics().acquired > 5

@@ -7,7 +7,7 @@ import random
 from datetime import datetime, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import asyncoptjob
@@ -209,6 +209,7 @@ def test_timeout_error_is_a_builtin_timeout_error_with_last_statuses() -> None:
     assert "b=unknown" in str(error)
 
 
+@settings(deadline=None)
 @given(st.text(alphabet="ab9Z-_ .é\n\t", max_size=70))
 def test_fast_name_check_matches_the_api_pattern(name: str) -> None:
     from asyncoptjob._names import _NAME_RE, _is_valid

@@ -25,6 +25,7 @@ class Item:
         return f"Item({self.name})"
 
 
+@settings(deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 50), st.floats(0, 100, allow_nan=False)), max_size=80))
 def test_due_queue_pops_in_due_order_and_keeps_only_the_latest_schedule(
     ops: list[tuple[int, float]],
@@ -46,6 +47,7 @@ def test_due_queue_pops_in_due_order_and_keeps_only_the_latest_schedule(
     assert queue.next_due() is None
 
 
+@settings(deadline=None)
 @given(
     st.lists(st.integers(0, 30), min_size=1, max_size=60),
     st.sets(st.integers(0, 30), max_size=10),

@@ -413,6 +413,7 @@ async def test_auto_sweeps_only_for_large_sets_it_can_afford(aio_session: Any) -
             assert poller.stats.sweeps == 0
 
 
+@settings(deadline=None)
 @given(st.floats(0.01, 86_400), st.integers(0, 2**32))
 def test_safety_net_describes_come_due_within_the_last_fifth_of_the_interval(
     safety: float, seed: int

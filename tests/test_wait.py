@@ -63,7 +63,7 @@ async def test_timeout_is_a_hard_deadline_with_a_last_describe(aio_session: Any)
         names = mock.seed_jobs(3)
         slow = FAST_POLL.__class__(interval=60, jitter=0)  # only the first poll would happen
         with pytest.raises(WaitTimeoutError) as info:
-            await wait_until_done(names, timeout=0.3, **opts(mock, aio_session, poll_interval=slow))
+            await wait_until_done(names, timeout=2, **opts(mock, aio_session, poll_interval=slow))
         assert info.value.pending == dict.fromkeys(names, JobStatus.INPROGRESS)
         assert info.value.done == {}
         # One describe each at the start, one each at the deadline.
@@ -94,7 +94,7 @@ async def test_timeout_reports_finished_jobs_too(aio_session: Any) -> None:
 async def test_unknown_job_raises_not_found_after_the_grace_period(aio_session: Any) -> None:
     async with MockSageMaker(seed=1, lifecycle=FAST) as mock:
         with pytest.raises(JobNotFoundError) as info:
-            await wait_until_done("no-such-job", not_found_grace=0.2, **opts(mock, aio_session))
+            await wait_until_done("no-such-job", not_found_grace=1.0, **opts(mock, aio_session))
         assert info.value.job_name == "no-such-job"
         assert info.value.code == "ResourceNotFound"
         # It was retried within the grace period, not given up at the first answer.
