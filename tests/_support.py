@@ -8,9 +8,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import anyio.lowlevel
+from botocore.config import Config
 
 from asyncoptjob import Event, JobError, JobStatus, PollPolicy, StatusChange
 from asyncoptjob.mock import Lifecycle, MockSageMaker
+
+REGION = "us-east-1"
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+#: botocore's own retries off, so every error reaches the test (or the library) once.
+NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 # Sub-second lifecycles and polls: tests finish quickly but still poll several times.
 FAST = Lifecycle(starting=(0.05, 0.15), in_progress=(0.1, 0.4), stopping=(0.05, 0.1))

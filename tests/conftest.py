@@ -11,12 +11,9 @@ import pytest
 from aiobotocore.session import AioSession, get_session
 from botocore.config import Config
 
+from _support import DUMMY_CREDENTIALS, NO_RETRIES, REGION
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 
-REGION = "us-east-1"
-DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-#: botocore's own retries off, so every error reaches the test (or the library) once.
-NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 #: A lifecycle that runs a whole job in well under a second.
 FAST_LIFECYCLE = Lifecycle(
     starting=(0.05, 0.1), in_progress=(0.1, 0.3), stopping=(0.05, 0.1), time_scale=1.0

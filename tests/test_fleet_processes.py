@@ -19,13 +19,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from math import inf
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from _fleet import RedisServer, redis_server_running
-from _support import check_invariants
+from _support import DUMMY_CREDENTIALS, NO_RETRIES, REGION, check_invariants
 from asyncoptjob import Event, JobError, JobStatus, StatusChange
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 
@@ -37,9 +39,26 @@ JOBS = 36
 RATE = 30.0  # the fleet's budget: far below what 3 x 24 jobs polled every 0.2 s would ask
 BURST = 2  # max(1, RATE * 0.05)
 LIFECYCLE = Lifecycle(starting=(1.0, 2.0), in_progress=(1.5, 3.5), stopping=(0.2, 0.5))
-# Longer, for the tests that break something mid-run: workers take a second or two to
-# start, and most jobs must still be running when the kill or the outage comes.
-LONGER = Lifecycle(starting=(2.5, 3.5), in_progress=(2.0, 4.0), stopping=(0.2, 0.5))
+# For the tests that break something mid-run: jobs run until ``stop_all`` stops them,
+# so every job is still running when the kill or the outage comes, however long the
+# workers (a second or two each, on a busy machine more) take to start.
+UNTIL_STOPPED = Lifecycle(starting=(0.5, 1.0), in_progress=(inf, inf), stopping=(0.2, 0.5))
+
+
+def stop_all(mock: MockSageMaker, names: list[str]) -> None:
+    """StopOptimizationJob for every job, through boto3 (the endpoint runs in a thread)."""
+    client = boto3.session.Session().client(
+        "sagemaker",
+        region_name=REGION,
+        endpoint_url=mock.url,
+        config=NO_RETRIES,
+        **DUMMY_CREDENTIALS,
+    )
+    try:
+        for name in names:
+            client.stop_optimization_job(OptimizationJobName=name)
+    finally:
+        client.close()
 
 
 @pytest.fixture
@@ -193,13 +212,14 @@ def test_a_fleet_shares_the_budget_and_polls_each_job_once(
 def test_a_killed_process_s_jobs_are_taken_over(
     endpoint: MockSageMaker, redis_server: RedisServer, fleet_factory: Any
 ) -> None:
-    names = endpoint.seed_jobs(JOBS, lifecycle=LONGER)
+    names = endpoint.seed_jobs(JOBS, lifecycle=UNTIL_STOPPED)
     fleet = fleet_factory(endpoint, redis_server, names)
     fleet.wait_ready()
     time.sleep(0.5)
     fleet.procs[0].send_signal(signal.SIGKILL)
     fleet.procs[0].wait()
     killed_at = time.time()
+    stop_all(endpoint, names)
     reports = fleet.reports([1, 2])
     for i, report in zip([1, 2], reports, strict=True):
         check_subscribers(report, i, names)
@@ -214,13 +234,14 @@ def test_a_killed_process_s_jobs_are_taken_over(
 def test_redis_going_away_loses_nothing(
     endpoint: MockSageMaker, redis_server: RedisServer, fleet_factory: Any
 ) -> None:
-    names = endpoint.seed_jobs(JOBS, lifecycle=LONGER)
+    names = endpoint.seed_jobs(JOBS, lifecycle=UNTIL_STOPPED)
     fleet = fleet_factory(endpoint, redis_server, names)
     fleet.wait_ready()
     time.sleep(0.5)
     redis_server.stop()
     time.sleep(1.5)
     redis_server.start()  # same port, empty: no persistence
+    stop_all(endpoint, names)
     reports = fleet.reports(list(range(PROCESSES)))
     for i, report in enumerate(reports):
         check_subscribers(report, i, names)
