@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import anyio.lowlevel
+import boto3
 from botocore.config import Config
 
 from asyncoptjob import Event, JobError, JobStatus, PollPolicy, StatusChange
@@ -17,6 +19,23 @@ REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 #: botocore's own retries off, so every error reaches the test (or the library) once.
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+@contextmanager
+def sync_sagemaker_client(url: str) -> Iterator[Any]:
+    """A synchronous boto3 SageMaker client to ``url``: dummy credentials, no retries."""
+    client = boto3.session.Session().client(
+        "sagemaker",
+        region_name=REGION,
+        endpoint_url=url,
+        config=NO_RETRIES,
+        **DUMMY_CREDENTIALS,
+    )
+    try:
+        yield client
+    finally:
+        client.close()
+
 
 # Sub-second lifecycles and polls: tests finish quickly but still poll several times.
 FAST = Lifecycle(starting=(0.05, 0.15), in_progress=(0.1, 0.4), stopping=(0.05, 0.1))

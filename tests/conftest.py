@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import boto3
 import pytest
 from aiobotocore.session import AioSession, get_session
 from botocore.config import Config
 
-from _support import DUMMY_CREDENTIALS, NO_RETRIES, REGION
+from _support import DUMMY_CREDENTIALS, NO_RETRIES, REGION, sync_sagemaker_client
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 
 #: A lifecycle that runs a whole job in well under a second.
@@ -86,14 +85,5 @@ def threaded_mock() -> Iterator[MockSageMaker]:
 @pytest.fixture
 def boto3_client(threaded_mock: MockSageMaker) -> Iterator[Any]:
     """A boto3 SageMaker client to `threaded_mock`, with botocore retries off."""
-    client = boto3.session.Session().client(
-        "sagemaker",
-        region_name=REGION,
-        endpoint_url=threaded_mock.url,
-        config=NO_RETRIES,
-        **DUMMY_CREDENTIALS,
-    )
-    try:
+    with sync_sagemaker_client(threaded_mock.url) as client:
         yield client
-    finally:
-        client.close()

@@ -23,11 +23,10 @@ from math import inf
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from _fleet import RedisServer, redis_server_running
-from _support import DUMMY_CREDENTIALS, NO_RETRIES, REGION, check_invariants
+from _support import check_invariants, sync_sagemaker_client
 from asyncoptjob import Event, JobError, JobStatus, StatusChange
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 
@@ -47,18 +46,9 @@ UNTIL_STOPPED = Lifecycle(starting=(0.5, 1.0), in_progress=(inf, inf), stopping=
 
 def stop_all(mock: MockSageMaker, names: list[str]) -> None:
     """StopOptimizationJob for every job, through boto3 (the endpoint runs in a thread)."""
-    client = boto3.session.Session().client(
-        "sagemaker",
-        region_name=REGION,
-        endpoint_url=mock.url,
-        config=NO_RETRIES,
-        **DUMMY_CREDENTIALS,
-    )
-    try:
+    with sync_sagemaker_client(mock.url) as client:
         for name in names:
             client.stop_optimization_job(OptimizationJobName=name)
-    finally:
-        client.close()
 
 
 @pytest.fixture
