@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 
 from asyncoptjob import Event, JobError, JobStatus, PollPolicy, StatusChange
+from asyncoptjob._scheduler import NOT_QUEUED
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 
 REGION = "us-east-1"
@@ -52,6 +53,19 @@ def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
         "poll_interval": FAST_POLL,
         **extra,
     }
+
+
+class QueueItem:
+    """A minimal entry for ``DueQueue`` (the hub queues its jobs the same way)."""
+
+    __slots__ = ("name", "token")
+
+    def __init__(self, name: int) -> None:
+        self.name = name
+        self.token = NOT_QUEUED
+
+    def __repr__(self) -> str:
+        return f"QueueItem({self.name})"
 
 
 class FakeClock:

@@ -9,20 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _support import FakeClock
+from _support import FakeClock, QueueItem
 from asyncoptjob import AdaptiveRateLimiter, JobStatus, PollPolicy
-from asyncoptjob._scheduler import NOT_QUEUED, DueQueue
-
-
-class Item:
-    __slots__ = ("name", "token")
-
-    def __init__(self, name: int) -> None:
-        self.name = name
-        self.token = NOT_QUEUED
-
-    def __repr__(self) -> str:
-        return f"Item({self.name})"
+from asyncoptjob._scheduler import DueQueue
 
 
 @settings(deadline=None)
@@ -30,11 +19,11 @@ class Item:
 def test_due_queue_pops_in_due_order_and_keeps_only_the_latest_schedule(
     ops: list[tuple[int, float]],
 ) -> None:
-    queue: DueQueue[Item] = DueQueue()
-    items: dict[int, Item] = {}
+    queue: DueQueue[QueueItem] = DueQueue()
+    items: dict[int, QueueItem] = {}
     latest: dict[int, float] = {}
     for name, due in ops:
-        item = items.setdefault(name, Item(name))
+        item = items.setdefault(name, QueueItem(name))
         queue.push(item, due)
         latest[name] = due
     assert len(queue) == len(latest)
@@ -53,8 +42,8 @@ def test_due_queue_pops_in_due_order_and_keeps_only_the_latest_schedule(
     st.sets(st.integers(0, 30), max_size=10),
 )
 def test_due_queue_discard_and_not_yet_due(names: list[int], dropped: set[int]) -> None:
-    queue: DueQueue[Item] = DueQueue()
-    items = {n: Item(n) for n in names}
+    queue: DueQueue[QueueItem] = DueQueue()
+    items = {n: QueueItem(n) for n in names}
     for n, item in items.items():
         queue.push(item, float(n))
     for n in dropped & set(items):
@@ -80,8 +69,8 @@ def test_no_job_starves_when_capacity_is_scarce(
     """Earliest-due first: with fewer polls than jobs, every job still gets its turn."""
     rng = random.Random(seed)
     policy = PollPolicy(interval=1.0, max_interval=4.0, jitter=0.5)
-    queue: DueQueue[Item] = DueQueue()
-    items = [Item(i) for i in range(n_jobs)]
+    queue: DueQueue[QueueItem] = DueQueue()
+    items = [QueueItem(i) for i in range(n_jobs)]
     for item in items:
         queue.push(item, 0.0)
     now = 0.0

@@ -23,19 +23,8 @@ from hypothesis.stateful import (
     rule,
 )
 
+from _support import QueueItem
 from asyncoptjob._scheduler import NOT_QUEUED, URGENT, DueQueue
-
-
-class Item:
-    __slots__ = ("name", "token")
-
-    def __init__(self, name: int) -> None:
-        self.name = name
-        self.token = NOT_QUEUED
-
-    def __repr__(self) -> str:
-        return f"Item({self.name})"
-
 
 # Few distinct due times, so ties (which must pop in push order) are common. URGENT
 # (a change a sweep reported) goes ahead of every timed item, in push order.
@@ -47,23 +36,23 @@ class DueQueueMachine(RuleBasedStateMachine):
 
     @initialize()
     def start(self) -> None:
-        self.queue: DueQueue[Item] = DueQueue()
-        self.model: dict[Item, tuple[float, int]] = {}
+        self.queue: DueQueue[QueueItem] = DueQueue()
+        self.model: dict[QueueItem, tuple[float, int]] = {}
         self.pushes = 0
         self.now = 0.0
         self.names = 0
 
     @rule(target=items)
-    def new_item(self) -> Item:
+    def new_item(self) -> QueueItem:
         self.names += 1
-        return Item(self.names)
+        return QueueItem(self.names)
 
     @rule(target=items, k=st.integers(2, 12), due=dues)
     def push_several(self, k: int, due: float) -> object:
         new = []
         for _ in range(k):
             self.names += 1
-            item = Item(self.names)
+            item = QueueItem(self.names)
             self.queue.push(item, due)
             self.pushes += 1
             self.model[item] = (due, self.pushes)
@@ -71,7 +60,7 @@ class DueQueueMachine(RuleBasedStateMachine):
         return multiple(*new)
 
     @rule(item=items, due=dues)
-    def push(self, item: Item, due: float) -> None:
+    def push(self, item: QueueItem, due: float) -> None:
         self.queue.push(item, due)
         self.pushes += 1
         self.model[item] = (due, self.pushes)
@@ -86,12 +75,12 @@ class DueQueueMachine(RuleBasedStateMachine):
                 self.model[item] = (due + r, self.pushes)
 
     @rule(item=items)
-    def discard(self, item: Item) -> None:
+    def discard(self, item: QueueItem) -> None:
         self.queue.discard(item)
         self.model.pop(item, None)
 
     @rule(item=consumes(items))
-    def forget(self, item: Item) -> None:
+    def forget(self, item: QueueItem) -> None:
         # The hub drops a job for good: discard it and never touch it again.
         self.queue.discard(item)
         self.model.pop(item, None)
