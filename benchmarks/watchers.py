@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -222,7 +222,11 @@ def aiobotocore_gather(
 
 
 def asyncoptjob_watcher(
-    policy: PollPolicy | float, *, api: str = "watch", **options: Any
+    policy: PollPolicy | float,
+    *,
+    api: str = "watch",
+    consume: Callable[[Event], Awaitable[None]] | None = None,
+    **options: Any,
 ) -> Watcher:
     """A watcher using asyncoptjob with ``policy`` and extra Poller ``options``.
 
@@ -231,6 +235,8 @@ def asyncoptjob_watcher(
         api: ``"watch"`` for the module-level ``watch(names, ...)`` (it polls only while
             the loop waits for the next event), ``"poller"`` for ``Poller.watch`` (the hub
             polls in the background for the life of the ``async with``).
+        consume: awaited in the loop body for each event once it is logged: what the
+            application does with it (S7's busy consumer). None: nothing.
         **options: more :class:`asyncoptjob.PollerOptions`.
     """
     if api not in ("watch", "poller"):
@@ -242,11 +248,13 @@ def asyncoptjob_watcher(
         del interval  # the policy says when each job is polled
         log = WatchLog()
 
-        def note(event: Event) -> None:
+        async def note(event: Event) -> None:
             if isinstance(event, JobError):
                 log.gave_up[event.job_name] = type(event.error).__name__
             else:
                 log.seen.append((event.job_name, event.status.value, event.observed_at.timestamp()))
+            if consume is not None:
+                await consume(event)
 
         async def main() -> None:
             # The other contenders build their clients before the clock starts; here the
@@ -267,11 +275,11 @@ def asyncoptjob_watcher(
             with meter:
                 if api == "watch":
                     async for event in watch(names, **settings):
-                        note(event)
+                        await note(event)
                     return
                 async with Poller(**settings) as poller:
                     async for event in poller.watch(names):
-                        note(event)
+                        await note(event)
 
         asyncio.run(main())
         return log
