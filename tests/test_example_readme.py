@@ -82,7 +82,7 @@ def _quiet_library_logs() -> Iterator[None]:
 
 def test_the_readme_has_examples() -> None:
     assert len(SNIPPETS) >= 6
-    assert len(PYTEST_SNIPPETS) == 1
+    assert len(PYTEST_SNIPPETS) == 2  # the mock endpoint, and the testing kit
 
 
 @pytest.mark.parametrize("code", SNIPPETS, ids=lambda code: code.splitlines()[2][:40])
@@ -100,8 +100,8 @@ def test_readme_example_runs(
         assert "Traceback" not in out
 
 
-def test_readme_pytest_example_passes(tmp_path: Path) -> None:
-    (snippet,) = PYTEST_SNIPPETS
+@pytest.mark.parametrize("snippet", PYTEST_SNIPPETS, ids=["mock", "testing_kit"])
+def test_readme_pytest_example_passes(snippet: str, tmp_path: Path) -> None:
     test_file = tmp_path / "test_readme_mock.py"
     test_file.write_text(snippet)
     result = subprocess.run(
@@ -125,4 +125,4 @@ def test_readme_pytest_example_passes(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 passed" in result.stdout
+    assert f"{snippet.count('def test_')} passed" in result.stdout

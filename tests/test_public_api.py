@@ -30,6 +30,7 @@ EXPECTED_ALL = {
     "Poller",
     "Watch",
     "PollerOptions",
+    "validate_names",
     "Event",
     "StatusChange",
     "JobError",
@@ -43,6 +44,7 @@ EXPECTED_ALL = {
     "MonotonicClock",
     "Transport",
     "AioBotocoreTransport",
+    "client_config",
     "PollerStats",
     "AsyncOptJobError",
     "TransportError",
@@ -64,6 +66,28 @@ def test_all_is_exactly_the_public_names() -> None:
     assert len(asyncoptjob.__all__) == len(EXPECTED_ALL)
     for name in asyncoptjob.__all__:
         assert hasattr(asyncoptjob, name), name
+
+
+def test_the_testing_kit_exports_exactly_its_public_names() -> None:
+    import asyncoptjob.testing as testing
+
+    assert set(testing.__all__) == {
+        "FakeTransport",
+        "FakeRequest",
+        "Handler",
+        "describe_response",
+        "ScriptedJobs",
+        "ManualClock",
+    }
+    for name in testing.__all__:
+        assert hasattr(testing, name), name
+
+
+def test_statuses_move_forward_in_one_order() -> None:
+    order = [JobStatus.STARTING, JobStatus.INPROGRESS, JobStatus.STOPPING]
+    assert [status.rank for status in order] == [0, 1, 2]
+    terminal = {status.rank for status in JobStatus if status.is_terminal}
+    assert terminal == {3}
 
 
 def test_job_status_is_a_str_enum_equal_to_the_api_strings() -> None:

@@ -9,6 +9,7 @@ import random
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,9 +28,16 @@ from asyncoptjob import (
     wait_until_done,
     watch,
 )
-from asyncoptjob._ratelimit import AdaptiveRateLimiter
+from asyncoptjob._pipeline import Pipeline
 from asyncoptjob._sweep import Sweeper
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
+
+
+async def wait_for(predicate: Any) -> None:
+    with anyio.fail_after(10):
+        while not predicate():
+            await anyio.lowlevel.checkpoint()
+
 
 QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=1.0, max_attempts=3)
 
@@ -66,15 +74,10 @@ def make_sweeper(
     return Sweeper(
         transport,
         SweepPolicy(**{"max_rate": None, **policy}),
-        QUICK_RETRY,
-        clock,
+        Pipeline(clock=clock, retry=QUICK_RETRY),
         interval=10.0,
         wall_clock=lambda: wall[0],
     )
-
-
-async def no_wait_acquire(limiter: AdaptiveRateLimiter) -> None:
-    await limiter.acquire()
 
 
 async def test_sweep_hints_every_listed_job_and_advances_the_watermark() -> None:
@@ -85,7 +88,7 @@ async def test_sweep_hints_every_listed_job_and_advances_the_watermark() -> None
     sweeper = make_sweeper(transport, clock, wall, overlap=30)
     hints: list[tuple[str, str]] = []
     wall[0] = 1_050.0
-    assert await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+    assert await sweeper.sweep(lambda n, s: hints.append((n, s)))
     assert hints == [("a", "INPROGRESS"), ("b", "COMPLETED"), ("c", "FAILED")]
     first, second = transport.calls
     assert first["MaxResults"] == 100
@@ -101,13 +104,13 @@ async def test_empty_pages_with_a_token_never_spin_and_resume_next_sweep() -> No
     sweeper = make_sweeper(transport, clock, wall, max_pages=3)
     hints: list[tuple[str, str]] = []
     wall[0] = 1_010.0
-    assert await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+    assert await sweeper.sweep(lambda n, s: hints.append((n, s)))
     assert len(transport.calls) == 3  # capped
     assert sweeper.watermark == 1_000.0  # not advanced: the window is not fully read
     assert not sweeper.behind  # empty pages: the next sweep waits its interval
     wall[0] = 1_020.0
-    await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
-    await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+    await sweeper.sweep(lambda n, s: hints.append((n, s)))
+    await sweeper.sweep(lambda n, s: hints.append((n, s)))
     assert len(transport.calls) == 8
     assert transport.calls[3]["NextToken"] == "token-3"  # resumed, same window
     assert (
@@ -125,7 +128,7 @@ async def test_a_burst_of_changes_is_read_on_without_waiting_an_interval() -> No
     hints: list[tuple[str, str]] = []
     behind = []
     for _ in range(3):
-        await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+        await sweeper.sweep(lambda n, s: hints.append((n, s)))
         behind.append(sweeper.behind)
     # Two full sweeps stop at max_pages with changes left: read on; the third ends it.
     assert behind == [True, True, False]
@@ -163,17 +166,17 @@ async def test_failed_sweep_reports_failure_and_keeps_the_watermark() -> None:
     transport.fail_with = ThrottledError("Rate exceeded", code="ThrottlingException")
     sweeper = make_sweeper(transport, clock, wall)
     wall[0] = 2_000.0
-    assert not await sweeper.sweep(lambda n, s: None, clock.sleep, no_wait_acquire)
+    assert not await sweeper.sweep(lambda n, s: None)
     assert sweeper.failures_in_a_row == 1
     assert sweeper.watermark == 1_000.0
     # Retried (each retry waits for the List budget, cut by the throttle) within its bounds.
-    assert sweeper.list_calls["throttled"] == len(transport.calls)
+    assert sweeper.pipeline.requests["ListOptimizationJobs"]["throttled"] == len(transport.calls)
     assert 2 <= len(transport.calls) <= QUICK_RETRY.max_attempts
     transport.fail_with = TransientError("boom", code="InternalFailure")
-    assert not await sweeper.sweep(lambda n, s: None, clock.sleep, no_wait_acquire)
+    assert not await sweeper.sweep(lambda n, s: None)
     assert sweeper.failures_in_a_row == 2
     transport.fail_with = None
-    assert await sweeper.sweep(lambda n, s: None, clock.sleep, no_wait_acquire)
+    assert await sweeper.sweep(lambda n, s: None)
     assert sweeper.failures_in_a_row == 0
 
 
@@ -208,7 +211,7 @@ async def test_sweep_invariants(
     for _ in range(sweeps):
         wall[0] += 5.0
         before = len(transport.calls)
-        assert await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+        assert await sweeper.sweep(lambda n, s: hints.append((n, s)))
         assert len(transport.calls) - before <= max_pages
         assert sweeper.watermark >= watermark
         if sweeper.watermark != watermark:
@@ -454,28 +457,33 @@ async def test_describe_strategy_never_lists(aio_session: Any) -> None:
 
 async def test_an_interrupted_sweep_resumes_where_it_stopped() -> None:
     clock, wall = FakeClock(), [1_000.0]
-    transport = FakeListTransport(
+
+    class HangsOnce(FakeListTransport):
+        async def list_jobs(self, **params: Any) -> Any:
+            if len(self.calls) == 1:
+                self.calls.append(params)
+                await anyio.sleep_forever()  # on the wire when the caller is cancelled
+            return await super().list_jobs(**params)
+
+    transport = HangsOnce(
         [([("a", "INPROGRESS")], True), ([("b", "FAILED")], True), ([("c", "COMPLETED")], False)]
     )
     sweeper = make_sweeper(transport, clock, wall)
     hints: list[tuple[str, str]] = []
-    calls = 0
-
-    class Stop(Exception):
-        pass
-
-    async def acquire_then_stop(limiter: AdaptiveRateLimiter) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise Stop  # e.g. an inline watch() stopping while this waits for a token
-
     wall[0] = 1_010.0
-    with pytest.raises(Stop):
-        await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, acquire_then_stop)
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sweeper.sweep, lambda n, s: hints.append((n, s)))
+            await wait_for(lambda: len(transport.calls) == 2)
+            scope.cancel()
+    assert hints == [("a", "INPROGRESS")]
     assert sweeper.watermark == 1_000.0
     wall[0] = 1_020.0
-    assert await sweeper.sweep(lambda n, s: hints.append((n, s)), clock.sleep, no_wait_acquire)
+    assert await sweeper.sweep(lambda n, s: hints.append((n, s)))
     assert hints == [("a", "INPROGRESS"), ("b", "FAILED"), ("c", "COMPLETED")]
-    assert transport.calls[1]["NextToken"] == "token-1"  # resumed, not restarted
+    # Resumed from the interrupted page of the same window, not restarted.
+    assert transport.calls[2]["NextToken"] == "token-1"
+    assert (
+        transport.calls[2]["LastModifiedTimeAfter"] == transport.calls[0]["LastModifiedTimeAfter"]
+    )
     assert sweeper.watermark == 1_010.0

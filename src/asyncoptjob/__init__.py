@@ -10,8 +10,9 @@ concurrency and one shared, throttling-aware rate budget::
 
     description = await wait_until_done("job-a", timeout=3600)
 
-See :class:`Poller` for a long-lived hub shared by a service, and
-:mod:`asyncoptjob.mock` for a local SageMaker endpoint to test against.
+See :class:`Poller` for a long-lived hub shared by a service, :mod:`asyncoptjob.mock`
+for a local SageMaker endpoint to test against, and :mod:`asyncoptjob.testing` for a
+fake transport and a manual clock to unit-test code built on the library.
 """
 
 from __future__ import annotations
@@ -32,14 +33,16 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._events import Event, JobError, JobStatus, StatusChange
+from ._names import validate_names
 from ._options import PollerOptions
 from ._policy import PollPolicy
-from ._poller import Poller, Watch
+from ._poller import Poller
 from ._ratelimit import AdaptiveRateLimiter, RateLimiterStatistics
 from ._retry import RetryPolicy
 from ._stats import PollerStats
 from ._sweep import SweepPolicy
-from ._transport import AioBotocoreTransport, Transport
+from ._transport import AioBotocoreTransport, Transport, client_config
+from ._watch import Watch
 
 __version__ = "0.1.0"
 
@@ -50,6 +53,7 @@ __all__ = [
     "Poller",
     "Watch",
     "PollerOptions",
+    "validate_names",
     # events
     "Event",
     "StatusChange",
@@ -66,6 +70,7 @@ __all__ = [
     # the AWS boundary
     "Transport",
     "AioBotocoreTransport",
+    "client_config",
     # statistics
     "PollerStats",
     # errors

@@ -1,20 +1,25 @@
-"""Module-level ``watch`` and ``wait_until_done``: open what they need, then delegate."""
+"""Module-level ``watch`` and ``wait_until_done``: a private Poller for one call."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from typing import TYPE_CHECKING, Any, overload
+
+import anyio
 
 from ._events import Event
 from ._names import validate_names
 from ._options import Options, resolve_options
-from ._poller import Poller, Watch, build_hub, enter_fleet, enter_transport, iterate
+from ._poller import Poller, open_hub
+from ._watch import Watch, open_subscribed, subscribed
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ._events import Description
+    from ._hub import Hub
     from ._options import PollerOptions
 
 __all__ = ["wait_until_done", "watch"]
@@ -30,12 +35,16 @@ def watch(names: str | Iterable[str], **options: Unpack[PollerOptions]) -> Watch
 
         async with watch(names, timeout=3600) as events:
             async for event in events:
-                ...
+                await record(event)
 
-    Polling runs only while the loop waits for the next event (a slow consumer slows
-    polling; nothing is dropped), so no background task outlives the loop, even when
-    it is left with ``break``. For continuous polling shared by many callers, use
-    :class:`Poller`.
+    It runs the same background hub as a :class:`Poller` (a private one, opened for
+    this call): polling keeps its policy's pace however long the loop body takes, and
+    events wait in a buffer (bounded by the jobs watched; nothing is dropped).
+
+    Leaving early (``break``, an exception in the body, cancellation) cancels and
+    reaps every task and closes every connection: with ``async with`` when the block
+    exits; with a bare ``async for`` as soon as the iterator is released (the event
+    loop's next iteration). For one hub shared by many callers, use :class:`Poller`.
 
     Args:
         names: one job name or several (validated before any request; duplicates collapse).
@@ -49,29 +58,81 @@ def watch(names: str | Iterable[str], **options: Unpack[PollerOptions]) -> Watch
     valid = validate_names(names)
     resolved = resolve_options(dict(options))
 
-    def factory() -> AsyncIterator[Event]:
-        return _inline(valid, resolved)
+    def events() -> AsyncIterator[Event]:
+        return _in_background(valid, resolved)
 
-    return Watch(valid, factory)
+    async def enter(stack: AsyncExitStack) -> AsyncIterator[Event]:
+        hub = await open_hub(stack, resolved)
+        return await open_subscribed(stack, hub, valid, resolved.timeout)
+
+    return Watch(valid, events, enter)
 
 
-async def _inline(names: list[str], options: Options) -> AsyncIterator[Event]:
+async def _in_background(names: list[str], options: Options) -> AsyncIterator[Event]:
+    """A bare ``async for`` over ``watch()``: the hub runs in a task this generator owns.
+
+    No cancel scope may be held across a ``yield`` (the loop body would run inside
+    it), so the hub cannot live in a task group here. It runs in a task of its own
+    instead, which this generator's ``finally`` stops and awaits: on exhaustion, on
+    an error or cancellation, or when the abandoned generator is finalized.
+    """
     if not names:
         return
-    async with AsyncExitStack() as stack:
-        transport = await enter_transport(stack, options)
-        hub = build_hub(transport, options, await enter_fleet(stack, options))
-        sub = hub.subscribe(names, inline=True)
-
-        async def run_until_news() -> None:
-            await hub.run(inline=True)
-
-        try:
-            await hub.attach(sub)
-            async for event in iterate(hub, sub, options.timeout, run_until_news):
+    host = _HubTask(options)
+    try:
+        hub = await host.start()
+        async with aclosing(subscribed(hub, names, options.timeout)) as events:  # type: ignore[type-var]
+            async for event in events:
                 yield event
+    finally:
+        with anyio.CancelScope(shield=True):
+            await host.stop()
+
+
+class _HubTask:
+    """A hub opened and run in an asyncio task of its own, until :meth:`stop`."""
+
+    __slots__ = ("_error", "_hub", "_opened", "_options", "_stop", "_task")
+
+    def __init__(self, options: Options) -> None:
+        self._options = options
+        self._task: asyncio.Task[None] | None = None
+        self._opened = anyio.Event()
+        self._stop = anyio.Event()
+        self._hub: Hub | None = None
+        self._error: BaseException | None = None
+
+    async def start(self) -> Hub:
+        """Start the task; return the running hub, or raise what opening it raised."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="asyncoptjob-watch")
+        await self._opened.wait()
+        if self._hub is None:
+            assert self._error is not None
+            raise self._error
+        return self._hub
+
+    async def _run(self) -> None:
+        try:
+            async with AsyncExitStack() as stack:
+                self._hub = await open_hub(stack, self._options)
+                self._opened.set()
+                await self._stop.wait()
+        except Exception as exc:
+            self._error = exc
         finally:
-            hub.unsubscribe(sub)
+            self._opened.set()
+
+    async def stop(self) -> None:
+        """Close the hub (its subscriptions, tasks and connections) and reap the task."""
+        task = self._task
+        if task is None:
+            return
+        if self._opened.is_set():
+            self._stop.set()
+        else:
+            # Still opening (the caller gave up meanwhile): abandon the opening.
+            task.cancel()
+        await asyncio.wait({task})
 
 
 @overload

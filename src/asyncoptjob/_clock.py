@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import anyio
 
-__all__ = ["Clock", "MonotonicClock"]
+__all__ = ["Clock", "MonotonicClock", "wait_with_timeout"]
 
 
 class Clock(Protocol):
@@ -40,3 +42,25 @@ class MonotonicClock:
 
     def __repr__(self) -> str:
         return "MonotonicClock()"
+
+
+async def wait_with_timeout(
+    clock: Clock, wait: Callable[[], Awaitable[None]], timeout: float | None
+) -> None:
+    """Await ``wait()``, giving up quietly after ``timeout`` seconds of ``clock``'s time."""
+    if timeout is None or math.isinf(timeout):
+        await wait()
+    elif isinstance(clock, MonotonicClock):
+        # The event loop's own clock: anyio's deadline is exact and costs no task.
+        with anyio.move_on_after(timeout):
+            await wait()
+    else:
+        async with anyio.create_task_group() as tg:
+
+            async def expire() -> None:
+                await clock.sleep(timeout)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(expire)
+            await wait()
+            tg.cancel_scope.cancel()

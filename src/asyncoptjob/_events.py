@@ -32,11 +32,28 @@ class JobStatus(str, enum.Enum):
         """True for COMPLETED, FAILED and STOPPED: the job will not change again."""
         return self in _TERMINAL
 
+    @property
+    def rank(self) -> int:
+        """Place in the forward order STARTING < INPROGRESS < STOPPING < terminal.
+
+        Statuses only move forward: an answer ranked below a status already seen is
+        stale (an eventually consistent List, an old owner's late answer in a fleet).
+        """
+        return _RANK[self]
+
     def __str__(self) -> str:
         return self.value
 
 
 _TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED})
+_RANK = {
+    JobStatus.STARTING: 0,
+    JobStatus.INPROGRESS: 1,
+    JobStatus.STOPPING: 2,
+    JobStatus.COMPLETED: 3,
+    JobStatus.FAILED: 3,
+    JobStatus.STOPPED: 3,
+}
 
 
 @dataclass(frozen=True, slots=True)

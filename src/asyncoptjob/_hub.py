@@ -1,37 +1,31 @@
-"""The hub: one table of jobs, one scheduler, one pool of workers, many subscribers.
+"""The hub: one table of jobs, many subscribers, one place that decides what changed.
 
 Data flows one way. Subscribers name the jobs they want; the hub keeps one entry per
-job however many subscribers share it. A dispatcher hands the earliest-due job to one
-of ``max_concurrency`` workers (no task per job). A worker only fetches: it takes a
-token from the shared rate budget, describes the job through the transport (retrying
-throttles and transient errors with tenacity), and hands the answer back to the hub,
-which decides whether the status changed and fans the event out to every subscriber
-of that job. Terminal jobs leave the table.
+job however many subscribers share it, and queues it on the due-queue. The workers
+(``_workers.py``) pop due jobs and call :meth:`Hub.poll`, which describes the job
+through the request pipeline (``_pipeline.py``) and hands the answer to
+:meth:`Hub.observe`: the only place that decides whether the status changed, fans the
+event out to every subscriber of the job, and reschedules or finishes it. Terminal
+jobs leave the table.
 
-The hub runs in one of two ways:
-
-* in the background, for the life of a ``Poller`` (``run()`` until cancelled);
-* inline, driven by a single reader (module-level ``watch``): ``run(stop)`` polls until
-  the reader has something to read, then stops dispatching, lets requests already on
-  the wire finish (their quota is spent; their answers are kept), cancels only waits
-  (rate-budget waits, backoff sleeps) and returns. No task outlives the call.
+Beside the flow, through narrow protocols the hub implements: the sweep driver
+(``SweepHost``: a List sweep hints which jobs changed) and the fleet (``FleetHost``:
+the jobs watched, whether a status is news, apply a remote status, poll soon).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
 import structlog
-from tenacity import RetryCallState
 
-from ._clock import Clock, MonotonicClock
+from ._clock import Clock
 from ._errors import (
     CredentialsError,
     JobNotFoundError,
@@ -41,54 +35,24 @@ from ._errors import (
     TransportError,
 )
 from ._events import JobError, JobStatus, StatusChange
-from ._policy import PollPolicy
-from ._ratelimit import AdaptiveRateLimiter, RateLimiterStatistics
-from ._retry import RetryPolicy
+from ._pipeline import Pipeline
+from ._ratelimit import RateBudget
 from ._scheduler import NOT_QUEUED, URGENT, DueQueue
-from ._stats import PollerStats
 from ._subscription import Subscription
-from ._sweep import SWEEP_INTERVAL_FACTOR, Strategy, Sweeper, SweepPolicy
+from ._sweep import SWEEP_INTERVAL_FACTOR, SweepDriver, Sweeper
+from ._workers import Describer, Workers
 
 if TYPE_CHECKING:
     from ._events import Description
     from ._fleet import Fleet
+    from ._options import Options
     from ._transport import Transport
 
 __all__ = ["Hub"]
 
 log = structlog.get_logger("asyncoptjob")
 
-_OUTCOMES = ("ok", "throttled", "transient", "not_found", "other")
-
-# Statuses only move forward; fleet mode ignores answers that would move a job back.
-_RANK = {
-    JobStatus.STARTING: 0,
-    JobStatus.INPROGRESS: 1,
-    JobStatus.STOPPING: 2,
-    JobStatus.COMPLETED: 3,
-    JobStatus.FAILED: 3,
-    JobStatus.STOPPED: 3,
-}
 _STATUSES = {status.value: status for status in JobStatus}
-
-
-class RateBudget(Protocol):
-    """What the hub needs from a rate limiter (in-process, or the fleet's in Redis)."""
-
-    @property
-    def rate(self) -> float | None: ...
-
-    def statistics(self) -> RateLimiterStatistics: ...
-
-    async def acquire(self) -> None: ...
-
-    def on_success(self) -> None: ...
-
-    def on_throttle(self, sent_at: float | None = None) -> None: ...
-
-
-class _SoftStop(Exception):
-    """Raised inside a worker when an inline run stops while the worker was only waiting."""
 
 
 class _Job:
@@ -124,73 +88,54 @@ class _Job:
 
 
 class Hub:
-    """Job table, scheduler, workers and fan-out. Internal: use ``Poller`` or ``watch``."""
+    """Job table and fan-out. Internal: use ``Poller`` or ``watch``."""
 
     def __init__(
         self,
         transport: Transport,
+        options: Options,
         *,
         limiter: RateBudget,
-        policy: PollPolicy,
-        retry: RetryPolicy,
-        not_found_grace: float,
-        max_concurrency: int,
-        clock: Clock | None = None,
-        rng: random.Random | None = None,
-        strategy: Strategy = "describe",
-        sweep: SweepPolicy | None = None,
         fleet: Fleet | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        self.transport = transport
+        self.options = options
+        self.clock: Clock = options.clock
+        self.rng = rng or random.Random()
         # Fleet mode (Redis): who polls which job, shared statuses and events. None: all local.
         self.fleet = fleet
         self.limiter = limiter
-        self.policy = policy
-        self.retry = retry
-        self.not_found_grace = not_found_grace
-        self.max_concurrency = max_concurrency
-        self.clock: Clock = clock or MonotonicClock()
-        self.rng = rng or random.Random()
+        self.pipeline = Pipeline(clock=self.clock, retry=options.retry)
+        self.describer = Describer(transport, self.pipeline, limiter, self, fleet)
+        self.workers: Workers[_Job] = Workers(
+            DueQueue(),
+            self.clock,
+            count=options.max_concurrency,
+            poll=self.describer.poll,
+            skip=None if fleet is None else self._polled_elsewhere,
+        )
+        self.sweeps: SweepDriver | None = None
+        if options.strategy != "describe":
+            interval = options.policy.interval * SWEEP_INTERVAL_FACTOR
+            sweeper = Sweeper(transport, options.sweep, self.pipeline, interval=interval)
+            self.sweeps = SweepDriver(sweeper, options.strategy)
         self.jobs: dict[str, _Job] = {}
-        self.queue: DueQueue[_Job] = DueQueue()
         self.subscriptions: set[Subscription] = set()
         self.closed = False
-        # Bound once: an unbound structlog proxy re-resolves its configuration on every
-        # call, which the poll loop would pay for each describe.
+        # Bound once: an unbound structlog proxy re-resolves its configuration per call.
         self.log = log.bind()
-        self._wake = anyio.Event()
-        # Idle workers' wake-up deadlines; scheduling anything earlier wakes them.
-        self._idle_until: dict[int, float] = {}
-        self._sleep_until = -math.inf
-        self._soft_scopes: set[anyio.CancelScope] = set()
-        self._stopping = False
-        self._requests = dict.fromkeys(_OUTCOMES, 0)
-        self._retries = 0
-        self._events = 0
-        self._jobs_watched = 0
-        self._jobs_finished = 0
-        self._in_flight = 0
-        self.strategy = strategy
-        self.sweeper: Sweeper | None = None
-        if strategy != "describe":
-            self.sweeper = Sweeper(
-                transport,
-                sweep or SweepPolicy(),
-                retry,
-                self.clock,
-                interval=policy.interval * SWEEP_INTERVAL_FACTOR,
-            )
-        self._sweeping = False
-        self._next_sweep_at = -math.inf
-        self._hints = 0
+        self.events = 0
+        self.jobs_watched = 0
+        self.jobs_finished = 0
+        self.hints = 0
 
     # -- subscribers --------------------------------------------------------------------
 
-    def subscribe(self, names: Iterable[str], *, inline: bool = False) -> Subscription:
+    def subscribe(self, names: Iterable[str]) -> Subscription:
         """Open a subscription for ``names`` (validated, de-duplicated); ``attach`` it next."""
         if self.closed:
             raise PollerClosedError("the Poller is closed: open a new one with `async with`")
-        sub = Subscription(names, on_ready=self._soft_stop if inline else None)
+        sub = Subscription(names, self.clock.now())
         if sub.names:
             self.subscriptions.add(sub)
         return sub
@@ -209,18 +154,18 @@ class Hub:
                 if sub.closed or self.closed:
                     return
             now = self.clock.now()
-            added: list[_Job] = []
+            added: list[str] = []
             for name in sub.names[start : start + chunk]:
                 job = jobs.get(name)
                 if job is None:
                     job = jobs[name] = _Job(name, now)
-                    self._jobs_watched += 1
+                    self.jobs_watched += 1
                 if job.pending is None:
                     job.pending = [sub]
                 else:
                     job.pending.append(sub)
                 if fleet is not None:
-                    added.append(job)
+                    added.append(name)
                 # A late subscriber's first event comes from a fresh describe, soon.
                 elif not job.in_flight:
                     self._schedule(job, now)
@@ -258,203 +203,19 @@ class Hub:
 
     # -- running ------------------------------------------------------------------------
 
-    async def run(self, *, inline: bool = False) -> None:
-        """Poll until cancelled or, ``inline``, until an inline subscriber has news (then drain)."""
-        self._stopping = False
+    async def run(self) -> None:
+        """Poll until cancelled: the workers, and the sweep driver and fleet if any."""
         async with anyio.create_task_group() as tg:
-            for worker_id in range(self.max_concurrency):
-                tg.start_soon(self._worker, worker_id, inline)
-            if self.sweeper is not None:
-                tg.start_soon(self._sweep_loop, self.sweeper, inline)
+            tg.start_soon(self.workers.run)
+            if self.sweeps is not None:
+                tg.start_soon(self.sweeps.run, self)
             if self.fleet is not None:
-                tg.start_soon(self._fleet_loop, self.fleet, inline)
+                tg.start_soon(self.fleet.run, self)
 
-    async def _fleet_loop(self, fleet: Fleet, inline: bool) -> None:
-        # Inline, the fleet's lease renewals and event reads run while the reader waits.
-        if not inline:
-            await fleet.run(self)
-            return
-        try:
-            await self._soft_wait(fleet.run, self)
-        except _SoftStop:
-            return
-
-    def _soft_stop(self) -> None:
-        # Called when the inline reader gets something: stop waiting, finish the wire.
-        if self._stopping:
-            return
-        self._stopping = True
-        self._wake.set()
-        for scope in self._soft_scopes:
-            scope.cancel()
-
-    async def _worker(self, worker_id: int, inline: bool) -> None:
-        # Each free worker takes the earliest-due job itself: no dispatcher, no hand-off.
-        clock = self.clock
-        queue = self.queue
-        while not self._stopping:
-            job = queue.pop_due(clock.now())
-            if job is None:
-                await self._idle(worker_id)
-                continue
-            if self.fleet is not None and not self.fleet.owns(job.name):
-                # Another process holds the lease; the fleet re-queues it if that changes.
-                continue
-            job.in_flight = True
-            await self._poll(job, inline)
-
-    async def _idle(self, worker_id: int) -> None:
-        """Sleep until the next job is due, or until an earlier one is scheduled."""
-        due = self.queue.next_due()
-        deadline = math.inf if due is None else due
-        if self._wake.is_set():
-            self._wake = anyio.Event()
-        wake = self._wake
-        self._idle_until[worker_id] = deadline
-        self._sleep_until = max(self._idle_until.values())
-        try:
-            with anyio.move_on_after(deadline - self.clock.now()):
-                await wake.wait()
-        finally:
-            del self._idle_until[worker_id]
-            self._sleep_until = max(self._idle_until.values(), default=-math.inf)
-
-    # -- one poll -----------------------------------------------------------------------
-
-    async def _poll(self, job: _Job, soft: bool) -> None:
-        clock = self.clock
-        now = clock.now()
-        give_up_at = (job.failing_since if job.failing_since is not None else now) + (
-            self.retry.max_elapsed
-        )
-        description: Description
-        sent_at: float
-        try:
-            description, sent_at = await self._describe(job, soft, give_up_at)
-        except BaseException as exc:
-            job.in_flight = False
-            self._failed(job, exc, give_up_at)
-            return
-        if self.fleet is not None:
-            try:
-                await self.fleet.publish(job.name, job.status, description)
-            finally:
-                job.in_flight = False
-        else:
-            job.in_flight = False
-        self.observe(job, description, sent_at)
-
-    def _failed(self, job: _Job, exc: BaseException, give_up_at: float) -> None:
-        """Decide what a failed poll means for ``job``; re-raise what is not ours."""
-        now = self.clock.now()
-        if isinstance(exc, _SoftStop):
-            self._reschedule_now(job)
-        elif isinstance(exc, (ThrottledError, TransientError)):
-            if now >= give_up_at:
-                self._finish_error(job, exc)
-            else:
-                self._schedule(job, now + self._delay(job))
-        elif isinstance(exc, JobNotFoundError):
-            # The grace covers eventual consistency after Create: only for a job never
-            # seen. A job that was seen and is now unknown was deleted.
-            if job.status is None and now - job.first_seen < self.not_found_grace:
-                self.log.debug("job_not_found_yet", job_name=job.name)
-                self._schedule(job, now + (self.policy.not_found_interval or 0.0))
-            else:
-                self._finish_error(job, exc)
-        elif isinstance(exc, CredentialsError):
-            self._fail_subscribers(job, exc)
-        elif isinstance(exc, TransportError):
-            self._finish_error(job, exc)
-        else:
-            raise exc
-
-    async def _describe(
-        self, job: _Job, soft: bool, give_up_at: float
-    ) -> tuple[Description, float]:
-        """Describe ``job``, retrying throttles and transient errors with tenacity."""
-        try:
-            # The common case: one attempt, none of the retry machinery on the hot path.
-            return await self._attempt(job, soft)
-        except (ThrottledError, TransientError) as exc:
-            first: BaseException | None = exc
-        retrying = self.retry.retrying(
-            deadline=give_up_at,
-            clock=self.clock,
-            sleep=self._soft_sleep if soft else self.clock.sleep,
-            before_sleep=self._before_sleep,
-        )
-        async for attempt in retrying:
-            with attempt:
-                if first is not None:
-                    # Hand tenacity the first failure so it counts as attempt 1.
-                    failed, first = first, None
-                    raise failed
-                return await self._attempt(job, soft)
-        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
-
-    async def _attempt(self, job: _Job, soft: bool) -> tuple[Description, float]:
-        await self._acquire(self.limiter, soft)
-        sent_at = self.clock.now()
-        self._in_flight += 1
-        try:
-            description = await self.transport.describe(job.name)
-        except TransportError as exc:
-            outcome = _outcome(exc)
-            self._requests[outcome] += 1
-            if outcome == "throttled":
-                self.limiter.on_throttle(sent_at)
-            if outcome in ("throttled", "transient") and job.failing_since is None:
-                job.failing_since = sent_at
-            raise
-        finally:
-            self._in_flight -= 1
-        self._requests["ok"] += 1
-        self.limiter.on_success()
-        return description, sent_at
-
-    def _before_sleep(self, state: RetryCallState) -> None:
-        self._retries += 1
-        exc = state.outcome.exception() if state.outcome is not None else None
-        job_name = getattr(exc, "job_name", None)
-        delay = state.upcoming_sleep
-        if isinstance(exc, ThrottledError):
-            self.log.info(
-                "throttled",
-                job_name=job_name,
-                attempt=state.attempt_number,
-                delay=round(delay, 3),
-                rate_limit=self.limiter.rate,
-            )
-        else:
-            self.log.info(
-                "retrying",
-                job_name=job_name,
-                attempt=state.attempt_number,
-                delay=round(delay, 3),
-                error=getattr(exc, "code", type(exc).__name__),
-            )
-
-    async def _acquire(self, limiter: RateBudget, soft: bool) -> None:
-        if soft:
-            await self._soft_wait(limiter.acquire)
-        else:
-            await limiter.acquire()
-
-    async def _soft_sleep(self, seconds: float) -> None:
-        await self._soft_wait(self.clock.sleep, seconds)
-
-    async def _soft_wait(self, fn: Any, *args: Any) -> None:
-        if self._stopping:
-            raise _SoftStop
-        with anyio.CancelScope() as scope:
-            self._soft_scopes.add(scope)
-            try:
-                await fn(*args)
-            finally:
-                self._soft_scopes.discard(scope)
-        if scope.cancelled_caught:
-            raise _SoftStop
+    async def poll_once(self, names: Iterable[str]) -> None:
+        """Describe each named job once now (one attempt, no retry): a caller's last look."""
+        jobs = [self.jobs[name] for name in names if name in self.jobs]
+        await self.describer.last_look(jobs, self.options.max_concurrency)
 
     # -- results ------------------------------------------------------------------------
 
@@ -462,14 +223,13 @@ class Hub:
         """Apply a describe answer: fan out a change, then reschedule or finish the job."""
         if job.removed:
             return
-        if sent_at < job.applied_at:
-            # A stale answer: a newer one was already applied. Keep the job scheduled.
-            if not job.in_flight and job.token == NOT_QUEUED:
-                self._schedule(job, self.clock.now() + self._delay(job))
-            return
         status = JobStatus(description["OptimizationJobStatus"])
-        if self.fleet is not None and job.status is not None and _RANK[status] < _RANK[job.status]:
-            # Older than what the fleet already reported: stale, keep the job scheduled.
+        stale = sent_at < job.applied_at or (
+            # Fleet mode: older than what the fleet already reported.
+            self.fleet is not None and job.status is not None and status.rank < job.status.rank
+        )
+        if stale:
+            # A newer answer was already applied. Keep the job scheduled.
             if not job.in_flight and job.token == NOT_QUEUED:
                 self._schedule(job, self.clock.now() + self._delay(job))
             return
@@ -478,7 +238,7 @@ class Hub:
         self.log.debug("job_polled", job_name=job.name, status=status.value)
         self._apply(job, status, description)
         if status.is_terminal:
-            self._jobs_finished += 1
+            self.jobs_finished += 1
             self._remove(job)
         elif not job.in_flight:
             self._schedule(job, self.clock.now() + self._delay(job))
@@ -494,7 +254,7 @@ class Hub:
                 event = StatusChange(job.name, previous, status, description, observed_at)
                 for sub in job.subs:
                     sub.deliver(event, terminal=status.is_terminal)
-                self._events += len(job.subs)
+                self.events += len(job.subs)
                 self.log.info(
                     "job_status_changed",
                     job_name=job.name,
@@ -509,36 +269,36 @@ class Hub:
             first = StatusChange(job.name, None, status, description, observed_at)
             for sub in pending:
                 sub.deliver(first, terminal=status.is_terminal)
-            self._events += len(pending)
+            self.events += len(pending)
             job.subs.extend(pending)
 
-    # -- fleet mode ---------------------------------------------------------------------
+    def give_up_at(self, job: _Job, now: float) -> float:
+        """When retries of ``job`` stop: ``max_elapsed`` after it started failing."""
+        since = job.failing_since if job.failing_since is not None else now
+        return since + self.options.retry.max_elapsed
 
-    def wants(self, name: str, status: str) -> bool:
-        """Whether ``status`` of ``name`` (seen by another process) is news here."""
-        job = self.jobs.get(name)
-        if job is None or job.removed:
-            return False
-        new = JobStatus(status)
-        if job.status is None or _RANK[new] > _RANK[job.status]:
-            return True
-        return bool(job.pending) and new is job.status
-
-    def apply_remote(self, name: str, description: Description) -> None:
-        """Apply a status another process observed (from the fleet's stream or snapshot)."""
-        job = self.jobs.get(name)
-        if job is None or job.removed or not self.wants(name, description["OptimizationJobStatus"]):
-            return
-        status = JobStatus(description["OptimizationJobStatus"])
-        self._apply(job, status, description)
-        if status.is_terminal:
-            self._jobs_finished += 1
-            self._remove(job)
-
-    def poll_soon(self, job: _Job) -> None:
-        """Describe ``job`` now unless it is already on the wire (fleet: it became ours)."""
-        if not job.in_flight and not job.removed:
-            self._schedule(job, self.clock.now())
+    def failed(self, job: _Job, error: TransportError, started: float) -> None:
+        """Decide what a failed poll of ``job`` (started at ``started``) means."""
+        now = self.clock.now()
+        if isinstance(error, (ThrottledError, TransientError)):
+            if job.failing_since is None:
+                job.failing_since = started
+            if now >= self.give_up_at(job, now):
+                self._finish_error(job, error)
+            else:
+                self._schedule(job, now + self._delay(job))
+        elif isinstance(error, JobNotFoundError):
+            # The grace covers eventual consistency after Create: only for a job never
+            # seen. A job that was seen and is now unknown was deleted.
+            if job.status is None and now - job.first_seen < self.options.not_found_grace:
+                self.log.debug("job_not_found_yet", job_name=job.name)
+                self._schedule(job, now + (self.options.policy.not_found_interval or 0.0))
+            else:
+                self._finish_error(job, error)
+        elif isinstance(error, CredentialsError):
+            self._fail_subscribers(job, error)
+        else:
+            self._finish_error(job, error)
 
     def _finish_error(self, job: _Job, error: TransportError) -> None:
         self.log.warning("job_error", job_name=job.name, error=error.code, message=str(error))
@@ -546,8 +306,8 @@ class Hub:
         subs = job.subs + (job.pending or [])
         for sub in subs:
             sub.deliver(event, terminal=True)
-        self._events += len(subs)
-        self._jobs_finished += 1
+        self.events += len(subs)
+        self.jobs_finished += 1
         self._remove(job)
 
     def _fail_subscribers(self, job: _Job, error: CredentialsError) -> None:
@@ -557,92 +317,48 @@ class Hub:
             self._detach(sub)
         self._remove(job)
 
-    # -- scheduling ---------------------------------------------------------------------
+    # -- the fleet's view (FleetHost) ---------------------------------------------------
 
-    def _delay(self, job: _Job) -> float:
-        if self._sweeping and job.status is not None and self.sweeper is not None:
-            # Sweeps report changes; describes are only the safety net.
-            return self.sweeper.policy.safety_delay(self.rng)
-        return self.policy.next_delay(job.status, job.unchanged, self.rng)
+    def watched(self) -> Collection[str]:
+        """The names of the jobs watched now."""
+        return self.jobs.keys()
 
-    def _schedule(self, job: _Job, due: float) -> None:
-        if job.removed:
-            return
-        self.queue.push(job, due)
-        if due < self._sleep_until:
-            self._wake.set()
-
-    def _reschedule_now(self, job: _Job) -> None:
-        self._schedule(job, self.clock.now())
-
-    def _remove(self, job: _Job) -> None:
-        if job.removed:
-            return
-        job.removed = True
-        self.queue.discard(job)
-        if self.jobs.get(job.name) is job:
-            del self.jobs[job.name]
-        if self.fleet is not None:
-            self.fleet.forget(job.name)
-
-    # -- list sweeps --------------------------------------------------------------------
-
-    async def _sweep_loop(self, sweeper: Sweeper, inline: bool) -> None:
-        sleep = self._soft_sleep if inline else self.clock.sleep
-
-        async def acquire(limiter: AdaptiveRateLimiter) -> None:
-            await self._acquire(limiter, inline)
-
-        if self._next_sweep_at == -math.inf:
-            # Every job's first describe covers the start; the first sweep comes later.
-            self._next_sweep_at = self.clock.now() + sweeper.interval
-        try:
-            while not self._stopping:
-                self._update_mode(sweeper)
-                now = self.clock.now()
-                if now < self._next_sweep_at:
-                    await sleep(self._next_sweep_at - now)
-                    continue
-                self._next_sweep_at = now + sweeper.interval
-                if self._sweep_wanted(sweeper):
-                    try:
-                        await sweeper.sweep(self.hint, sleep, acquire)
-                    except _SoftStop:
-                        # Interrupted mid-sweep: the next run resumes it at once.
-                        self._next_sweep_at = self.clock.now()
-                        raise
-                    if sweeper.behind:
-                        # A burst of changes: read on now (the List budget paces it).
-                        self._next_sweep_at = self.clock.now()
-        except _SoftStop:
-            return
-
-    def _sweep_wanted(self, sweeper: Sweeper) -> bool:
-        if self.strategy == "sweep":
+    def wants(self, name: str, status: str) -> bool:
+        """Whether ``status`` of ``name`` (seen by another process) is news here."""
+        job = self.jobs.get(name)
+        if job is None or job.removed:
+            return False
+        new = JobStatus(status)
+        if job.status is None or new.rank > job.status.rank:
             return True
-        return (
-            self.strategy == "auto"
-            and sweeper.affordable
-            and len(self.jobs) >= sweeper.policy.threshold
-        )
+        return bool(job.pending) and new is job.status
 
-    def _update_mode(self, sweeper: Sweeper) -> None:
-        active = self._sweep_wanted(sweeper) and sweeper.failures_in_a_row == 0
-        if active == self._sweeping:
+    def apply_remote(self, name: str, description: Description) -> None:
+        """Apply a status another process observed (from the fleet's stream or snapshot)."""
+        job = self.jobs.get(name)
+        if job is None or not self.wants(name, description["OptimizationJobStatus"]):
             return
-        self._sweeping = active
-        self.log.info(
-            "strategy_changed",
-            strategy="sweep" if active else "describe",
-            jobs=len(self.jobs),
-            sweep_failures=sweeper.failures_in_a_row,
-        )
-        if not active:
-            # Back to describe-only: pull in jobs parked at the slow safety cadence.
-            now = self.clock.now()
-            for job in self.jobs.values():
-                if job.token != NOT_QUEUED:
-                    self._schedule(job, now + self._delay(job))
+        status = JobStatus(description["OptimizationJobStatus"])
+        self._apply(job, status, description)
+        if status.is_terminal:
+            self.jobs_finished += 1
+            self._remove(job)
+
+    def poll_soon(self, name: str) -> None:
+        """Describe ``name`` now unless it is already on the wire (its lease became ours)."""
+        job = self.jobs.get(name)
+        if job is not None and not job.in_flight:
+            self._schedule(job, self.clock.now())
+
+    def _polled_elsewhere(self, job: _Job) -> bool:
+        # Another process holds the lease; the fleet re-queues the job if that changes.
+        return self.fleet is not None and not self.fleet.owns(job.name)
+
+    # -- the sweep driver's view (SweepHost) --------------------------------------------
+
+    def job_count(self) -> int:
+        """How many jobs are watched now."""
+        return len(self.jobs)
 
     def hint(self, name: str, status: str) -> None:
         """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
@@ -650,77 +366,42 @@ class Hub:
         if job is None or job.status is None or job.in_flight:
             return
         listed = _STATUSES.get(status)
-        if listed is not None and _RANK[listed] <= _RANK[job.status]:
+        if listed is not None and listed.rank <= job.status.rank:
             # The known status, or an older one a lagging (eventually consistent) List
             # still shows: no news. An unknown status is news: describe to find out.
             return
-        self._hints += 1
+        self.hints += 1
         # Ahead of routine polls: a burst of due safety-net describes must not delay it.
         self._schedule(job, URGENT)
 
-    # -- one-off polls ------------------------------------------------------------------
+    def strategy_changed(self, sweeping: bool) -> None:
+        """Back to describe-only: pull in jobs parked at the slow safety cadence."""
+        if sweeping:
+            return
+        now = self.clock.now()
+        for job in self.jobs.values():
+            if job.token != NOT_QUEUED:
+                self._schedule(job, now + self._delay(job))
 
-    async def poll_once(self, names: Iterable[str]) -> None:
-        """Describe each named job once now (one attempt, no retry) and apply the answers.
+    # -- scheduling ---------------------------------------------------------------------
 
-        Used at a caller's deadline: the last look before giving up.
-        """
-        queue = deque(self.jobs[name] for name in names if name in self.jobs)
+    def _delay(self, job: _Job) -> float:
+        sweeps = self.sweeps
+        if sweeps is not None and sweeps.sweeping and job.status is not None:
+            # Sweeps report changes; describes are only the safety net.
+            return sweeps.sweeper.policy.safety_delay(self.rng)
+        return self.options.policy.next_delay(job.status, job.unchanged, self.rng)
 
-        async def worker() -> None:
-            # A few workers drain the list: no task per job, whatever its length.
-            while queue:
-                job = queue.popleft()
-                await self.limiter.acquire()
-                sent_at = self.clock.now()
-                try:
-                    description = await self.transport.describe(job.name)
-                except TransportError as exc:
-                    outcome = _outcome(exc)
-                    self._requests[outcome] += 1
-                    if outcome == "throttled":
-                        self.limiter.on_throttle(sent_at)
-                    self.log.info("final_poll_failed", job_name=job.name, error=exc.code)
-                    continue
-                self._requests["ok"] += 1
-                self.limiter.on_success()
-                if self.fleet is not None:
-                    await self.fleet.publish(job.name, job.status, description)
-                self.observe(job, description, sent_at)
+    def _schedule(self, job: _Job, due: float) -> None:
+        if not job.removed:
+            self.workers.schedule(job, due)
 
-        async with anyio.create_task_group() as tg:
-            for _ in range(min(self.max_concurrency, len(queue))):
-                tg.start_soon(worker)
-
-    # -- statistics ---------------------------------------------------------------------
-
-    def statistics(self) -> PollerStats:
-        """A snapshot of the hub's counters."""
-        limiter = self.limiter.statistics()
-        return PollerStats(
-            requests=dict(self._requests),
-            retries=self._retries,
-            events_emitted=self._events,
-            jobs_watched=self._jobs_watched,
-            jobs_active=len(self.jobs),
-            jobs_finished=self._jobs_finished,
-            subscribers=len(self.subscriptions),
-            in_flight=self._in_flight,
-            rate_limit=limiter.rate,
-            measured_rate=limiter.measured_rate,
-            strategy="sweep" if self._sweeping else "describe",
-            sweeps=self.sweeper.sweeps if self.sweeper else 0,
-            list_requests=dict(self.sweeper.list_calls) if self.sweeper else {},
-            sweep_hints=self._hints,
-            fleet=self.fleet.statistics() if self.fleet is not None else None,
-        )
-
-
-def _outcome(exc: TransportError) -> str:
-    if isinstance(exc, ThrottledError):
-        return "throttled"
-    if isinstance(exc, TransientError):
-        return "transient"
-    if isinstance(exc, JobNotFoundError):
-        return "not_found"
-    return "other"
+    def _remove(self, job: _Job) -> None:
+        if job.removed:
+            return
+        job.removed = True
+        self.workers.queue.discard(job)
+        if self.jobs.get(job.name) is job:
+            del self.jobs[job.name]
+        if self.fleet is not None:
+            self.fleet.forget(job.name)

@@ -46,7 +46,18 @@ def _shown(name: object) -> str:
 
 
 def validate_names(names: str | Iterable[str]) -> list[str]:
-    """Return the names, duplicates removed in first-seen order.
+    """Check job names against the API's pattern; return them, duplicates removed in order.
+
+    The same check every watch and wait runs before any request, for code that takes
+    names from users (a CLI, a web form) and wants the library's error up front.
+
+    Example:
+        >>> validate_names(["job-a", "job-b", "job-a"])
+        ['job-a', 'job-b']
+        >>> validate_names("bad_name")
+        Traceback (most recent call last):
+        ...
+        ValueError: 1 job name is not valid: 'bad_name'; ...
 
     Args:
         names: one job name or an iterable of them.

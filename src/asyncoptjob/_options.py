@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from ._clock import Clock, MonotonicClock
 from ._policy import PollPolicy
 from ._retry import RetryPolicy
 from ._sweep import STRATEGIES, Strategy, SweepPolicy
@@ -40,7 +41,11 @@ class PollerOptions(TypedDict, total=False):
       library always turns botocore's own retries off and sizes the connection pool to
       ``max_concurrency`` + 1 (describes, and one List call of a sweep).
     - ``transport``: any object with the :class:`~asyncoptjob.Transport` methods
-      (for fakes in unit tests, or another SDK).
+      (for fakes in unit tests, such as :class:`asyncoptjob.testing.FakeTransport`, or
+      another SDK).
+    - ``clock``: the time source of scheduling, rate limiting, retries and timeouts
+      (default :class:`~asyncoptjob.MonotonicClock`); unit tests pass
+      :class:`asyncoptjob.testing.ManualClock` to run without waiting.
 
     How politely to poll:
 
@@ -73,6 +78,7 @@ class PollerOptions(TypedDict, total=False):
     endpoint_url: str
     config: AioConfig
     transport: Transport
+    clock: Clock
     max_concurrency: int
     max_rate: float | None
     poll_interval: float | PollPolicy
@@ -96,6 +102,7 @@ class Options:
     endpoint_url: str | None
     config: Any
     transport: Any
+    clock: Clock
     max_concurrency: int
     max_rate: float | None
     policy: PollPolicy
@@ -186,6 +193,11 @@ def resolve_options(options: dict[str, Any]) -> Options:
     transport = options.get("transport")
     if client is not None and transport is not None:
         raise ValueError("give client= or transport=, not both")
+    clock = options.get("clock") or MonotonicClock()
+    if not (callable(getattr(clock, "now", None)) and callable(getattr(clock, "sleep", None))):
+        raise ValueError(
+            f"clock must have now() and async sleep(seconds), like MonotonicClock; got {clock!r}"
+        )
     return Options(
         client=client,
         session=options.get("session"),
@@ -193,6 +205,7 @@ def resolve_options(options: dict[str, Any]) -> Options:
         endpoint_url=options.get("endpoint_url"),
         config=options.get("config"),
         transport=transport,
+        clock=clock,
         max_concurrency=max_concurrency,
         max_rate=None if max_rate is None else float(max_rate),
         policy=policy,

@@ -1,25 +1,27 @@
-"""``Poller``: the long-lived hub that services embed and share."""
+"""``Poller``: the lifecycle of a background hub, owned by ``async with``."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AsyncExitStack, aclosing
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
 
 import anyio
+import structlog
 
 from ._clock import MonotonicClock
-from ._errors import JobFailedError, PollerClosedError, WaitTimeoutError
-from ._events import Event, JobError, JobStatus, StatusChange
+from ._errors import PollerClosedError
+from ._events import Event
 from ._hub import Hub
 from ._names import validate_names
 from ._options import Options, resolve_options, split_timeout
+from ._pipeline import DESCRIBE, LIST
 from ._ratelimit import AdaptiveRateLimiter
 from ._stats import PollerStats
-from ._subscription import Subscription
 from ._transport import open_transport
+from ._watch import Watch, collect, open_subscribed, subscribed
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -29,28 +31,51 @@ if TYPE_CHECKING:
     from ._options import PollerOptions
     from ._transport import Transport
 
-__all__ = ["Poller", "Watch"]
+__all__ = ["Poller", "open_hub"]
+
+log = structlog.get_logger("asyncoptjob")
 
 
-def build_hub(transport: Transport, options: Options, fleet: Fleet | None = None) -> Hub:
-    """A hub wired with the options' policy, limiter and retry settings (and fleet, if any)."""
-    return Hub(
-        transport,
-        limiter=fleet.budget
+async def open_hub(stack: AsyncExitStack, options: Options) -> Hub:
+    """Open the transport, the fleet (with ``redis_url``) and a running hub on ``stack``.
+
+    The hub polls in a task group on ``stack``: closing the stack fails the hub's open
+    subscriptions with :class:`PollerClosedError`, cancels and reaps every task, leaves
+    the fleet and closes the connections the library opened.
+    """
+    transport = await _enter_transport(stack, options)
+    fleet = await _enter_fleet(stack, options)
+    limiter = (
+        fleet.budget
         if fleet is not None
-        else AdaptiveRateLimiter(max_rate=options.max_rate),
-        fleet=fleet,
-        policy=options.policy,
-        retry=options.retry,
-        not_found_grace=options.not_found_grace,
-        max_concurrency=options.max_concurrency,
-        rng=random.Random(),
-        strategy=options.strategy,
-        sweep=options.sweep,
+        else AdaptiveRateLimiter(max_rate=options.max_rate, clock=options.clock)
     )
+    hub = Hub(transport, options, limiter=limiter, fleet=fleet, rng=random.Random())
+    tg = await stack.enter_async_context(anyio.create_task_group())
+    stack.callback(tg.cancel_scope.cancel)
+    stack.callback(hub.close, PollerClosedError("the Poller was closed while in use"))
+    tg.start_soon(_run, hub)
+    return hub
 
 
-async def enter_fleet(stack: AsyncExitStack, options: Options) -> Fleet | None:
+async def _run(hub: Hub) -> None:
+    try:
+        await hub.run()
+    except Exception as exc:
+        # A bug, not a job's failure (those become JobError events): every caller
+        # gets the error itself rather than a cancellation, and the hub stays closed.
+        error: BaseException = exc
+        # The hub's task group wraps the error in an exception group: unwrap a lone one.
+        while True:
+            inner = getattr(error, "exceptions", None)
+            if not (isinstance(inner, tuple) and len(inner) == 1):
+                break
+            error = inner[0]
+        log.error("poller_crashed", error=repr(error))
+        hub.close(error)
+
+
+async def _enter_fleet(stack: AsyncExitStack, options: Options) -> Fleet | None:
     """With ``redis_url``: join the fleet (left, leases given back, when the stack closes)."""
     if options.redis_url is None:
         return None
@@ -68,7 +93,7 @@ async def enter_fleet(stack: AsyncExitStack, options: Options) -> Fleet | None:
     return fleet
 
 
-async def enter_transport(stack: AsyncExitStack, options: Options) -> Transport:
+async def _enter_transport(stack: AsyncExitStack, options: Options) -> Transport:
     """The options' transport, or one opened on ``stack`` (closed when the stack closes)."""
     if options.transport is not None:
         transport: Transport = options.transport
@@ -85,91 +110,28 @@ async def enter_transport(stack: AsyncExitStack, options: Options) -> Transport:
     )
 
 
-async def iterate(
-    hub: Hub,
-    sub: Subscription,
-    timeout: float | None,
-    wait_for_news: Callable[[], Awaitable[None]],
-) -> AsyncIterator[Event]:
-    """Yield ``sub``'s events until all its jobs finish or ``timeout`` runs out.
-
-    At the deadline every unfinished job is described once more (the Smithy waiter rule),
-    the resulting events are yielded, and then :class:`WaitTimeoutError` is raised.
-    No cancel scope is held across a ``yield``.
-    """
-    clock = hub.clock
-    deadline = None if timeout is None else clock.now() + timeout
-    last: dict[str, JobStatus | None] = dict.fromkeys(sub.names)
-    while True:
-        event = sub.get_nowait()
-        if event is not None:
-            if isinstance(event, StatusChange):
-                last[event.job_name] = event.status
-            yield event
-            continue
-        if sub.is_finished():
-            return
-        remaining = None if deadline is None else deadline - clock.now()
-        if remaining is not None and remaining <= 0:
-            assert timeout is not None
-            # The last look is bounded too: with a low rate budget, waiting for a token
-            # per job could push the error far past the caller's deadline.
-            with anyio.move_on_after(min(1.0, max(0.25, 0.25 * timeout))):
-                await hub.poll_once(list(sub.remaining))
-            while (event := sub.get_nowait()) is not None:
-                if isinstance(event, StatusChange):
-                    last[event.job_name] = event.status
-                yield event
-            if sub.is_finished():
-                return
-            raise WaitTimeoutError(
-                timeout, {name: last[name] for name in sub.names if name in sub.remaining}
-            )
-        with anyio.move_on_after(remaining if remaining is not None else float("inf")):
-            await wait_for_news()
-
-
-class Watch:
-    """The events of a set of jobs: ``async for event in watch`` or ``async with watch as events``.
-
-    Ends by itself once every job has a terminal outcome (a terminal ``StatusChange``
-    or a ``JobError``). Leaving early (``break``, an exception, cancellation) cancels
-    and reaps all the work started for it.
-    """
-
-    __slots__ = ("_factory", "_gen", "_names")
-
-    def __init__(self, names: list[str], factory: Callable[[], AsyncIterator[Event]]) -> None:
-        self._names = names
-        self._factory = factory
-        self._gen: AsyncIterator[Event] | None = None
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        if self._gen is not None:
-            return self._gen
-        # The generator does not refer back to this object, so when a bare ``async for``
-        # is left, the generator is finalized (and cleans up) as soon as it is released.
-        return self._factory()
-
-    async def __aenter__(self) -> AsyncIterator[Event]:
-        if self._gen is not None:
-            raise RuntimeError("this watch is already open; call watch() again")
-        self._gen = self._factory()
-        return self._gen
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        gen, self._gen = self._gen, None
-        if gen is not None:
-            await gen.aclose()  # type: ignore[attr-defined]
-
-    def __repr__(self) -> str:
-        shown = ", ".join(self._names[:5]) + (", ..." if len(self._names) > 5 else "")
-        return f"<Watch of {len(self._names)} job(s): {shown}>"
+def statistics(hub: Hub) -> PollerStats:
+    """A snapshot of a hub's counters, its rate budget, sweeps and fleet."""
+    limiter = hub.limiter.statistics()
+    pipeline = hub.pipeline
+    sweeps = hub.sweeps
+    return PollerStats(
+        requests=dict(pipeline.requests[DESCRIBE]),
+        retries=pipeline.retries,
+        events_emitted=hub.events,
+        jobs_watched=hub.jobs_watched,
+        jobs_active=len(hub.jobs),
+        jobs_finished=hub.jobs_finished,
+        subscribers=len(hub.subscriptions),
+        in_flight=pipeline.in_flight,
+        rate_limit=limiter.rate,
+        measured_rate=limiter.measured_rate,
+        strategy="sweep" if sweeps is not None and sweeps.sweeping else "describe",
+        sweeps=sweeps.sweeper.sweeps if sweeps is not None else 0,
+        list_requests=dict(pipeline.requests[LIST]) if sweeps is not None else {},
+        sweep_hints=hub.hints,
+        fleet=hub.fleet.statistics() if hub.fleet is not None else None,
+    )
 
 
 class Poller:
@@ -188,8 +150,9 @@ class Poller:
     Args:
         **options: see :class:`~asyncoptjob.PollerOptions` (``client``, ``session``,
             ``region_name``, ``endpoint_url``, ``config``, ``transport``,
-            ``max_concurrency``, ``max_rate``, ``poll_interval``, ``not_found_grace``,
-            ``timeout``, ``retry``, ``strategy``, ``sweep``; fleet mode: ``redis_url``,
+            ``clock``, ``max_concurrency``, ``max_rate``, ``poll_interval``,
+            ``not_found_grace``, ``timeout``, ``retry``, ``strategy``, ``sweep``; fleet
+            mode: ``redis_url``,
             ``redis_prefix``, ``redis_lease_ttl``).
 
     Raises:
@@ -209,14 +172,7 @@ class Poller:
             raise RuntimeError("a Poller can be entered only once; create a new one")
         self._entered = True
         async with AsyncExitStack() as stack:
-            transport = await enter_transport(stack, self._options)
-            fleet = await enter_fleet(stack, self._options)
-            hub = build_hub(transport, self._options, fleet)
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(tg.cancel_scope.cancel)
-            stack.callback(hub.close, PollerClosedError("the Poller was closed while in use"))
-            tg.start_soon(hub.run)
-            self._hub = hub
+            self._hub = await open_hub(stack, self._options)
             self._stack = stack.pop_all()
         return self
 
@@ -245,7 +201,7 @@ class Poller:
         """A snapshot of requests, retries, events, jobs and the current rate limit."""
         if self._hub is None:
             raise PollerClosedError("the Poller has not been opened yet")
-        return self._hub.statistics()
+        return statistics(self._hub)
 
     def watch(self, names: str | Iterable[str], *, timeout: float | None = None) -> Watch:
         """Status-change events of ``names``, until each has a terminal outcome.
@@ -253,6 +209,12 @@ class Poller:
         Args:
             names: one job name or several (validated; duplicates collapse).
             timeout: hard deadline in seconds (default: the Poller's ``timeout``).
+
+        Example::
+
+            async with poller.watch(["job-a", "job-b"], timeout=3600) as events:
+                async for event in events:
+                    await notify(event)  # polling goes on meanwhile
 
         Raises:
             ValueError: invalid names (all listed) or timeout.
@@ -262,10 +224,13 @@ class Poller:
         call_timeout = split_timeout(self._raw_options, timeout)
         hub = self._running_hub()
 
-        def factory() -> AsyncIterator[Event]:
-            return _subscribed(hub, valid, call_timeout)
+        def events() -> AsyncIterator[Event]:
+            return subscribed(hub, valid, call_timeout)
 
-        return Watch(valid, factory)
+        async def enter(stack: AsyncExitStack) -> AsyncIterator[Event]:
+            return await open_subscribed(stack, hub, valid, call_timeout)
+
+        return Watch(valid, events, enter)
 
     @overload
     async def wait_until_done(  # type: ignore[overload-overlap]  # str is also Iterable[str]
@@ -305,44 +270,9 @@ class Poller:
         valid = validate_names(names)
         call_timeout = split_timeout(self._raw_options, timeout)
         hub = self._running_hub()
-        results = await collect(_subscribed(hub, valid, call_timeout), raise_on_failure)
+        results = await collect(subscribed(hub, valid, call_timeout), raise_on_failure)
         return results[valid[0]] if isinstance(names, str) else results
 
     def __repr__(self) -> str:
         state = "open" if self._hub is not None and not self._hub.closed else "closed"
         return f"<Poller {state} {self._options!r}>"
-
-
-async def _subscribed(hub: Hub, names: list[str], timeout: float | None) -> AsyncIterator[Event]:
-    if not names:
-        return
-    sub = hub.subscribe(names)
-    try:
-        await hub.attach(sub)
-        async for event in iterate(hub, sub, timeout, sub.wait):
-            yield event
-    finally:
-        hub.unsubscribe(sub)
-
-
-async def collect(events: AsyncIterator[Event], raise_on_failure: bool) -> dict[str, Description]:
-    """Consume ``events`` to the end and return each job's final description."""
-    done: dict[str, Description] = {}
-    try:
-        async with aclosing(events):  # type: ignore[type-var]
-            async for event in events:
-                if isinstance(event, JobError):
-                    raise event.error
-                if event.is_terminal:
-                    done[event.job_name] = event.description
-    except WaitTimeoutError as exc:
-        raise WaitTimeoutError(exc.timeout, exc.pending, done) from None
-    if raise_on_failure:
-        failed = [
-            name
-            for name, description in done.items()
-            if description["OptimizationJobStatus"] != JobStatus.COMPLETED.value
-        ]
-        if failed:
-            raise JobFailedError(done, failed)
-    return done

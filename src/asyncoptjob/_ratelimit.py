@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
 from ._clock import Clock, MonotonicClock
 from ._validate import check_fraction, check_positive
 
-__all__ = ["AdaptiveRateLimiter", "RateLimiterStatistics"]
+__all__ = ["AdaptiveRateLimiter", "RateBudget", "RateLimiterStatistics"]
 
 # Longest sleep between two looks at the bucket while waiting for a token (seconds).
 _RECHECK = 0.1
@@ -54,6 +55,35 @@ class RateLimiterStatistics:
     throttles: int
     cuts: int
     acquired: int
+
+
+class RateBudget(Protocol):
+    """What the request pipeline needs from a rate budget.
+
+    Two implementations: :class:`AdaptiveRateLimiter` (one process) and the fleet's
+    ``FleetRateLimiter`` (one budget in Redis for every process of a fleet).
+    """
+
+    @property
+    def rate(self) -> float | None:
+        """Requests/s allowed now (``None`` while nothing limits)."""
+        ...
+
+    def statistics(self) -> RateLimiterStatistics:
+        """A snapshot of the budget."""
+        ...
+
+    async def acquire(self) -> None:
+        """Wait until one request may be sent."""
+        ...
+
+    def on_success(self) -> None:
+        """Report a request the service accepted."""
+        ...
+
+    def on_throttle(self, sent_at: float | None = None) -> None:
+        """Report a throttled request sent at ``sent_at`` (the budget's clock)."""
+        ...
 
 
 class AdaptiveRateLimiter:

@@ -37,7 +37,7 @@ class PollerStats:
 
     Attributes:
         requests: DescribeOptimizationJob calls by outcome: ``ok``, ``throttled``,
-            ``transient``, ``not_found``, ``other``.
+            ``transient``, ``not_found``, ``error``.
         retries: backoff sleeps taken before a retry.
         events_emitted: events delivered, counted once per subscriber.
         jobs_watched: distinct jobs ever added.
@@ -49,8 +49,8 @@ class PollerStats:
         measured_rate: successful describes/s the limiter measured recently.
         strategy: how jobs are polled right now: ``"describe"`` or ``"sweep"``.
         sweeps: list sweeps completed.
-        list_requests: ListOptimizationJobs calls by outcome (``ok``, ``throttled``,
-            ``failed``); ``requests`` counts describes only.
+        list_requests: ListOptimizationJobs calls by the same outcomes (empty unless
+            sweeps are on); ``requests`` counts describes only.
         sweep_hints: describes a sweep asked for because List showed a new status.
         fleet: fleet mode's figures (None without ``redis_url``).
     """

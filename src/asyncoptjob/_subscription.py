@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import anyio
 
@@ -25,21 +25,22 @@ class Subscription:
     __slots__ = (
         "_buffer",
         "_error",
-        "_on_ready",
         "_ready",
         "closed",
         "names",
+        "opened_at",
         "remaining",
     )
 
-    def __init__(self, names: Iterable[str], on_ready: Callable[[], None] | None = None) -> None:
+    def __init__(self, names: Iterable[str], opened_at: float = 0.0) -> None:
         self.names: tuple[str, ...] = tuple(names)
+        #: When it was opened (the hub's clock): a caller's timeout counts from here.
+        self.opened_at = opened_at
         self.remaining: set[str] = set(self.names)
         self.closed = False
         self._buffer: deque[Event] = deque()
         self._error: BaseException | None = None
         self._ready = anyio.Event()
-        self._on_ready = on_ready
 
     def is_finished(self) -> bool:
         """True once every job has had its terminal outcome (or the subscription failed)."""
@@ -58,19 +59,14 @@ class Subscription:
         self._buffer.append(event)
         if terminal:
             self.remaining.discard(event.job_name)
-        self._notify()
+        self._ready.set()
 
     def fail(self, error: BaseException) -> None:
         """End the subscription with ``error`` (raised after the buffered events)."""
         if self.closed or self._error is not None:
             return
         self._error = error
-        self._notify()
-
-    def _notify(self) -> None:
         self._ready.set()
-        if self._on_ready is not None:
-            self._on_ready()
 
     # -- reader side --------------------------------------------------------------------
 

@@ -20,31 +20,41 @@ full descriptions. List is only ever a hint:
 * when sweeps fail (throttled past the retry budget, errors), the hub falls back to
   describe-only polling until a sweep succeeds again.
 
-List calls take tokens from their own rate budget (SageMaker's List limits are much
-lower than Describe's), with the same throttling-aware behaviour.
+List calls go through the same request pipeline as describes, with their own rate
+budget (SageMaker's List limits are much lower than Describe's). :class:`Sweeper` reads
+pages; :class:`SweepDriver` decides when to sweep and tells the hub, through the small
+:class:`SweepHost` protocol, what it found and when the strategy changes.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import structlog
 
-from ._clock import Clock
-from ._errors import ThrottledError, TransportError
+from ._errors import TransportError
+from ._pipeline import LIST, Pipeline
 from ._ratelimit import AdaptiveRateLimiter
-from ._retry import RetryPolicy
 from ._validate import check_non_negative, check_positive, check_positive_int
 
 if TYPE_CHECKING:
     from ._transport import Transport
 
-__all__ = ["STRATEGIES", "SWEEP_INTERVAL_FACTOR", "Strategy", "SweepPolicy", "Sweeper"]
+__all__ = [
+    "STRATEGIES",
+    "SWEEP_INTERVAL_FACTOR",
+    "Strategy",
+    "SweepDriver",
+    "SweepHost",
+    "SweepPolicy",
+    "Sweeper",
+]
 
 log = structlog.get_logger("asyncoptjob")
 
@@ -111,14 +121,13 @@ class SweepPolicy:
 
 
 class Sweeper:
-    """Runs sweeps for a hub: watermark, resumable paging, its own rate budget."""
+    """Runs sweeps: watermark, resumable paging, its own rate budget."""
 
     def __init__(
         self,
         transport: Transport,
         policy: SweepPolicy,
-        retry: RetryPolicy,
-        clock: Clock,
+        pipeline: Pipeline,
         *,
         interval: float,
         wall_clock: Callable[[], float] = time.time,
@@ -126,10 +135,10 @@ class Sweeper:
         self.transport = transport
         self.policy = policy
         self.interval = policy.interval or interval
-        self.retry = retry
-        self.clock = clock
+        self.pipeline = pipeline
+        self.clock = pipeline.clock
         self.wall_clock = wall_clock
-        self.limiter = AdaptiveRateLimiter(max_rate=policy.max_rate, clock=clock)
+        self.limiter = AdaptiveRateLimiter(max_rate=policy.max_rate, clock=pipeline.clock)
         self.log = log.bind()
         # Changes before the hub started are covered by every job's first describe.
         self.watermark = wall_clock()
@@ -137,7 +146,6 @@ class Sweeper:
         self._window_start: float | None = None
         self.sweeps = 0
         self.pages = 0
-        self.list_calls: dict[str, int] = {"ok": 0, "throttled": 0, "failed": 0}
         self.failures_in_a_row = 0
         #: The last sweep stopped at ``max_pages`` in a window with changes still to read.
         self.behind = False
@@ -147,18 +155,8 @@ class Sweeper:
         """True if the List budget allows one call per sweep interval."""
         return self.policy.max_rate is None or self.policy.max_rate * self.interval >= 1.0
 
-    async def sweep(
-        self,
-        hint: Callable[[str, str], None],
-        sleep: Callable[[float], Awaitable[None]],
-        acquire: Callable[[AdaptiveRateLimiter], Awaitable[None]],
-    ) -> bool:
+    async def sweep(self, hint: Callable[[str, str], None]) -> bool:
         """Read up to ``max_pages`` pages and pass each ``(name, status)`` to ``hint``.
-
-        Args:
-            hint: called for every job summary listed.
-            sleep: how to sleep between retries (soft-cancellable in inline runs).
-            acquire: how to take a token from this sweeper's limiter.
 
         Returns:
             True if the sweep succeeded (complete or resumable), False if it failed.
@@ -175,7 +173,7 @@ class Sweeper:
         try:
             while pages < self.policy.max_pages:
                 call = dict(params, NextToken=token) if token else params
-                page = await self._list(call, sleep, acquire)
+                page = await self._list(call)
                 pages += 1
                 summaries = page["OptimizationJobSummaries"]
                 listed += len(summaries)
@@ -189,8 +187,8 @@ class Sweeper:
             self.log.warning("sweep_failed", error=exc.code, message=str(exc), pages=pages)
             return False
         except BaseException:
-            # Interrupted (an inline run stopping, a cancellation): the next sweep goes on
-            # from this page of this window instead of starting over.
+            # Interrupted (a cancellation): the next sweep goes on from this page of this
+            # window instead of starting over.
             self._resume = (params, token)
             raise
         finally:
@@ -210,35 +208,83 @@ class Sweeper:
         self.log.debug("sweep_done", pages=pages, resumed=bool(token))
         return True
 
-    async def _list(
-        self,
-        params: dict[str, Any],
-        sleep: Callable[[float], Awaitable[None]],
-        acquire: Callable[[AdaptiveRateLimiter], Awaitable[None]],
-    ) -> Any:
-        retrying = self.retry.retrying(
-            deadline=self.clock.now() + min(self.retry.max_elapsed, self.interval * 3),
-            clock=self.clock,
-            sleep=sleep,
+    async def _list(self, params: dict[str, Any]) -> Any:
+        deadline = self.clock.now() + min(self.pipeline.retry.max_elapsed, self.interval * 3)
+        page, _ = await self.pipeline.call_retrying(
+            LIST, self.limiter, partial(self.transport.list_jobs, **params), deadline=deadline
         )
-        return await retrying(self._attempt, params, acquire)
-
-    async def _attempt(
-        self,
-        params: dict[str, Any],
-        acquire: Callable[[AdaptiveRateLimiter], Awaitable[None]],
-    ) -> Any:
-        await acquire(self.limiter)
-        sent_at = self.clock.now()
-        try:
-            page = await self.transport.list_jobs(**params)
-        except ThrottledError:
-            self.list_calls["throttled"] += 1
-            self.limiter.on_throttle(sent_at)
-            raise
-        except TransportError:
-            self.list_calls["failed"] += 1
-            raise
-        self.list_calls["ok"] += 1
-        self.limiter.on_success()
         return page
+
+
+class SweepHost(Protocol):
+    """What the sweep driver needs from the hub."""
+
+    def job_count(self) -> int:
+        """How many jobs are watched now."""
+        ...
+
+    def hint(self, name: str, status: str) -> None:
+        """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
+        ...
+
+    def strategy_changed(self, sweeping: bool) -> None:
+        """Sweeps started (``True``) or stopped reporting changes (``False``)."""
+        ...
+
+
+class SweepDriver:
+    """Decides when to sweep and whether sweeps or describes report changes right now.
+
+    With ``strategy="sweep"`` it always sweeps; with ``"auto"`` once enough jobs are
+    watched and the List budget affords it. While the last sweep failed, describes are
+    back in charge (:attr:`sweeping` is False) until a sweep succeeds again.
+    """
+
+    def __init__(self, sweeper: Sweeper, strategy: Strategy) -> None:
+        self.sweeper = sweeper
+        self.strategy = strategy
+        self.clock = sweeper.clock
+        #: Sweeps report changes; describes are only the safety net.
+        self.sweeping = False
+        self.log = sweeper.log
+
+    async def run(self, host: SweepHost) -> None:
+        """Sweep every interval (at once while behind a burst) until cancelled."""
+        sweeper = self.sweeper
+        clock = self.clock
+        # Every job's first describe covers the start; the first sweep comes later.
+        next_sweep_at = clock.now() + sweeper.interval
+        while True:
+            self._update_mode(host)
+            now = clock.now()
+            if now < next_sweep_at:
+                await clock.sleep(next_sweep_at - now)
+                continue
+            next_sweep_at = now + sweeper.interval
+            if self._wanted(host):
+                await sweeper.sweep(host.hint)
+                if sweeper.behind:
+                    # A burst of changes: read on now (the List budget paces it).
+                    next_sweep_at = clock.now()
+
+    def _wanted(self, host: SweepHost) -> bool:
+        if self.strategy == "sweep":
+            return True
+        return (
+            self.strategy == "auto"
+            and self.sweeper.affordable
+            and host.job_count() >= self.sweeper.policy.threshold
+        )
+
+    def _update_mode(self, host: SweepHost) -> None:
+        active = self._wanted(host) and self.sweeper.failures_in_a_row == 0
+        if active == self.sweeping:
+            return
+        self.sweeping = active
+        self.log.info(
+            "strategy_changed",
+            strategy="sweep" if active else "describe",
+            jobs=host.job_count(),
+            sweep_failures=self.sweeper.failures_in_a_row,
+        )
+        host.strategy_changed(active)

@@ -67,5 +67,6 @@ from __future__ import annotations
 
 from ._budget import FleetRateLimiter
 from ._coordinator import Fleet, FleetKeys
+from ._host import FleetHost
 
-__all__ = ["Fleet", "FleetKeys", "FleetRateLimiter"]
+__all__ = ["Fleet", "FleetHost", "FleetKeys", "FleetRateLimiter"]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
     from .._events import Description
-    from .._hub import Hub, _Job
+    from ._host import FleetHost
 
 __all__ = ["Fleet", "FleetKeys"]
 
@@ -84,8 +84,9 @@ class Fleet:
 
     Internal: ``Poller(redis_url=...)`` opens one. The hub asks it whether this process
     polls a job (:meth:`owns`), hands it every describe answer (:meth:`publish`) and tells
-    it which jobs are added (:meth:`attach`) and gone (:meth:`forget`); the fleet feeds
-    other processes' status changes back through ``hub.apply_remote``.
+    it which jobs are added (:meth:`attach`) and gone (:meth:`forget`); the fleet sees the
+    hub only as a :class:`FleetHost` and feeds other processes' status changes back
+    through ``host.apply_remote``.
     """
 
     def __init__(
@@ -109,7 +110,7 @@ class Fleet:
         self.members = 1
         self.errors: tuple[type[BaseException], ...] = (OSError,)
         self.budget = FleetRateLimiter(self, max_rate=max_rate, clock=clock)
-        self.hub: Hub | None = None
+        self.host: FleetHost | None = None
         self.outages = 0
         self.published = 0
         self.remote_events = 0
@@ -206,11 +207,11 @@ class Fleet:
             mode="local",
         )
         self.budget.go_local(self.members)
-        hub = self.hub
-        if hub is not None:
-            for job in list(hub.jobs.values()):
-                if job.name not in self.owned:
-                    hub.poll_soon(job)
+        host = self.host
+        if host is not None:
+            for name in list(host.watched()):
+                if name not in self.owned:
+                    host.poll_soon(name)
 
     # -- the hub's side -----------------------------------------------------------------
 
@@ -225,9 +226,10 @@ class Fleet:
             self._released.add(name)
         self._unsynced.discard(name)
 
-    async def attach(self, hub: Hub, jobs: Sequence[_Job]) -> None:
+    async def attach(self, host: FleetHost, added: Sequence[str]) -> None:
         """Claim the new jobs' leases and give their subscribers the fleet's last status."""
-        names = [job.name for job in jobs if not job.removed]
+        watched = host.watched()
+        names = [name for name in added if name in watched]
         if names and self.connected:
             try:
                 claimed = await self._claim(names)
@@ -239,11 +241,11 @@ class Fleet:
                     if mine:
                         self.owned.add(name)
                 for name, (status, text) in zip(names, snapshot, strict=True):
-                    if status and text and hub.wants(name, status):
-                        hub.apply_remote(name, decode(text))
-        for job in jobs:
-            if not job.removed and self.owns(job.name):
-                hub.poll_soon(job)
+                    if status and text and host.wants(name, status):
+                        host.apply_remote(name, decode(text))
+        for name in names:
+            if self.owns(name):
+                host.poll_soon(name)
 
     async def publish(
         self, name: str, previous: JobStatus | None, description: Description
@@ -272,40 +274,40 @@ class Fleet:
 
     # -- background ---------------------------------------------------------------------
 
-    async def run(self, hub: Hub) -> None:
+    async def run(self, host: FleetHost) -> None:
         """Renew leases and read the fleet's events until cancelled."""
-        self.hub = hub
+        self.host = host
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._lease_loop, hub)
-            tg.start_soon(self._read_loop, hub)
+            tg.start_soon(self._lease_loop, host)
+            tg.start_soon(self._read_loop, host)
 
-    async def _lease_loop(self, hub: Hub) -> None:
+    async def _lease_loop(self, host: FleetHost) -> None:
         while True:
             if self.connected:
-                # Inline runs restart this loop often: renew only when a round is due.
                 wait = self._renewed_at + self.renew_every - self.clock.now()
                 if wait > 0:
                     await self.clock.sleep(wait)
                     continue
                 self._renewed_at = self.clock.now()
                 try:
-                    await self._renew(hub)
+                    await self._renew(host)
                 except self.errors as exc:
                     self.lost(exc)
             else:
                 try:
-                    await self._reconnect(hub)
+                    await self._reconnect(host)
                 except self.errors:
                     await self.clock.sleep(min(self.renew_every, 0.5))
 
-    async def _renew(self, hub: Hub) -> None:
+    async def _renew(self, host: FleetHost) -> None:
         await self._heartbeat()
         await self._release()
-        names = list(hub.jobs)
+        watched = host.watched()
+        names = list(watched)
         claimed = await self._claim(names)
         gained = []
         for name, mine in zip(names, claimed, strict=True):
-            if name not in hub.jobs:
+            if name not in watched:
                 if mine:
                     self._released.add(name)
             elif mine:
@@ -316,14 +318,12 @@ class Fleet:
                 self.owned.discard(name)
                 self.log.info("fleet_lease_lost", job_name=name)
         for name in gained:
-            job = hub.jobs.get(name)
-            if job is not None:
-                hub.poll_soon(job)
+            host.poll_soon(name)
         if gained:
             self.log.info("fleet_leases_taken", jobs=len(gained))
-        await self._resync(hub, [name for name in hub.jobs if name not in self.owned])
+        await self._resync(host, [name for name in watched if name not in self.owned])
 
-    async def _reconnect(self, hub: Hub) -> None:
+    async def _reconnect(self, host: FleetHost) -> None:
         await self._connect()
         backlog, self._backlog = self._backlog, {}
         try:
@@ -332,17 +332,18 @@ class Fleet:
         except self.errors:
             self._backlog = {**backlog, **self._backlog}
             raise
-        self._unsynced = set(hub.jobs)
-        names = list(hub.jobs)
+        watched = host.watched()
+        self._unsynced = set(watched)
+        names = list(watched)
         claimed = await self._claim(names)
         self.owned = {name for name, mine in zip(names, claimed, strict=True) if mine}
         self.connected = True
         self.log.warning(
             "fleet_redis_reconnected", members=self.members, owned=len(self.owned), jobs=len(names)
         )
-        await self._resync(hub, [name for name in hub.jobs if name not in self.owned])
+        await self._resync(host, [name for name in watched if name not in self.owned])
 
-    async def _read_loop(self, hub: Hub) -> None:
+    async def _read_loop(self, host: FleetHost) -> None:
         while True:
             if not self.connected:
                 await self.clock.sleep(0.1)
@@ -357,11 +358,11 @@ class Fleet:
             for entry_id, fields in _stream_entries(reply):
                 self._last_id = entry_id
                 name = fields.get("j", "")
-                if fields.get("o") == self.id or name not in hub.jobs:
+                if fields.get("o") == self.id or name not in host.watched():
                     continue
-                if hub.wants(name, fields["s"]):
+                if host.wants(name, fields["s"]):
                     self.remote_events += 1
-                    hub.apply_remote(name, decode(fields["d"]))
+                    host.apply_remote(name, decode(fields["d"]))
             await anyio.lowlevel.checkpoint()
 
     # -- Redis calls --------------------------------------------------------------------
@@ -392,7 +393,7 @@ class Fleet:
             out.extend((s, d) for s, d in await pipe.execute())
         return out
 
-    async def _resync(self, hub: Hub, names: Sequence[str]) -> None:
+    async def _resync(self, host: FleetHost, names: Sequence[str]) -> None:
         """Catch up on jobs polled elsewhere (heals a gap in the stream): status first."""
         stale: list[str] = []
         for chunk in _chunks(names):
@@ -400,14 +401,14 @@ class Fleet:
             for name in chunk:
                 pipe.hget(self.keys.job(name), "s")
             for name, status in zip(chunk, await pipe.execute(), strict=True):
-                if status and hub.wants(name, status):
+                if status and host.wants(name, status):
                     stale.append(name)
         if not stale:
             return
         for name, (_status, text) in zip(stale, await self._snapshot(stale), strict=True):
             if text:
                 self.remote_events += 1
-                hub.apply_remote(name, decode(text))
+                host.apply_remote(name, decode(text))
 
     def statistics(self) -> FleetStats:
         """A snapshot of this process's part in the fleet."""

@@ -12,8 +12,7 @@ import anyio
 import typer
 from rich.console import Console
 
-from .. import __version__
-from .._names import validate_names
+from .. import __version__, validate_names
 from ._connect import Connection
 from ._demo import DemoSettings, run_demo
 from ._exit import CliError, ExitCode

@@ -13,8 +13,7 @@ import botocore.exceptions as bce
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
-from .. import AioBotocoreTransport, CredentialsError, TransportError
-from .._transport import client_config
+from .. import AioBotocoreTransport, CredentialsError, TransportError, client_config
 from ._exit import CliError
 
 if TYPE_CHECKING:

@@ -13,8 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from .. import Poller, PollPolicy, RetryPolicy
-from .._transport import client_config
+from .. import Poller, PollPolicy, RetryPolicy, client_config
 from ..mock import Lifecycle, MockSageMaker
 from ._board import Board
 from ._exit import ExitCode

@@ -1,0 +1,31 @@
+"""The narrow view of the hub that the fleet works with (no import of the hub module)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .._events import Description
+
+__all__ = ["FleetHost"]
+
+
+class FleetHost(Protocol):
+    """What the fleet needs from the hub of its process; the hub implements it."""
+
+    def watched(self) -> Collection[str]:
+        """The names of the jobs watched in this process now."""
+        ...
+
+    def wants(self, name: str, status: str) -> bool:
+        """Whether ``status`` of ``name``, seen by another process, is news here."""
+        ...
+
+    def apply_remote(self, name: str, description: Description) -> None:
+        """Apply a status another process observed."""
+        ...
+
+    def poll_soon(self, name: str) -> None:
+        """Describe ``name`` now unless it is on the wire already (its lease became ours)."""
+        ...

@@ -1,0 +1,188 @@
+"""Watching: the one implementation behind ``watch()``, ``Poller.watch`` and both waits.
+
+Every caller is a :class:`~asyncoptjob._subscription.Subscription` on a hub that polls
+in the background (a Poller's, or a private one): the caller's pace never pauses
+polling, and its events wait in the subscription's buffer, bounded by its own jobs.
+:func:`subscribed` turns a subscription into an async iterator of events, with the
+deadline rule of the Smithy waiters; :func:`collect` turns that into final descriptions.
+:class:`Watch` is what users hold: ``async for`` over it, or ``async with`` it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, aclosing
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._clock import wait_with_timeout
+from ._errors import JobFailedError, WaitTimeoutError
+from ._events import Event, JobError, JobStatus, StatusChange
+
+if TYPE_CHECKING:
+    from ._events import Description
+    from ._hub import Hub
+    from ._subscription import Subscription
+
+__all__ = ["Watch", "attached", "collect", "open_subscribed", "subscribed"]
+
+
+async def subscribed(
+    hub: Hub, names: list[str], timeout: float | None, sub: Subscription | None = None
+) -> AsyncIterator[Event]:
+    """Yield the events of ``names`` until each job has a terminal outcome.
+
+    At ``timeout`` (counted from the subscription) every unfinished job is described
+    once more (the Smithy waiter rule), the resulting events are yielded, and then
+    :class:`WaitTimeoutError` is raised. ``sub``, if given, is an already attached
+    subscription (:func:`attached`); otherwise the generator subscribes when it starts.
+    The subscription is dropped when the generator ends or is closed. No cancel scope
+    is held across a ``yield``.
+    """
+    if not names:
+        return
+    try:
+        if sub is None:
+            sub = await attached(hub, names)
+        clock = hub.clock
+        deadline = None if timeout is None else sub.opened_at + timeout
+        last: dict[str, JobStatus | None] = dict.fromkeys(sub.names)
+        while True:
+            event = sub.get_nowait()
+            if event is not None:
+                if isinstance(event, StatusChange):
+                    last[event.job_name] = event.status
+                yield event
+                continue
+            if sub.is_finished():
+                return
+            remaining = None if deadline is None else deadline - clock.now()
+            if remaining is not None and remaining <= 0:
+                assert timeout is not None
+                # The last look is bounded too: with a low rate budget, waiting for a
+                # token per job could push the error far past the caller's deadline.
+                with anyio.move_on_after(min(1.0, max(0.25, 0.25 * timeout))):
+                    await hub.poll_once(list(sub.remaining))
+                while (event := sub.get_nowait()) is not None:
+                    if isinstance(event, StatusChange):
+                        last[event.job_name] = event.status
+                    yield event
+                if sub.is_finished():
+                    return
+                pending = {name: last[name] for name in sub.names if name in sub.remaining}
+                raise WaitTimeoutError(timeout, pending)
+            await wait_with_timeout(clock, sub.wait, remaining)
+    finally:
+        if sub is not None:
+            hub.unsubscribe(sub)
+
+
+async def attached(hub: Hub, names: list[str]) -> Subscription:
+    """A subscription to ``names``, attached: its jobs are being polled when this returns."""
+    sub = hub.subscribe(names)
+    try:
+        await hub.attach(sub)
+    except BaseException:
+        hub.unsubscribe(sub)
+        raise
+    return sub
+
+
+async def open_subscribed(
+    stack: AsyncExitStack, hub: Hub, names: list[str], timeout: float | None
+) -> AsyncIterator[Event]:
+    """:func:`subscribed` for ``async with``: polling starts now, the stack unsubscribes."""
+    sub = await attached(hub, names)
+    stack.callback(hub.unsubscribe, sub)
+    return subscribed(hub, names, timeout, sub)
+
+
+async def collect(events: AsyncIterator[Event], raise_on_failure: bool) -> dict[str, Description]:
+    """Consume ``events`` to the end and return each job's final description."""
+    done: dict[str, Description] = {}
+    try:
+        async with aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                if isinstance(event, JobError):
+                    raise event.error
+                if event.is_terminal:
+                    done[event.job_name] = event.description
+    except WaitTimeoutError as exc:
+        raise WaitTimeoutError(exc.timeout, exc.pending, done) from None
+    if raise_on_failure:
+        failed = [
+            name
+            for name, description in done.items()
+            if description["OptimizationJobStatus"] != JobStatus.COMPLETED.value
+        ]
+        if failed:
+            raise JobFailedError(done, failed)
+    return done
+
+
+#: Opens the events for ``async with``: background work goes on the stack, closed on exit.
+Enter = Callable[[AsyncExitStack], Awaitable[AsyncIterator[Event]]]
+
+
+class Watch:
+    """The events of a set of jobs: ``async for event in watch`` or ``async with watch as events``.
+
+    Ends by itself once every job has a terminal outcome (a terminal ``StatusChange``
+    or a ``JobError``). Polling goes on in the background whatever the loop body does;
+    events wait in a buffer bounded by the jobs watched, and none is dropped.
+
+    Leaving early (``break``, an exception in the loop body, cancellation, ``aclose()``)
+    cancels and reaps every task started for this watch and closes its connections:
+
+    * with ``async with``, when the block exits;
+    * with a bare ``async for``, as soon as the iterator is released: Python finalizes
+      an abandoned async generator on the event loop's next iteration. Prefer
+      ``async with`` where the exact moment matters.
+    """
+
+    __slots__ = ("_enter", "_events", "_gen", "_names", "_stack")
+
+    def __init__(
+        self,
+        names: list[str],
+        events: Callable[[], AsyncIterator[Event]],
+        enter: Enter | None = None,
+    ) -> None:
+        self._names = names
+        self._events = events
+        self._enter = enter
+        self._gen: AsyncIterator[Event] | None = None
+        self._stack: AsyncExitStack | None = None
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        if self._gen is not None:
+            return self._gen
+        # The generator does not refer back to this object, so when a bare ``async for``
+        # is left, the generator is finalized (and cleans up) as soon as it is released.
+        return self._events()
+
+    async def __aenter__(self) -> AsyncIterator[Event]:
+        if self._stack is not None:
+            raise RuntimeError("this watch is already open; call watch() again")
+        async with AsyncExitStack() as stack:
+            gen = await self._enter(stack) if self._enter is not None else self._events()
+            stack.push_async_callback(gen.aclose)  # type: ignore[attr-defined]
+            self._stack = stack.pop_all()
+        self._gen = gen
+        return gen
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack, self._gen = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    def __repr__(self) -> str:
+        shown = ", ".join(self._names[:5]) + (", ..." if len(self._names) > 5 else "")
+        return f"<Watch of {len(self._names)} job(s): {shown}>"
