@@ -23,8 +23,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from _support import QueueItem
 from asyncoptjob._scheduler import NOT_QUEUED, URGENT, DueQueue
+from tests.helpers import QueueItem
 
 # Few distinct due times, so ties (which must pop in push order) are common. URGENT
 # (a change a sweep reported) goes ahead of every timed item, in push order.

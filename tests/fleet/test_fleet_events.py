@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,32 +13,24 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from _fleet import RedisServer, free_port, redis_server_running
-from _support import FAST, FAST_POLL, check_invariants
 from asyncoptjob import Event, Poller, StatusChange, watch
 from asyncoptjob._transport import open_transport
 from asyncoptjob.mock import MockSageMaker
+from tests.helpers import (
+    FAST,
+    FAST_POLL,
+    CountingTransport,
+    RedisServer,
+    check_invariants,
+    free_port,
+    redis_server_running,
+)
 
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     with redis_server_running() as server:
         yield server
-
-
-class CountingTransport:
-    """The real transport, counting the describes per job."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.describes: Counter[str] = Counter()
-
-    async def describe(self, name: str) -> Any:
-        self.describes[name] += 1
-        return await self.inner.describe(name)
-
-    async def list_jobs(self, **params: Any) -> Any:
-        return await self.inner.list_jobs(**params)
 
 
 @asynccontextmanager

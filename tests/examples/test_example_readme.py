@@ -19,8 +19,9 @@ import pytest
 import structlog
 
 from asyncoptjob.mock import Lifecycle, MockSageMaker
+from tests.helpers import ROOT
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = ROOT / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 SNIPPETS = [block for block in BLOCKS if "def test_" not in block]
 PYTEST_SNIPPETS = [block for block in BLOCKS if "def test_" in block]

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 # The quick run covers every scenario (S5 sweeps and S6 fleet included): give it room.
 pytestmark = pytest.mark.timeout(300)
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from _support import FAST, FAST_POLL, FOREVER, opts
 from asyncoptjob import (
     JobFailedError,
     JobNotFoundError,
@@ -17,6 +16,7 @@ from asyncoptjob import (
     wait_until_done,
 )
 from asyncoptjob.mock import Lifecycle, MockSageMaker
+from tests.helpers import FAST, FAST_POLL, FOREVER, opts
 
 
 async def test_one_name_returns_its_final_description(aio_session: Any) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import anyio
 import pytest
 
-from _support import FAST, FAST_POLL, FOREVER, check_invariants, opts, settle_tasks
 from asyncoptjob import (
     Event,
     JobStatus,
@@ -21,6 +20,7 @@ from asyncoptjob import (
     watch,
 )
 from asyncoptjob.mock import Lifecycle, MockSageMaker
+from tests.helpers import FAST, FAST_POLL, FOREVER, check_invariants, opts, settle_tasks
 
 pytestmark = pytest.mark.filterwarnings("error")
 

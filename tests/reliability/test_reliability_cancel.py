@@ -17,15 +17,6 @@ from typing import Any
 import anyio
 import pytest
 
-from _reliability import (
-    QUICK_RETRY,
-    check_no_leaks,
-    library_tasks,
-    loop_errors,
-    opts,
-    wait_until,
-)
-from _support import FAST_POLL, check_invariants
 from asyncoptjob import (
     Event,
     Poller,
@@ -36,6 +27,16 @@ from asyncoptjob import (
     watch,
 )
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
+from tests.helpers import (
+    FAST_POLL,
+    QUICK_RETRY,
+    check_invariants,
+    check_no_leaks,
+    library_tasks,
+    loop_errors,
+    quick_retry_opts,
+    wait_until,
+)
 
 LIFE = Lifecycle(starting=(0.01, 0.05), in_progress=(0.02, 0.2), stopping=(0.01, 0.03))
 #: Enough faults that a random instant finds a backoff sleep in progress (5xx, drops,
@@ -99,7 +100,7 @@ async def test_callers_cancelled_at_random_points_never_hang_or_leak(
         async with loop_errors() as reports, make_aio_client(mock.url) as client:
             # Caller-owned client for most modes (cheap); the library's own for some.
             shared = {"client": client, "poll_interval": FAST_POLL, "retry": QUICK_RETRY}
-            own = opts(mock, aio_session)
+            own = quick_retry_opts(mock, aio_session)
             async with Poller(**shared, max_rate=SHARED_MAX_RATE) as poller:
                 warmup = mock.seed_jobs(1, prefix="warmup")
                 await poller.wait_until_done(warmup)
@@ -142,12 +143,12 @@ async def test_breaking_out_of_watch_at_every_event(aio_session: Any) -> None:
     async with MockSageMaker(seed=202, lifecycle=LIFE, faults=CHURN) as mock:
         names = mock.seed_jobs(3)
         async with loop_errors() as reports:
-            total = len([e async for e in watch(names, **opts(mock, aio_session))])
+            total = len([e async for e in watch(names, **quick_retry_opts(mock, aio_session))])
             for stop_after in range(1, total + 1):
                 seen: list[Event] = []
                 more = mock.seed_jobs(3, prefix=f"b{stop_after}")
                 with anyio.fail_after(15):
-                    async for event in watch(more, **opts(mock, aio_session)):
+                    async for event in watch(more, **quick_retry_opts(mock, aio_session)):
                         seen.append(event)
                         if len(seen) == stop_after:
                             break
@@ -209,7 +210,7 @@ async def test_closing_a_poller_fails_every_pending_wait_clearly(
         throttled = mock.seed_jobs(2, prefix="slow")
         out: dict[str, Any] = {}
         retry = RetryPolicy(initial_wait=0.2, max_wait=1.0, max_elapsed=60)
-        poller = Poller(**opts(mock, aio_session, retry=retry, not_found_grace=60))
+        poller = Poller(**quick_retry_opts(mock, aio_session, retry=retry, not_found_grace=60))
         jobs = {
             "wait_running": names,
             "wait_backoff": throttled,
@@ -265,7 +266,7 @@ async def test_events_before_the_close_are_still_in_order(aio_session: Any) -> N
         names = mock.seed_jobs(6)
         seen: list[Event] = []
         async with anyio.create_task_group() as tg:
-            poller = Poller(**opts(mock, aio_session))
+            poller = Poller(**quick_retry_opts(mock, aio_session))
 
             async def reader() -> None:
                 with pytest.raises(PollerClosedError):

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _support import FakeClock, QueueItem
 from asyncoptjob import AdaptiveRateLimiter, JobStatus, PollPolicy
 from asyncoptjob._scheduler import DueQueue
+from tests.helpers import FakeClock, QueueItem
 
 
 @settings(deadline=None)

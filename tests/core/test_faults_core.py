@@ -9,9 +9,6 @@ import anyio
 import pytest
 import structlog
 
-from _reliability import check_rate
-from _support import FAST, FOREVER, check_invariants
-from _support import opts as mock_options
 from asyncoptjob import (
     CredentialsError,
     Event,
@@ -24,12 +21,7 @@ from asyncoptjob import (
     watch,
 )
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
-
-QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.1, max_elapsed=30)
-
-
-def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
-    return mock_options(mock, session, **{"retry": QUICK_RETRY, **extra})
+from tests.helpers import FAST, FOREVER, check_invariants, check_rate, quick_retry_opts
 
 
 async def test_throttling_storm_opens_and_closes_and_every_job_finishes(
@@ -40,7 +32,7 @@ async def test_throttling_storm_opens_and_closes_and_every_job_finishes(
         names = mock.seed_jobs(30)
         rates: list[float | None] = []
         events: list[Event] = []
-        async with Poller(**opts(mock, aio_session)) as poller:
+        async with Poller(**quick_retry_opts(mock, aio_session)) as poller:
 
             async def storm() -> None:
                 await anyio.sleep(0.2)
@@ -76,7 +68,7 @@ async def test_rate_seen_by_the_mock_never_exceeds_max_rate_plus_burst(
             await wait_until_done(
                 names,
                 timeout=1.5,
-                **opts(mock, aio_session, max_rate=20, max_concurrency=8),
+                **quick_retry_opts(mock, aio_session, max_rate=20, max_concurrency=8),
             )
         # max_rate plus the bucket's burst (1 at 20/s), give or take the arrival
         # jitter; unlimited, 8 workers on 40 jobs send hundreds per second.
@@ -88,7 +80,7 @@ async def test_account_rate_limit_throttles_are_absorbed(aio_session: Any) -> No
         seed=13, lifecycle=FAST, faults=Faults(describe_rate=30, describe_burst=5)
     ) as mock:
         names = mock.seed_jobs(40, outcome="COMPLETED")
-        async with Poller(**opts(mock, aio_session, max_concurrency=16)) as poller:
+        async with Poller(**quick_retry_opts(mock, aio_session, max_concurrency=16)) as poller:
             results = await poller.wait_until_done(names)
             stats = poller.stats
         assert {d["OptimizationJobStatus"] for d in results.values()} == {"COMPLETED"}
@@ -110,7 +102,7 @@ async def test_transient_faults_are_retried_and_nothing_is_lost(
 ) -> None:
     async with MockSageMaker(seed=14, lifecycle=FAST, faults=Faults(**faults)) as mock:
         names = mock.seed_jobs(15)
-        events = [e async for e in watch(names, **opts(mock, aio_session))]
+        events = [e async for e in watch(names, **quick_retry_opts(mock, aio_session))]
         by_job = check_invariants(events, names)
         assert not [e for e in events if isinstance(e, JobError)]
         assert all(seq[-1].is_terminal for seq in by_job.values())
@@ -122,7 +114,7 @@ async def test_persistent_transient_failure_becomes_a_job_error(aio_session: Any
     async with MockSageMaker(seed=15, lifecycle=FOREVER, faults=Faults(error_rate=1.0)) as mock:
         names = mock.seed_jobs(2)
         retry = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=0.3, max_attempts=3)
-        events = [e async for e in watch(names, **opts(mock, aio_session, retry=retry))]
+        events = [e async for e in watch(names, **quick_retry_opts(mock, aio_session, retry=retry))]
         assert {e.job_name for e in events} == set(names)
         assert all(isinstance(e, JobError) for e in events)
         assert all(e.error.code in ("InternalFailure", "ServiceUnavailable") for e in events)  # type: ignore[union-attr]
@@ -145,11 +137,11 @@ async def test_credential_errors_surface_and_are_not_retried(
     ) as mock:
         names = mock.seed_jobs(3)
         with pytest.raises(CredentialsError, match=hint) as info:
-            async for _ in watch(names, **opts(mock, aio_session)):
+            async for _ in watch(names, **quick_retry_opts(mock, aio_session)):
                 pass
         assert info.value.code == code
         with pytest.raises(CredentialsError):
-            await wait_until_done(names, **opts(mock, aio_session))
+            await wait_until_done(names, **quick_retry_opts(mock, aio_session))
         # Not retried: at most one call per job per attempt to watch.
         assert mock.stats().count("DescribeOptimizationJob") <= 2 * len(names)
 
@@ -161,20 +153,20 @@ async def test_validation_error_becomes_a_job_error(aio_session: Any) -> None:
         faults=Faults(error_code="ValidationException", error_code_rate=1.0),
     ) as mock:
         names = mock.seed_jobs(2)
-        events = [e async for e in watch(names, **opts(mock, aio_session))]
+        events = [e async for e in watch(names, **quick_retry_opts(mock, aio_session))]
         assert len(events) == 2
         for event in events:
             assert isinstance(event, JobError)
             assert isinstance(event.error, InvalidRequestError)
         with pytest.raises(InvalidRequestError):
-            await wait_until_done(names, **opts(mock, aio_session))
+            await wait_until_done(names, **quick_retry_opts(mock, aio_session))
 
 
 async def test_structured_logs_and_stats(aio_session: Any) -> None:
     async with MockSageMaker(seed=18, lifecycle=FAST, faults=Faults(error_rate=0.5)) as mock:
         names = mock.seed_jobs(8, outcome="COMPLETED")
         with structlog.testing.capture_logs() as logs:
-            async with Poller(**opts(mock, aio_session)) as poller:
+            async with Poller(**quick_retry_opts(mock, aio_session)) as poller:
                 await poller.wait_until_done(names)
                 stats = poller.stats
         changed = [e for e in logs if e["event"] == "job_status_changed"]
@@ -202,7 +194,7 @@ async def test_credentials_never_appear_in_logs_or_reprs(
     async with MockSageMaker(seed=19, lifecycle=FAST, faults=Faults(error_rate=0.2)) as mock:
         names = mock.seed_jobs(3, outcome="FAILED")
         with structlog.testing.capture_logs() as logs:
-            async with Poller(**opts(mock, aio_session)) as poller:
+            async with Poller(**quick_retry_opts(mock, aio_session)) as poller:
                 events = [e async for e in poller.watch(names)]
                 texts = [repr(poller), repr(poller.stats), *map(repr, events)]
         texts += [repr(entry) for entry in logs]
@@ -213,7 +205,7 @@ async def test_credentials_never_appear_in_logs_or_reprs(
 async def test_slow_consumer_loses_nothing(aio_session: Any) -> None:
     async with MockSageMaker(seed=20, lifecycle=FAST) as mock:
         names = mock.seed_jobs(10)
-        async with Poller(**opts(mock, aio_session)) as poller:
+        async with Poller(**quick_retry_opts(mock, aio_session)) as poller:
             fast_events: list[Event] = []
             slow_events: list[Event] = []
 
@@ -237,5 +229,7 @@ async def test_custom_policy_per_status(aio_session: Any) -> None:
     policy = PollPolicy(interval=5, status_intervals={"STARTING": 0.02, "INPROGRESS": 0.02})
     async with MockSageMaker(seed=21, lifecycle=FAST) as mock:
         names = mock.seed_jobs(3, outcome="COMPLETED")
-        results = await wait_until_done(names, **opts(mock, aio_session, poll_interval=policy))
+        results = await wait_until_done(
+            names, **quick_retry_opts(mock, aio_session, poll_interval=policy)
+        )
         assert len(results) == 3

@@ -7,7 +7,6 @@ import itertools
 import json
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -19,8 +18,9 @@ import uvicorn
 from asgi_lifespan import LifespanManager
 
 from asyncoptjob.mock import Lifecycle, MockSageMaker
+from tests.helpers import ROOT
 
-SERVICE = Path(__file__).resolve().parents[1] / "examples" / "service.py"
+SERVICE = ROOT / "examples" / "service.py"
 FOREVER = Lifecycle(starting=(0.01, 0.01), in_progress=(float("inf"), float("inf")))
 
 

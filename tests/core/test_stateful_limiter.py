@@ -19,9 +19,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from _support import FakeClock
 from asyncoptjob import AdaptiveRateLimiter
 from asyncoptjob.mock._faults import TokenBucket
+from tests.helpers import FakeClock
 
 EPS = 1e-6
 

@@ -9,7 +9,6 @@ import socket
 import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,8 +17,7 @@ import pytest
 
 from asyncoptjob.mock import MockSageMaker, build_parser, main
 from asyncoptjob.mock._server import is_loopback
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 
 async def _start_process(*args: str) -> tuple[asyncio.subprocess.Process, str]:

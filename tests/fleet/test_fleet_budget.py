@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 import anyio
 import pytest
 
-from _fleet import RedisServer, redis_server_running
 from asyncoptjob import MonotonicClock
 from asyncoptjob._fleet import Fleet
+from tests.helpers import RedisServer, redis_server_running
 
 
 @pytest.fixture

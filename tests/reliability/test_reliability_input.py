@@ -17,8 +17,6 @@ import boto3
 import botocore.session
 import pytest
 
-from _reliability import DESCRIBE, check_no_leaks, opts
-from _support import FAST_POLL, FOREVER
 from asyncoptjob import (
     AdaptiveRateLimiter,
     JobError,
@@ -30,6 +28,7 @@ from asyncoptjob import (
     watch,
 )
 from asyncoptjob.mock import MockSageMaker
+from tests.helpers import DESCRIBE, FAST_POLL, FOREVER, check_no_leaks, quick_retry_opts
 
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing may ever be sent there
 
@@ -78,12 +77,15 @@ def test_names_from_a_generator_are_read_once() -> None:
 
 
 async def test_every_entry_point_validates_before_any_request(aio_session: Any) -> None:
-    async with MockSageMaker(seed=401) as mock, Poller(**opts(mock, aio_session)) as poller:
+    async with (
+        MockSageMaker(seed=401) as mock,
+        Poller(**quick_retry_opts(mock, aio_session)) as poller,
+    ):
         bad = ["ok-name", "$(reboot)"]
         with pytest.raises(ValueError, match="not valid"):
-            watch(bad, **opts(mock, aio_session))
+            watch(bad, **quick_retry_opts(mock, aio_session))
         with pytest.raises(ValueError, match="not valid"):
-            await wait_until_done(bad, **opts(mock, aio_session))
+            await wait_until_done(bad, **quick_retry_opts(mock, aio_session))
         with pytest.raises(ValueError, match="not valid"):
             poller.watch(bad)
         with pytest.raises(ValueError, match="not valid"):
@@ -102,7 +104,7 @@ async def test_names_are_validated_even_on_a_poller_that_is_not_open() -> None:
 async def test_duplicates_collapse_everywhere(aio_session: Any) -> None:
     async with MockSageMaker(seed=402, lifecycle=FOREVER) as mock:
         (name,) = mock.seed_jobs(1)
-        async with Poller(**opts(mock, aio_session)) as poller:
+        async with Poller(**quick_retry_opts(mock, aio_session)) as poller:
             with pytest.raises(TimeoutError):
                 async for event in poller.watch([name, name, name], timeout=0.2):
                     assert event.job_name == name
@@ -112,7 +114,7 @@ async def test_duplicates_collapse_everywhere(aio_session: Any) -> None:
         before = mock.stats().count(DESCRIBE)
         with pytest.raises(TimeoutError) as info:
             await wait_until_done(
-                [name] * 5, timeout=2, **opts(mock, aio_session, poll_interval=slow)
+                [name] * 5, timeout=2, **quick_retry_opts(mock, aio_session, poll_interval=slow)
             )
         assert list(info.value.pending) == [name]  # type: ignore[attr-defined]
         # One describe at the start and one at the deadline: not five of each.
@@ -150,7 +152,10 @@ async def test_bad_option_values_name_the_option_at_every_entry_point(
 
 @pytest.mark.parametrize("value", [0, -1, NAN, INF, "5", True])
 async def test_bad_per_call_timeouts_name_the_option(aio_session: Any, value: object) -> None:
-    async with MockSageMaker(seed=403) as mock, Poller(**opts(mock, aio_session)) as poller:
+    async with (
+        MockSageMaker(seed=403) as mock,
+        Poller(**quick_retry_opts(mock, aio_session)) as poller,
+    ):
         with pytest.raises(ValueError, match="timeout"):
             poller.watch(["job-a"], timeout=value)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="timeout"):

@@ -21,8 +21,6 @@ import structlog
 from aiobotocore.session import get_session
 
 import asyncoptjob
-from _reliability import opts
-from _support import FAST
 from asyncoptjob import (
     AdaptiveRateLimiter,
     AsyncOptJobError,
@@ -38,6 +36,7 @@ from asyncoptjob import (
 from asyncoptjob._transport import AioBotocoreTransport
 from asyncoptjob.mock import Faults, MockSageMaker
 from asyncoptjob.mock._server import is_loopback
+from tests.helpers import FAST, quick_retry_opts
 
 SRC = Path(asyncoptjob.__file__).resolve().parent
 SECRET = "SENTINEL-SECRET-do-not-leak-9f8e7d6c5b4a"
@@ -84,7 +83,9 @@ async def test_credentials_never_appear_in_logs_reprs_events_or_errors(
         ok = mock.seed_jobs(3, prefix="ok", outcome="COMPLETED")
         bad = mock.seed_jobs(2, prefix="bad", outcome="FAILED")
         with structlog.testing.capture_logs() as logs:
-            async with Poller(**opts(mock, session, not_found_grace=0.1, max_rate=50)) as poller:
+            async with Poller(
+                **quick_retry_opts(mock, session, not_found_grace=0.1, max_rate=50)
+            ) as poller:
                 seen += [poller, poller.stats, poller.watch(ok)]
                 seen += [e async for e in poller.watch([*ok, *bad, "no-such-job"])]
                 try:
@@ -230,11 +231,11 @@ async def test_hostile_names_are_rejected_before_anything_runs(
     async with MockSageMaker(seed=502) as mock:
         for name in HOSTILE:
             with pytest.raises(ValueError, match="not valid") as info:
-                watch(["fine", name], **opts(mock, aio_session))
+                watch(["fine", name], **quick_retry_opts(mock, aio_session))
             assert repr(name) in str(info.value)
             with pytest.raises(ValueError, match="not valid"):
-                await wait_until_done(name, **opts(mock, aio_session))
-        async with Poller(**opts(mock, aio_session)) as poller:
+                await wait_until_done(name, **quick_retry_opts(mock, aio_session))
+        async with Poller(**quick_retry_opts(mock, aio_session)) as poller:
             with anyio.fail_after(5), pytest.raises(ValueError, match="not valid") as info:
                 await poller.wait_until_done(HOSTILE)
             assert f"{len(HOSTILE)} job names are not valid" in str(info.value)

@@ -19,19 +19,6 @@ import pytest
 import structlog
 from aiobotocore.config import AioConfig
 
-from _reliability import (
-    DESCRIBE,
-    QUICK_RETRY,
-    RecordingTransport,
-    check_events,
-    check_no_leaks,
-    check_rate,
-    check_send_rate,
-    fault_windows,
-    loop_errors,
-    opts,
-)
-from _support import FAST_POLL, FOREVER, check_invariants
 from asyncoptjob import (
     AioBotocoreTransport,
     CredentialsError,
@@ -45,6 +32,21 @@ from asyncoptjob import (
     watch,
 )
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
+from tests.helpers import (
+    DESCRIBE,
+    FAST_POLL,
+    FOREVER,
+    QUICK_RETRY,
+    RecordingTransport,
+    check_events,
+    check_invariants,
+    check_no_leaks,
+    check_rate,
+    check_send_rate,
+    fault_windows,
+    loop_errors,
+    quick_retry_opts,
+)
 
 #: Jobs that outlive the fault windows below (they open at 0.1 s and close by 0.5 s).
 LIFE = Lifecycle(starting=(0.05, 0.2), in_progress=(0.4, 0.7), stopping=(0.05, 0.1))
@@ -56,7 +58,7 @@ async def collect(
     mode: str, mock: MockSageMaker, session: Any, names: list[str], **extra: Any
 ) -> list[Event]:
     """Watch ``names`` to the end, inline or through a Poller; return every event."""
-    options = opts(mock, session, max_rate=MAX_RATE, **extra)
+    options = quick_retry_opts(mock, session, max_rate=MAX_RATE, **extra)
     if mode == "inline":
         return [event async for event in watch(names, **options)]
     async with Poller(**options) as poller:
@@ -196,7 +198,7 @@ async def test_every_fault_at_once_with_many_overlapping_callers(aio_session: An
         results: dict[int, list[Event]] = {}
         waited: dict[str, Any] = {}
         with anyio.fail_after(60):
-            async with Poller(**opts(mock, aio_session, max_rate=MAX_RATE)) as poller:
+            async with Poller(**quick_retry_opts(mock, aio_session, max_rate=MAX_RATE)) as poller:
 
                 async def one(i: int, group: list[str]) -> None:
                     results[i] = [e async for e in poller.watch(group)]
@@ -272,7 +274,7 @@ async def test_job_deleted_while_watched(aio_session: Any, make_aio_client: Any,
         seen = anyio.Event()
         first: set[str] = set()
         events: list[Event] = []
-        options = opts(mock, aio_session, max_rate=MAX_RATE, not_found_grace=0.1)
+        options = quick_retry_opts(mock, aio_session, max_rate=MAX_RATE, not_found_grace=0.1)
         with anyio.fail_after(30):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_delete_when_seen, mock, make_aio_client, seen, doomed)
@@ -312,7 +314,7 @@ async def test_a_deleted_job_ends_at_once_even_with_a_long_grace(
         (name,) = mock.seed_jobs(1)
         events: list[Event] = []
         seen = anyio.Event()
-        options = opts(mock, aio_session, not_found_grace=60)
+        options = quick_retry_opts(mock, aio_session, not_found_grace=60)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_delete_when_seen, mock, make_aio_client, seen, [name])
             # Not finishing within the timeout is the bug: the grace is for new jobs.
@@ -334,7 +336,7 @@ async def test_credentials_error_mid_watch_fails_its_callers_and_the_poller_surv
         events: dict[int, list[Event]] = defaultdict(list)
         seen = [anyio.Event(), anyio.Event()]
         with anyio.fail_after(30):
-            async with Poller(**opts(mock, aio_session, max_rate=MAX_RATE)) as poller:
+            async with Poller(**quick_retry_opts(mock, aio_session, max_rate=MAX_RATE)) as poller:
 
                 async def one(i: int, group: list[str]) -> None:
                     try:
@@ -384,7 +386,9 @@ async def test_credentials_error_mid_inline_watch(aio_session: Any, code: str) -
         names = mock.seed_jobs(6)
         seen: list[Event] = []
         with anyio.fail_after(30), pytest.raises(CredentialsError) as info:
-            async for event in watch(names, **opts(mock, aio_session, max_rate=MAX_RATE)):
+            async for event in watch(
+                names, **quick_retry_opts(mock, aio_session, max_rate=MAX_RATE)
+            ):
                 seen.append(event)
                 mock.set_faults(error_code=code)
         assert info.value.code == code
@@ -401,7 +405,9 @@ async def test_slow_inline_consumer_stops_polling_and_loses_nothing(aio_session:
         events: list[Event] = []
         quiet: list[int] = []
         with anyio.fail_after(60):
-            async for event in watch(names, **opts(mock, aio_session, max_rate=MAX_RATE)):
+            async for event in watch(
+                names, **quick_retry_opts(mock, aio_session, max_rate=MAX_RATE)
+            ):
                 events.append(event)
                 if len(events) in (1, 5, 12):
                     before = mock.stats().count(DESCRIBE)
@@ -424,7 +430,7 @@ async def test_slow_poller_consumer_gets_every_event_the_hub_saw(aio_session: An
         slow: list[Event] = []
         fast: list[Event] = []
         with structlog.testing.capture_logs() as logs, anyio.fail_after(60):
-            async with Poller(**opts(mock, aio_session, max_rate=MAX_RATE)) as poller:
+            async with Poller(**quick_retry_opts(mock, aio_session, max_rate=MAX_RATE)) as poller:
                 finished_polling = anyio.Event()
 
                 async def slow_reader() -> None:
@@ -466,7 +472,9 @@ async def test_a_deadline_during_a_fault_window_still_gives_a_clean_timeout(
         # the last look at the deadline then waits for tokens (bounded: see the test below).
         mock.set_faults(error_rate=0.7, drop_rate=0.2, latency_jitter_ms=30)
         with anyio.fail_after(30), pytest.raises(WaitTimeoutError) as info:
-            async for _ in watch(names, timeout=0.5, **opts(mock, aio_session, max_rate=MAX_RATE)):
+            async for _ in watch(
+                names, timeout=0.5, **quick_retry_opts(mock, aio_session, max_rate=MAX_RATE)
+            ):
                 pass
         assert set(info.value.pending) == set(names)
         check_rate(mock, MAX_RATE)
@@ -480,6 +488,6 @@ async def test_the_timeout_is_a_hard_deadline_even_when_the_rate_budget_is_low(
     async with MockSageMaker(seed=115, lifecycle=FOREVER) as mock:
         names = mock.seed_jobs(4)
         # One request per 5 s: the last look at 4 jobs would take 15-20 s of tokens.
-        options = opts(mock, aio_session, max_rate=0.2)
+        options = quick_retry_opts(mock, aio_session, max_rate=0.2)
         with anyio.fail_after(5), pytest.raises(WaitTimeoutError):
             await wait_until_done(names, timeout=0.2, **options)

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _support import FakeClock, check_invariants, opts
 from asyncoptjob import (
     JobError,
     JobNotFoundError,
@@ -30,6 +29,7 @@ from asyncoptjob import (
 from asyncoptjob._ratelimit import AdaptiveRateLimiter
 from asyncoptjob._sweep import Sweeper
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
+from tests.helpers import FakeClock, check_invariants, opts
 
 QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=1.0, max_attempts=3)
 

@@ -1,6 +1,6 @@
 """Fleet mode across real processes: one Redis, one mock endpoint, overlapping watches.
 
-Each worker (``_fleet_worker.py``) is its own Python process with its own Poller; the
+Each worker (``fleet_worker.py``) is its own Python process with its own Poller; the
 test checks what the mock endpoint saw (the fleet's describe rate stays within the
 fleet's budget) and what every subscriber in every process got (each job's complete
 event sequence, exactly one terminal event), also when a worker is killed mid-run and
@@ -10,7 +10,6 @@ when Redis goes away and comes back.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import signal
 import subprocess
@@ -20,19 +19,23 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from math import inf
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from _fleet import RedisServer, redis_server_running
-from _support import check_invariants, sync_sagemaker_client
 from asyncoptjob import Event, JobError, JobStatus, StatusChange
 from asyncoptjob.mock import Lifecycle, MockSageMaker
+from tests.helpers import (
+    ROOT,
+    RedisServer,
+    check_invariants,
+    redis_server_running,
+    sync_sagemaker_client,
+)
 
 pytestmark = pytest.mark.slow
 
-WORKER = Path(__file__).with_name("_fleet_worker.py")
+WORKER = "tests.fleet.fleet_worker"
 PROCESSES = 3
 JOBS = 36
 RATE = 30.0  # the fleet's budget: far below what 3 x 24 jobs polled every 0.2 s would ask
@@ -89,14 +92,13 @@ class Fleet:
                 # Two subscribers per process, overlapping.
                 "subs": [mine, mine[: len(mine) // 2]],
             }
-            env = {**os.environ, "PYTHONPATH": str(WORKER.parent)}
             self.procs.append(
                 subprocess.Popen(
-                    [sys.executable, str(WORKER), json.dumps(config)],
+                    [sys.executable, "-m", WORKER, json.dumps(config)],
+                    cwd=ROOT,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
-                    env=env,
                 )
             )
 

@@ -1,4 +1,6 @@
-"""One fleet member for the multi-process tests: ``python _fleet_worker.py CONFIG_JSON``.
+"""One fleet member for the multi-process tests: ``python -m tests.fleet.fleet_worker CONFIG``.
+
+Run from the repository root (the tests do: ``cwd=ROOT``).
 
 Opens a Poller in fleet mode against the mock endpoint, runs one subscriber per list in
 ``subs`` (overlapping on purpose), prints ``ready`` once they are attached, and at the end
@@ -11,7 +13,6 @@ import asyncio
 import json
 import logging
 import sys
-from collections import Counter
 from typing import Any
 
 import anyio
@@ -19,19 +20,7 @@ import structlog
 
 from asyncoptjob import JobError, Poller, PollPolicy, StatusChange
 from asyncoptjob._transport import open_transport
-
-
-class CountingTransport:
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.describes: Counter[str] = Counter()
-
-    async def describe(self, name: str) -> Any:
-        self.describes[name] += 1
-        return await self.inner.describe(name)
-
-    async def list_jobs(self, **params: Any) -> Any:
-        return await self.inner.list_jobs(**params)
+from tests.helpers import CountingTransport
 
 
 async def main(config: dict[str, Any]) -> None:

@@ -15,10 +15,16 @@ from typing import Any
 import anyio
 import structlog
 
-from _reliability import check_no_leaks, library_tasks, loop_errors, opts, wait_until
-from _support import check_invariants
 from asyncoptjob import Poller, RetryPolicy, watch
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
+from tests.helpers import (
+    check_invariants,
+    check_no_leaks,
+    library_tasks,
+    loop_errors,
+    quick_retry_opts,
+    wait_until,
+)
 
 QUICK = Lifecycle(starting=(0.005, 0.02), in_progress=(0.01, 0.05), stopping=(0.005, 0.01))
 FLAKY = Faults(error_rate=0.1, drop_rate=0.02, malformed_rate=0.05)
@@ -72,7 +78,7 @@ async def test_memory_stays_flat_across_poller_watch_cycles(aio_session: Any) ->
         MockSageMaker(seed=301, lifecycle=QUICK, faults=FLAKY, request_log_size=100) as mock,
         loop_errors() as reports,
     ):
-        options = opts(mock, aio_session, retry=RETRY)
+        options = quick_retry_opts(mock, aio_session, retry=RETRY)
         with structlog.testing.capture_logs() as logs:
             async with Poller(**options) as poller:
 
@@ -101,7 +107,7 @@ async def test_memory_tasks_and_connections_stay_flat_across_inline_watches(
         MockSageMaker(seed=302, lifecycle=QUICK, faults=FLAKY, request_log_size=100) as mock,
         loop_errors() as reports,
     ):
-        options = opts(mock, aio_session, retry=RETRY)
+        options = quick_retry_opts(mock, aio_session, retry=RETRY)
         with structlog.testing.capture_logs() as logs:
 
             async def cycle(i: int) -> None:
@@ -133,7 +139,10 @@ async def test_a_callers_client_keeps_at_most_max_concurrency_connections(
     async with MockSageMaker(seed=303, lifecycle=QUICK, faults=FLAKY) as mock:
         peak = 0
         async with make_aio_client(mock.url) as client:
-            client_options = {"client": client, "poll_interval": opts(mock, None)["poll_interval"]}
+            client_options = {
+                "client": client,
+                "poll_interval": quick_retry_opts(mock, None)["poll_interval"],
+            }
             async with Poller(**client_options, retry=RETRY, max_concurrency=4) as poller:
 
                 async def sample() -> None:
