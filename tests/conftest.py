@@ -11,6 +11,7 @@ from aiobotocore.session import AioSession, get_session
 from botocore.config import Config
 
 from asyncoptjob.mock import MockSageMaker
+from asyncoptjob.testing._redis import RedisServer
 from tests.helpers import DUMMY_CREDENTIALS, FAST, NO_RETRIES, REGION, sync_sagemaker_client
 
 
@@ -82,3 +83,10 @@ def boto3_client(threaded_mock: MockSageMaker) -> Iterator[Any]:
     """A boto3 SageMaker client to `threaded_mock`, with botocore retries off."""
     with sync_sagemaker_client(threaded_mock.url) as client:
         yield client
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A throwaway redis-server on a free loopback port (the fleet tests stop and restart it)."""
+    with RedisServer() as server:
+        yield server

@@ -3,14 +3,13 @@
 * constants and clients: the repository root, region, dummy credentials, a boto3 client;
 * fast lifecycles and options pointing the library at the mock endpoint;
 * small fakes: a virtual clock, a ``DueQueue`` entry, transports that record or count;
-* the per-job event invariants and the mock's ground truth (``check_events``);
-* the reliability checks: request rates, leaked tasks and connections, fault windows;
-* a throwaway ``redis-server`` for the fleet tests.
+* the mock's ground truth for the testing kit's event checks (``check_against_mock``);
+* the reliability checks: request rates, leaked tasks and connections, fault windows.
 
 The reliability invariants, checked against the mock endpoint's ground truth:
 
 * per job, events in order, no status repeated, exactly one terminal outcome, last
-  (``check_invariants``);
+  (``asyncoptjob.testing``'s ``check_events``);
 * the status a job really ended in (the mock's transitions) is its final event's status,
   and the statuses a watcher saw are the job's true statuses, in the true order;
 * the request rate the endpoint saw never exceeded ``max_rate`` plus the burst;
@@ -21,11 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import shutil
-import socket
-import subprocess
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -35,9 +31,10 @@ import anyio
 import anyio.lowlevel
 from botocore.config import Config
 
-from asyncoptjob import Event, JobError, JobStatus, PollPolicy, RetryPolicy, StatusChange
+from asyncoptjob import Event, JobError, PollPolicy, RetryPolicy
 from asyncoptjob._scheduler import NOT_QUEUED
 from asyncoptjob.mock import Lifecycle, MockSageMaker
+from asyncoptjob.testing._checks import check_against_truth, check_events
 
 #: The repository's root folder (README, examples, benchmarks).
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,35 +110,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.t += seconds
-
-
-def check_invariants(events: Sequence[Event], names: Iterable[str]) -> dict[str, list[Event]]:
-    """Assert the per-job event guarantees; return the events grouped by job.
-
-    Per job: the first StatusChange has previous_status None, each next one's
-    previous_status is the status before it, no status repeats back to back, and
-    exactly one terminal outcome comes last.
-    """
-    by_job: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        by_job[event.job_name].append(event)
-    expected = set(names)
-    assert set(by_job) == expected, f"events for {set(by_job) ^ expected} unexpected/missing"
-    for name, seq in by_job.items():
-        previous: JobStatus | None = None
-        for i, event in enumerate(seq):
-            last = i == len(seq) - 1
-            if isinstance(event, JobError):
-                assert last, f"{name}: events after a JobError: {seq}"
-                continue
-            assert isinstance(event, StatusChange)
-            assert event.previous_status == previous, f"{name}: out of order: {seq}"
-            assert event.status != previous, f"{name}: repeated status: {seq}"
-            assert event.is_terminal == last, f"{name}: terminal not last/only once: {seq}"
-            assert event.observed_at.tzinfo is not None
-            assert event.description["OptimizationJobName"] == name
-            previous = event.status
-    return dict(by_job)
 
 
 async def _pending_tasks(
@@ -254,31 +222,22 @@ class RecordingTransport:
 
 
 def check_ground_truth(mock: MockSageMaker, by_job: Mapping[str, Sequence[Event]]) -> None:
-    """Assert each job's events agree with the endpoint's true transitions.
+    """Assert each job's events agree with ``mock``'s true transitions (``check_against_truth``).
 
-    A job that ended with a StatusChange really is in that terminal status, and the
-    statuses a watcher saw occur in the job's true history in the same order (polling
-    may skip a short status; it may never invent one or reorder them).
+    A job deleted from the endpoint has no truth left to compare with and is skipped.
     """
-    truth = mock.transitions(list(by_job))
-    for name, events in by_job.items():
-        seen = [e.status.value for e in events if isinstance(e, StatusChange)]
-        if name not in truth:  # deleted from the endpoint: nothing to compare with
-            continue
-        true_statuses = [status for status, _ in truth[name]]
-        final = events[-1]
-        if isinstance(final, StatusChange):
-            assert final.is_terminal
-            assert true_statuses[-1] == final.status.value, (name, true_statuses, seen)
-        remaining = iter(true_statuses)
-        assert all(status in remaining for status in seen), (name, true_statuses, seen)
+    truth = {
+        name: [status for status, _ in items]
+        for name, items in mock.transitions(list(by_job)).items()
+    }
+    check_against_truth({name: e for name, e in by_job.items() if name in truth}, truth)
 
 
-def check_events(
+def check_against_mock(
     mock: MockSageMaker, events: Sequence[Event], names: Iterable[str], *, errors_ok: bool = False
 ) -> dict[str, list[Event]]:
     """The per-job invariants plus the ground truth; no JobError unless ``errors_ok``."""
-    by_job = check_invariants(events, names)
+    by_job = check_events(events, names)
     if not errors_ok:
         errors = [e for e in events if isinstance(e, JobError)]
         assert not errors, errors
@@ -360,80 +319,3 @@ async def fault_windows(
             while mock.stats().count(DESCRIBE) - opened_with < min_requests:
                 await anyio.sleep(0.01)
         mock.set_faults(**before)
-
-
-# -- fleet: a real redis-server on a free loopback port ------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class RedisServer:
-    """A throwaway ``redis-server`` (no persistence) that tests can stop and restart."""
-
-    def __init__(self, port: int | None = None) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError(
-                "redis-server is not installed: apt-get install redis-server (.ci/run does it)"
-            )
-        self.binary = binary
-        self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._pong():
-                return
-            time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def _pong(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-@contextmanager
-def redis_server_running() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

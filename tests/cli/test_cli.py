@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncoptjob.mock import Lifecycle, MockSageMaker
+from asyncoptjob.mock import Lifecycle, MockProcess, MockSageMaker
 
 FOREVER = Lifecycle(starting=(0.01, 0.01), in_progress=(float("inf"), float("inf")))
 SCRIPT = Path(sys.executable).with_name("asyncoptjob")
@@ -173,26 +173,19 @@ def test_demo_runs_end_to_end_in_fast_mode() -> None:
 
 
 def test_mock_server_prints_its_url_and_serves_until_ctrl_c() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "asyncoptjob.cli", "mock-server", "--seed-jobs", "4"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = MockProcess(
+        ["--seed-jobs", "4"],
+        command=[sys.executable, "-m", "asyncoptjob.cli", "mock-server"],
         env=cli_env(),
     )
     try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
+        url = process.start()
         assert url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(url + "/_mock/stats", timeout=10) as response:
             assert json.load(response)["jobs"] == 4
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0
+        code = process.stop(signal.SIGINT, timeout=30)
+    assert code == 0
 
 
 def test_mock_server_refuses_a_non_loopback_host() -> None:

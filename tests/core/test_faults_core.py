@@ -21,7 +21,8 @@ from asyncoptjob import (
     watch,
 )
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
-from tests.helpers import FAST, FOREVER, check_invariants, check_rate, quick_retry_opts
+from asyncoptjob.testing._checks import check_events
+from tests.helpers import FAST, FOREVER, check_rate, quick_retry_opts
 
 
 async def test_throttling_storm_opens_and_closes_and_every_job_finishes(
@@ -48,7 +49,7 @@ async def test_throttling_storm_opens_and_closes_and_every_job_finishes(
                     events.append(event)
             final_rate = poller.stats.rate_limit
             stats = poller.stats
-        check_invariants(events, names)
+        check_events(events, names)
         assert not [e for e in events if isinstance(e, JobError)]
         assert stats.requests["throttled"] > 0
         assert stats.retries > 0
@@ -103,7 +104,7 @@ async def test_transient_faults_are_retried_and_nothing_is_lost(
     async with MockSageMaker(seed=14, lifecycle=FAST, faults=Faults(**faults)) as mock:
         names = mock.seed_jobs(15)
         events = [e async for e in watch(names, **quick_retry_opts(mock, aio_session))]
-        by_job = check_invariants(events, names)
+        by_job = check_events(events, names)
         assert not [e for e in events if isinstance(e, JobError)]
         assert all(seq[-1].is_terminal for seq in by_job.values())
         counts = mock.stats().counters["DescribeOptimizationJob"]
@@ -220,8 +221,8 @@ async def test_slow_consumer_loses_nothing(aio_session: Any) -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(fast)
                 tg.start_soon(slow)
-        check_invariants(fast_events, names)
-        check_invariants(slow_events, names)
+        check_events(fast_events, names)
+        check_events(slow_events, names)
         assert [(e.job_name, getattr(e, "status", None)) for e in slow_events if e.is_terminal]
 
 

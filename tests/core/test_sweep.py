@@ -29,7 +29,8 @@ from asyncoptjob import (
 from asyncoptjob._ratelimit import AdaptiveRateLimiter
 from asyncoptjob._sweep import Sweeper
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
-from tests.helpers import FakeClock, check_invariants, opts
+from asyncoptjob.testing._checks import check_events
+from tests.helpers import FakeClock, opts
 
 QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=1.0, max_attempts=3)
 
@@ -233,7 +234,7 @@ async def sweep_to_the_end(
     async with Poller(**sweep_opts(mock, aio_session, **extra)) as poller:
         events = [e async for e in poller.watch(names)]
         stats = poller.stats
-    by_job = check_invariants(events, names)
+    by_job = check_events(events, names)
     truth = mock.transitions(names)
     for name, seq in by_job.items():
         assert not isinstance(seq[-1], JobError)
@@ -265,7 +266,7 @@ async def test_sweep_with_the_empty_page_quirk_still_misses_nothing(aio_session:
         names = mock.seed_jobs(30, outcome="COMPLETED")
         policy = SweepPolicy(interval=0.05, overlap=1.0, max_pages=3, max_rate=None)
         events = [e async for e in watch(names, **sweep_opts(mock, aio_session, sweep=policy))]
-        by_job = check_invariants(events, names)
+        by_job = check_events(events, names)
         assert all(seq[-1].status == "COMPLETED" for seq in by_job.values())  # type: ignore[union-attr]
 
 
@@ -312,7 +313,7 @@ async def test_a_job_deleted_while_sweeping_is_confirmed_by_a_describe(
                     async with make_aio_client(mock.url) as client:
                         await client.delete_optimization_job(OptimizationJobName=doomed)
             assert poller.stats.sweeps > 0
-        check_invariants(events, [doomed])
+        check_events(events, [doomed])
         assert isinstance(events[-1], JobError)
         assert isinstance(events[-1].error, JobNotFoundError)
         assert mock.stats().count("DescribeOptimizationJob", "ResourceNotFound") >= 1

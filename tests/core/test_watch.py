@@ -20,7 +20,8 @@ from asyncoptjob import (
     watch,
 )
 from asyncoptjob.mock import Lifecycle, MockSageMaker
-from tests.helpers import FAST, FAST_POLL, FOREVER, check_invariants, opts, settle_tasks
+from asyncoptjob.testing._checks import check_events
+from tests.helpers import FAST, FAST_POLL, FOREVER, opts, settle_tasks
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -35,7 +36,7 @@ async def test_watch_reports_every_lifecycle_to_its_terminal_status(aio_session:
         stopped = mock.seed_jobs(3, prefix="stop", outcome="STOPPED")
         names = done + failed + stopped
         events = [e async for e in watch(names, **opts(mock, aio_session))]
-        by_job = check_invariants(events, names)
+        by_job = check_events(events, names)
         finals = {name: seq[-1] for name, seq in by_job.items()}
         for name in names:
             final = finals[name]
@@ -83,7 +84,7 @@ async def test_watch_as_async_context_manager(aio_session: Any) -> None:
         async with watch(names, **opts(mock, aio_session)) as events:
             async for event in events:
                 collected.append(event)
-        check_invariants(collected, names)
+        check_events(collected, names)
         assert await settle_tasks() == set()
 
 
@@ -91,7 +92,7 @@ async def test_duplicate_names_collapse(aio_session: Any) -> None:
     async with MockSageMaker(seed=2, lifecycle=FAST) as mock:
         (name,) = mock.seed_jobs(1, outcome="COMPLETED")
         events = [e async for e in watch([name, name, name], **opts(mock, aio_session))]
-        check_invariants(events, [name])
+        check_events(events, [name])
 
 
 async def test_break_cancels_and_reaps_everything(aio_session: Any) -> None:
@@ -164,8 +165,8 @@ async def test_poller_shares_one_describe_per_job_between_watchers(aio_session: 
                 collect(), collect(), poller.wait_until_done(names)
             )
             assert mock.stats().count("DescribeOptimizationJob") == len(names)
-            check_invariants(first, names)
-            check_invariants(second, names)
+            check_events(first, names)
+            check_events(second, names)
             assert [e.job_name for e in first] == [e.job_name for e in second]
             assert set(waited) == set(names)
             stats = poller.stats
@@ -227,8 +228,8 @@ async def test_jobs_can_be_added_while_others_are_watched(aio_session: Any) -> N
                 await asyncio.sleep(0.05)
                 second = mock.seed_jobs(3, prefix="second", outcome="FAILED")
                 tg.start_soon(collect, "second", second)
-            check_invariants(results["first"], first)
-            check_invariants(results["second"], second)
+            check_events(results["first"], first)
+            check_events(results["second"], second)
 
 
 async def test_closing_the_poller_fails_pending_waits_clearly(aio_session: Any) -> None:

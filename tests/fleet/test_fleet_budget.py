@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import bisect
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
 
 from asyncoptjob import MonotonicClock
 from asyncoptjob._fleet import Fleet
-from tests.helpers import RedisServer, redis_server_running
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with redis_server_running() as server:
-        yield server
+from asyncoptjob.testing._redis import RedisServer
 
 
 @pytest.fixture

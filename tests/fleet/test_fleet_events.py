@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,21 +16,9 @@ from structlog.testing import capture_logs
 from asyncoptjob import Event, Poller, StatusChange, watch
 from asyncoptjob._transport import open_transport
 from asyncoptjob.mock import MockSageMaker
-from tests.helpers import (
-    FAST,
-    FAST_POLL,
-    CountingTransport,
-    RedisServer,
-    check_invariants,
-    free_port,
-    redis_server_running,
-)
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with redis_server_running() as server:
-        yield server
+from asyncoptjob.testing._checks import check_events
+from asyncoptjob.testing._redis import RedisServer
+from tests.helpers import FAST, FAST_POLL, CountingTransport
 
 
 @asynccontextmanager
@@ -78,9 +66,9 @@ async def test_two_pollers_poll_each_job_once_and_both_hear_everything(
                 tg.start_soon(run, "a", a, a_names)
                 tg.start_soon(run, "a-half", a, a_names[8:])
                 tg.start_soon(run, "b", b, b_names)
-        check_invariants(results["a"], a_names)
-        check_invariants(results["a-half"], a_names[8:])
-        check_invariants(results["b"], b_names)
+        check_events(results["a"], a_names)
+        check_events(results["a-half"], a_names[8:])
+        check_events(results["b"], b_names)
         # One poller per job: no job was described by both processes.
         both = set(ta.describes) & set(tb.describes)
         assert not both, f"described by both pollers: {sorted(both)}"
@@ -94,7 +82,7 @@ async def test_a_restarted_poller_resumes_from_redis_without_a_second_terminal(
     async with MockSageMaker(seed=4, lifecycle=FAST) as mock:
         names = mock.seed_jobs(6, outcome="FAILED")
         async with Poller(endpoint_url=mock.url, **fleet_opts(redis_server, prefix)) as first:
-            check_invariants(await collect(first, names), names)
+            check_events(await collect(first, names), names)
         # A new process (a restart) watching the same, finished jobs: one terminal event
         # each, straight from Redis, and not a single describe.
         async with (
@@ -103,7 +91,7 @@ async def test_a_restarted_poller_resumes_from_redis_without_a_second_terminal(
         ):
             events = await collect(again, names)
             assert again.stats.requests["ok"] == 0
-        by_job = check_invariants(events, names)
+        by_job = check_events(events, names)
         for seq in by_job.values():
             assert len(seq) == 1
             assert isinstance(seq[0], StatusChange)
@@ -121,7 +109,7 @@ async def test_module_level_watch_and_wait_accept_redis_url(redis_server: RedisS
         events = [
             e async for e in watch(names, endpoint_url=mock.url, **fleet_opts(redis_server, prefix))
         ]
-        check_invariants(events, names)
+        check_events(events, names)
         done = await wait_until_done(
             names, endpoint_url=mock.url, **fleet_opts(redis_server, prefix)
         )
@@ -133,7 +121,7 @@ async def test_module_level_watch_and_wait_accept_redis_url(redis_server: RedisS
 
 
 async def test_unreachable_redis_means_local_mode_with_a_warning() -> None:
-    url = f"redis://127.0.0.1:{free_port()}/0"
+    url = RedisServer().url  # a free port, nothing started on it
     async with MockSageMaker(seed=6, lifecycle=FAST) as mock:
         names = mock.seed_jobs(4, outcome="COMPLETED")
         with capture_logs() as logs:
@@ -144,7 +132,7 @@ async def test_unreachable_redis_means_local_mode_with_a_warning() -> None:
                 max_rate=50,
                 redis_lease_ttl=0.5,
             ) as poller:
-                check_invariants(await collect(poller, names), names)
+                check_events(await collect(poller, names), names)
         assert any(entry["event"] == "fleet_redis_unavailable" for entry in logs)
 
 

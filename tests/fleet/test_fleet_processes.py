@@ -25,13 +25,9 @@ import pytest
 
 from asyncoptjob import Event, JobError, JobStatus, StatusChange
 from asyncoptjob.mock import Lifecycle, MockSageMaker
-from tests.helpers import (
-    ROOT,
-    RedisServer,
-    check_invariants,
-    redis_server_running,
-    sync_sagemaker_client,
-)
+from asyncoptjob.testing._checks import check_events
+from asyncoptjob.testing._redis import RedisServer
+from tests.helpers import ROOT, sync_sagemaker_client
 
 pytestmark = pytest.mark.slow
 
@@ -52,12 +48,6 @@ def stop_all(mock: MockSageMaker, names: list[str]) -> None:
     with sync_sagemaker_client(mock.url) as client:
         for name in names:
             client.stop_optimization_job(OptimizationJobName=name)
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with redis_server_running() as server:
-        yield server
 
 
 @pytest.fixture
@@ -164,7 +154,7 @@ def as_events(rows: list[list[Any]]) -> list[Event]:
 def check_subscribers(report: dict[str, Any], i: int, names: list[str]) -> None:
     mine = watched_by(i, names)
     for rows, expected in zip(report["events"], [mine, mine[: len(mine) // 2]], strict=True):
-        by_job = check_invariants(as_events(rows), expected)
+        by_job = check_events(as_events(rows), expected)
         for seq in by_job.values():
             assert isinstance(seq[-1], StatusChange), seq
             assert seq[-1].is_terminal

@@ -15,6 +15,7 @@ MODULES = [
     "asyncoptjob.mock._app",
     "asyncoptjob.mock._catalog",
     "asyncoptjob.mock._faults",
+    "asyncoptjob.mock._launcher",
     "asyncoptjob.mock._ledger",
     "asyncoptjob.mock._listing",
     "asyncoptjob.mock._process",
@@ -31,6 +32,7 @@ def test_all_is_exactly_the_public_api() -> None:
         "Faults",
         "MockStats",
         "RequestRecord",
+        "MockProcess",
         "build_parser",
         "main",
     ]

@@ -2,62 +2,51 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import socket
 import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Any
 
 import aiohttp
 import anyio
 import pytest
 
-from asyncoptjob.mock import MockSageMaker, build_parser, main
+from asyncoptjob.mock import MockProcess, MockSageMaker, build_parser, main
 from asyncoptjob.mock._server import is_loopback
 from tests.helpers import ROOT
-
-
-async def _start_process(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "asyncoptjob.mock",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    with anyio.fail_after(30):
-        url = (await process.stdout.readline()).decode().strip()
-    return process, url
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_process_mode(
     make_aio_client: Callable[..., AbstractAsyncContextManager[Any]], sig: signal.Signals
 ) -> None:
-    process, url = await _start_process(
-        "--port",
-        "0",
-        "--seed",
-        "3",
-        "--seed-jobs",
-        "4",
-        "--describe-rate",
-        "100",
-        "--list-rate",
-        "10",
-        "--latency-ms",
-        "1",
-        "--error-rate",
-        "0",
-        "--starting",
-        "0",
-        "inf",
+    process = MockProcess(
+        [
+            "--port",
+            "0",
+            "--seed",
+            "3",
+            "--seed-jobs",
+            "4",
+            "--describe-rate",
+            "100",
+            "--list-rate",
+            "10",
+            "--latency-ms",
+            "1",
+            "--error-rate",
+            "0",
+            "--starting",
+            "0",
+            "inf",
+        ],
+        startup_timeout=30,
     )
+    url = await anyio.to_thread.run_sync(process.start)
     try:
         assert url.startswith("http://127.0.0.1:")
         async with make_aio_client(url) as client:
@@ -70,27 +59,17 @@ async def test_process_mode(
         assert stats["faults"]["describe_rate"] == 100.0
         assert stats["faults"]["list_rate"] == 10.0
     finally:
-        process.send_signal(sig)
-        with anyio.fail_after(10):
-            code = await process.wait()
+        code = await anyio.to_thread.run_sync(partial(process.stop, sig, timeout=10))
     assert code == 0
 
 
 async def test_process_refuses_non_loopback_host() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "asyncoptjob.mock",
-        "--host",
-        "0.0.0.0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    with anyio.fail_after(30):
-        stdout, stderr = await process.communicate()
+    process = MockProcess(["--host", "0.0.0.0"], startup_timeout=30)
+    with pytest.raises(RuntimeError, match="did not start") as info:
+        await anyio.to_thread.run_sync(process.start)
     assert process.returncode == 2
-    assert stdout == b""
-    assert b"--allow-non-loopback" in stderr
+    assert "first stdout line ''" in str(info.value)  # nothing on stdout: no URL
+    assert "--allow-non-loopback" in process.stderr()
 
 
 def test_main_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,10 +27,10 @@ from asyncoptjob import (
     watch,
 )
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
+from asyncoptjob.testing._checks import check_events
 from tests.helpers import (
     FAST_POLL,
     QUICK_RETRY,
-    check_invariants,
     check_no_leaks,
     library_tasks,
     loop_errors,
@@ -278,7 +278,7 @@ async def test_events_before_the_close_are_still_in_order(aio_session: Any) -> N
                 await wait_until(lambda: len(seen) >= 3)
         unfinished = {e.job_name for e in seen} - {e.job_name for e in seen if e.is_terminal}
         finished = {e.job_name for e in seen} - unfinished
-        check_invariants([e for e in seen if e.job_name in finished], finished)
+        check_events([e for e in seen if e.job_name in finished], finished)
         for name in unfinished:
             statuses = [e for e in seen if e.job_name == name]
             assert statuses[0].previous_status is None  # type: ignore[union-attr]

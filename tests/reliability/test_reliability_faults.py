@@ -32,14 +32,14 @@ from asyncoptjob import (
     watch,
 )
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
+from asyncoptjob.testing._checks import check_events
 from tests.helpers import (
     DESCRIBE,
     FAST_POLL,
     FOREVER,
     QUICK_RETRY,
     RecordingTransport,
-    check_events,
-    check_invariants,
+    check_against_mock,
     check_no_leaks,
     check_rate,
     check_send_rate,
@@ -100,7 +100,7 @@ async def run_scenario(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(fault_windows, mock, windows)
                 events = await collect(mode, mock, session, names, **extra)
-        check_events(mock, events, names)
+        check_against_mock(mock, events, names)
         check_rate(mock, MAX_RATE)
         await check_no_leaks(mock)
         assert reports == []
@@ -131,7 +131,7 @@ async def test_the_library_never_sends_faster_than_max_rate_plus_burst(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(fault_windows, mock, windows)
                 events = [e async for e in watch(names, max_rate=MAX_RATE, **options)]
-        check_events(mock, events, names)
+        check_against_mock(mock, events, names)
         check_send_rate(recorder.sent, MAX_RATE)
         assert len(recorder.sent) == mock.stats().count(DESCRIBE)
         check_rate(mock, MAX_RATE)
@@ -211,11 +211,11 @@ async def test_every_fault_at_once_with_many_overlapping_callers(aio_session: An
                         tg.start_soon(one, i, group)
                     tg.start_soon(wait)
         for i, group in enumerate(groups):
-            check_events(mock, results[i], group)
+            check_against_mock(mock, results[i], group)
         # Callers that started together saw the same history of each shared job.
-        first = check_invariants(results[0], groups[0])
+        first = check_events(results[0], groups[0])
         for i in (1, 2, 3):
-            for name, seq in check_invariants(results[i], groups[i]).items():
+            for name, seq in check_events(results[i], groups[i]).items():
                 assert [e.status for e in seq] == [e.status for e in first[name]]  # type: ignore[union-attr]
         truth = mock.transitions(names[4:14])
         assert {n: d["OptimizationJobStatus"] for n, d in waited.items()} == {
@@ -241,7 +241,7 @@ async def test_not_found_that_clears_and_not_found_that_never_does(
         ghosts = ["ghost-1", "ghost-2"]
         with anyio.fail_after(30):
             events = await collect(mode, mock, aio_session, late + ghosts, not_found_grace=1.0)
-        by_job = check_events(mock, events, late + ghosts, errors_ok=True)
+        by_job = check_against_mock(mock, events, late + ghosts, errors_ok=True)
         for name in late:  # cleared within the grace period: a normal job
             assert isinstance(by_job[name][-1], StatusChange)
         for name in ghosts:  # never appeared: one JobError after the grace period
@@ -286,7 +286,7 @@ async def test_job_deleted_while_watched(aio_session: Any, make_aio_client: Any,
                         first.add(event.job_name)
                         if first >= set(doomed):
                             seen.set()
-        by_job = check_events(mock, events, names, errors_ok=True)
+        by_job = check_against_mock(mock, events, names, errors_ok=True)
         for name in doomed:
             *before, last = by_job[name]
             assert before, "the deleted job was seen before it was deleted"
@@ -415,7 +415,7 @@ async def test_slow_inline_consumer_stops_polling_and_loses_nothing(aio_session:
                     quiet.append(mock.stats().count(DESCRIBE) - before)
                 else:
                     await anyio.sleep(0.02)
-        check_events(mock, events, names)
+        check_against_mock(mock, events, names)
         # Backpressure: while the reader was busy, the endpoint saw no request at all.
         assert quiet == [0] * len(quiet)
         check_rate(mock, MAX_RATE)
@@ -449,7 +449,7 @@ async def test_slow_poller_consumer_gets_every_event_the_hub_saw(aio_session: An
                     # Polling is over for everyone while the slow reader is still behind.
                     assert len(slow) < len(fast)
         for seq in (slow, fast):
-            by_job = check_events(mock, seq, names)
+            by_job = check_against_mock(mock, seq, names)
             changes = defaultdict(list)
             for entry in logs:
                 if entry["event"] == "job_status_changed":

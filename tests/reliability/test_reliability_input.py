@@ -1,6 +1,6 @@
 """Careless input, everywhere it can enter: a clear error at once, never a hang.
 
-``tests/test_public_api.py`` covers the common cases (invalid names for ``watch``,
+``tests/core/test_public_api.py`` covers the common cases (invalid names for ``watch``,
 the main option values for ``Poller`` and ``watch``); this file covers the rest: every
 entry point, every option and strategy parameter, odd types, and clients or sessions
 that are closed or of the wrong kind.

@@ -17,14 +17,8 @@ import structlog
 
 from asyncoptjob import Poller, RetryPolicy, watch
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
-from tests.helpers import (
-    check_invariants,
-    check_no_leaks,
-    library_tasks,
-    loop_errors,
-    quick_retry_opts,
-    wait_until,
-)
+from asyncoptjob.testing._checks import check_events
+from tests.helpers import check_no_leaks, library_tasks, loop_errors, quick_retry_opts, wait_until
 
 QUICK = Lifecycle(starting=(0.005, 0.02), in_progress=(0.01, 0.05), stopping=(0.005, 0.01))
 FLAKY = Faults(error_rate=0.1, drop_rate=0.02, malformed_rate=0.05)
@@ -88,7 +82,7 @@ async def test_memory_stays_flat_across_poller_watch_cycles(aio_session: Any) ->
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(poller.wait_until_done, names[:2])
                         events = [e async for e in poller.watch(names)]
-                    check_invariants(events, names)
+                    check_events(events, names)
                     logs.clear()
                     stats = poller.stats
                     assert (stats.jobs_active, stats.subscribers) == (0, 0)
@@ -119,7 +113,7 @@ async def test_memory_tasks_and_connections_stay_flat_across_inline_watches(
                     if i % 3 == 0 and len(events) == 2:
                         break  # some cycles leave early
                 if i % 3:
-                    check_invariants(events, names)
+                    check_events(events, names)
                 logs.clear()
                 assert await library_tasks() == set()
                 # The client the library opened was closed: the endpoint sees it go.
