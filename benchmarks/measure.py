@@ -1,17 +1,65 @@
-"""Measuring: wall and CPU time of a span, robust statistics, event-loop lag."""
+"""Measuring: wall and CPU time of a span, a process's CPU and memory, robust statistics,
+event-loop lag."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import math
+import os
+import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-__all__ = ["LagProbe", "Meter", "Span", "median", "medians", "percentile", "ratio"]
+__all__ = [
+    "LagProbe",
+    "Meter",
+    "Span",
+    "cpu_seconds",
+    "median",
+    "medians",
+    "percentile",
+    "ratio",
+    "rss_mib",
+]
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user + system) process ``pid`` used so far; this process's by default.
+
+    Another process's comes from ``/proc/PID/stat`` (Linux); NaN where that is missing.
+    """
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        # Fields 14 and 15 of proc(5) (utime, stime); index from after the command name.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
+def rss_mib(pid: int | None = None) -> float:
+    """Resident set size of process ``pid`` in MiB, now; this process's by default.
+
+    From ``/proc/PID/statm`` (Linux). Elsewhere: this process's peak (``getrusage``),
+    NaN for another process.
+    """
+    try:
+        with open(f"/proc/{pid or 'self'}/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        if pid is not None:
+            return math.nan
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 1024 if sys.platform != "darwin" else peak / 2**20
 
 
 @dataclass(frozen=True, slots=True)

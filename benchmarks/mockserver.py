@@ -1,26 +1,26 @@
 """The mock SageMaker endpoint in its own process, and a client for its control path.
 
-The mock runs as ``python -m asyncoptjob.mock`` so the benchmark process's CPU time is
-the client's alone. Ground truth (request counts by outcome, true transition times)
-comes from the mock's control path (``/_mock/...``), never from the contenders.
+The mock runs as ``python -m asyncoptjob.mock`` (``asyncoptjob.mock.MockProcess``) so the
+benchmark process's CPU time is the client's alone. Ground truth (request counts by
+outcome, true transition times) comes from the mock's control path (``/_mock/...``),
+never from the contenders.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import select
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
+from asyncoptjob.mock import MockProcess
+
 from .environment import AWS_ENV
+from .measure import cpu_seconds
 
 __all__ = ["DESCRIBE", "MockServer"]
 
@@ -30,15 +30,8 @@ DESCRIBE = "DescribeOptimizationJob"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _clock_ticks() -> int:
-    try:
-        return os.sysconf("SC_CLK_TCK")
-    except (AttributeError, ValueError, OSError):
-        return 100
-
-
-class MockServer:
-    """Start ``python -m asyncoptjob.mock`` on 127.0.0.1 and talk to its control path.
+class MockServer(MockProcess):
+    """``python -m asyncoptjob.mock`` on 127.0.0.1 (a `MockProcess`) and its control path.
 
     Example::
 
@@ -54,93 +47,22 @@ class MockServer:
     """
 
     def __init__(self, *, seed: int = 1, args: Sequence[str] = ()) -> None:
-        self.seed_value = seed
-        self.args = list(args)
-        self.url = ""
-        self._process: subprocess.Popen[str] | None = None
-        self._stderr: Any = None
-        self._ticks = _clock_ticks()
-
-    # -- process ------------------------------------------------------------------------
-
-    def start(self) -> str:
-        """Start the process and return its URL (read from its first stdout line)."""
-        command = [
-            sys.executable,
-            "-m",
-            "asyncoptjob.mock",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--seed",
-            str(self.seed_value),
-            *self.args,
-        ]
-        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in close())
-        self._process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
+        super().__init__(
+            ["--host", "127.0.0.1", "--port", "0", "--seed", str(seed), *args],
             env={**os.environ, **AWS_ENV},
         )
-        assert self._process.stdout is not None
-        ready, _, _ = select.select([self._process.stdout], [], [], 60)
-        line = self._process.stdout.readline().strip() if ready else ""
-        if not line.startswith("http://127.0.0.1:"):
-            self.close()
-            raise RuntimeError(f"the mock did not start: first line {line!r}; {self.stderr()}")
-        self.url = line
-        return line
-
-    def stderr(self) -> str:
-        """What the mock wrote to stderr so far (for error messages)."""
-        if self._stderr is None:
-            return ""
-        self._stderr.seek(0)
-        text: str = self._stderr.read()
-        return text[-2000:]
-
-    def close(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL after 10 s)."""
-        process, self._process = self._process, None
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            if process.stdout is not None:
-                process.stdout.close()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
 
     def __enter__(self) -> MockServer:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    def close(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL after 10 s)."""
+        self.stop()
 
     def cpu_seconds(self) -> float:
-        """CPU seconds (user + system) the mock process has used so far (Linux; else 0)."""
-        if self._process is None:
-            return 0.0
-        try:
-            with open(f"/proc/{self._process.pid}/stat", encoding="ascii") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        # Fields 14 and 15 of proc(5) (utime, stime); index from after the command name.
-        return (int(fields[11]) + int(fields[12])) / self._ticks
+        """CPU seconds the mock process has used so far (Linux; NaN elsewhere or stopped)."""
+        return math.nan if self.pid is None else cpu_seconds(self.pid)
 
     # -- control path -------------------------------------------------------------------
 

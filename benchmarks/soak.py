@@ -34,11 +34,10 @@ import json
 import math
 import os
 import random
-import resource
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -50,33 +49,23 @@ from aiobotocore.session import get_session
 
 from asyncoptjob import (
     Event,
-    JobError,
     Poller,
     PollPolicy,
     RetryPolicy,
-    StatusChange,
     WaitTimeoutError,
 )
+from asyncoptjob.mock import MockProcess
+from asyncoptjob.testing import EventOrder, InvariantError, check_truth
+
+from .environment import AWS_ENV, REGION
+from .measure import cpu_seconds, rss_mib
 
 __all__ = ["SoakConfig", "main", "run"]
 
 DESCRIBE = "DescribeOptimizationJob"
 LIST = "ListOptimizationJobs"
-REGION = "us-east-1"
-#: Dummy credentials and no config files: nothing here may reach AWS.
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_CONFIG_FILE": "/nonexistent/asyncoptjob-soak/config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/asyncoptjob-soak/credentials",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "NO_PROXY": "127.0.0.1,localhost",
-    "no_proxy": "127.0.0.1,localhost",
-}
 #: Sending and arriving may differ by this much (network hop, connection set-up).
 ARRIVAL_JITTER = 0.05
-TERMINAL = frozenset({"COMPLETED", "FAILED", "STOPPED"})
 
 
 @dataclass(frozen=True)
@@ -166,35 +155,27 @@ class Endpoint:
     def __init__(self, config: SoakConfig) -> None:
         self.config = config
         self.url = ""
-        self.process: asyncio.subprocess.Process | None = None
+        self.process = MockProcess(
+            [
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--seed",
+                str(config.seed),
+                "--describe-rate",
+                str(config.account_rate),
+                "--describe-burst",
+                str(max(1.0, config.account_rate / 10)),
+                "--request-log-size",
+                "200000",
+            ],
+            env={**os.environ, **AWS_ENV},
+        )
         self.http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Endpoint:
-        c = self.config
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "asyncoptjob.mock",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--seed",
-            str(c.seed),
-            "--describe-rate",
-            str(c.account_rate),
-            "--describe-burst",
-            str(max(1.0, c.account_rate / 10)),
-            "--request-log-size",
-            "200000",
-            stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, **AWS_ENV},
-        )
-        assert self.process.stdout is not None
-        with anyio.fail_after(60):
-            self.url = (await self.process.stdout.readline()).decode().strip()
-        if not self.url.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"the mock did not start: {self.url!r}")
+        self.url = await anyio.to_thread.run_sync(self.process.start)
         # trust_env=False: never through a proxy, whatever the environment says. No
         # keep-alive, so the endpoint's open-connection count is the library's alone.
         self.http = aiohttp.ClientSession(
@@ -205,14 +186,7 @@ class Endpoint:
     async def __aexit__(self, *exc: object) -> None:
         if self.http is not None:
             await self.http.close()
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            try:
-                with anyio.fail_after(10):
-                    await self.process.wait()
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
+        await anyio.to_thread.run_sync(self.process.stop)
 
     async def call(self, route: str, body: dict[str, Any] | None = None, **query: Any) -> Any:
         assert self.http is not None
@@ -245,35 +219,15 @@ class Endpoint:
         return int(result["max"])
 
     def cpu_seconds(self) -> float:
-        return _cpu_seconds(self.process.pid if self.process else None)
+        pid = self.process.pid
+        return math.nan if pid is None else cpu_seconds(pid)
+
+    def rss_mib(self) -> float:
+        pid = self.process.pid
+        return math.nan if pid is None else rss_mib(pid)
 
 
 # -- measurements ----------------------------------------------------------------------------
-
-
-def _rss_mb(pid: int | None = None) -> float:
-    """Resident set size in MiB (Linux /proc; elsewhere the peak from getrusage)."""
-    try:
-        with open(f"/proc/{pid or 'self'}/statm", encoding="ascii") as handle:
-            pages = int(handle.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError):
-        if pid is not None:
-            return math.nan
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 1024 if sys.platform != "darwin" else peak / 2**20
-
-
-def _cpu_seconds(pid: int | None = None) -> float:
-    if pid is None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return math.nan
 
 
 class LogCounter:
@@ -291,8 +245,8 @@ class LogCounter:
 class Record:
     """What the run saw, kept small: statuses per caller and job, and the violations."""
 
-    # caller id -> job -> list of status strings ("!Code" for a JobError)
-    seen: dict[str, dict[str, list[str]]] = field(default_factory=lambda: defaultdict(dict))
+    # caller id -> its jobs' statuses, checked as they arrive ("!Code" for a JobError)
+    seen: dict[str, EventOrder] = field(default_factory=lambda: defaultdict(EventOrder))
     complete: set[str] = field(default_factory=set)  # callers that read to the end
     waited: dict[str, str] = field(default_factory=dict)  # wait_until_done: job -> status
     violations: list[str] = field(default_factory=list)
@@ -302,25 +256,14 @@ class Record:
 
     def add(self, caller: str, event: Event) -> None:
         self.events += 1
-        jobs = self.seen[caller]
-        history = jobs.setdefault(event.job_name, [])
-        if isinstance(event, JobError):
-            history.append("!" + getattr(event.error, "code", type(event.error).__name__))
-            return
-        assert isinstance(event, StatusChange)
-        previous = history[-1] if history else None
-        got_previous = event.previous_status.value if event.previous_status else None
-        if previous is not None and previous.startswith("!"):
-            self.violate(f"{caller}/{event.job_name}: an event after a JobError")
-        if got_previous != previous:
-            self.violate(
-                f"{caller}/{event.job_name}: previous_status {got_previous} after {previous}"
-            )
-        if event.status.value == previous:
-            self.violate(f"{caller}/{event.job_name}: status {previous} repeated")
-        if previous in TERMINAL:
-            self.violate(f"{caller}/{event.job_name}: an event after terminal {previous}")
-        history.append(event.status.value)
+        self.check(caller, self.seen[caller].add, event)
+
+    def check(self, who: str, check: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Run one of the testing kit's checks; a broken invariant is a violation of ``who``."""
+        try:
+            check(*args, **kwargs)
+        except InvariantError as exc:
+            self.violate(f"{who}/{exc}")
 
     def violate(self, message: str) -> None:
         if len(self.violations) < 200:
@@ -428,8 +371,8 @@ async def _sampler(
             {
                 "t": round(now - started, 2),
                 "phase": phase[0],
-                "rss_mb": round(_rss_mb(), 1),
-                "mock_rss_mb": round(_rss_mb(endpoint.process.pid if endpoint.process else 0), 1),
+                "rss_mb": round(rss_mib(), 1),
+                "mock_rss_mb": round(endpoint.rss_mib(), 1),
                 "tasks": len(asyncio.all_tasks()),
                 "requests_per_s": round((requests - last_requests) / max(1e-9, now - last_t), 1),
                 "requests": dict(stats.requests),
@@ -457,33 +400,26 @@ async def _rate_watch(endpoint: Endpoint, config: SoakConfig, worst: dict[str, i
 
 def _check_truth(record: Record, truth: dict[str, list[list[Any]]], names: Iterable[str]) -> None:
     true_statuses = {name: [s for s, _ in items] for name, items in truth.items()}
-    for caller, jobs in record.seen.items():
-        for name, history in jobs.items():
+    for caller, order in record.seen.items():
+        for name, history in order.histories.items():
             real = true_statuses.get(name)
             if real is None:
                 record.violate(f"{caller}/{name}: unknown to the endpoint")
                 continue
             statuses = [s for s in history if not s.startswith("!")]
-            remaining = iter(real)
-            if not all(s in remaining for s in statuses):
-                record.violate(f"{caller}/{name}: saw {statuses}, truth {real}")
-            if statuses and statuses[-1] in TERMINAL and statuses[-1] != real[-1]:
-                record.violate(f"{caller}/{name}: ended {statuses[-1]}, truth {real[-1]}")
+            record.check(caller, check_truth, name, statuses, real)
     for name, status in record.waited.items():
-        if true_statuses.get(name, [None])[-1] != status:
-            record.violate(f"wait_until_done/{name}: {status}, truth {true_statuses.get(name)}")
+        truth_of = true_statuses.get(name, [])
+        record.check("wait_until_done", check_truth, name, [status], truth_of, finished=True)
     # Every primary caller read to the end: exactly one terminal outcome per job, last.
     watched = set()
-    for caller, jobs in record.seen.items():
+    for caller, order in record.seen.items():
         if not caller.startswith("p"):
             continue
         if caller not in record.complete:
             record.violate(f"{caller}: did not finish")
-        for name, history in jobs.items():
-            watched.add(name)
-            terminal = [s for s in history if s in TERMINAL or s.startswith("!")]
-            if len(terminal) != 1 or history[-1] != terminal[0]:
-                record.violate(f"{caller}/{name}: terminal outcomes {terminal} in {history}")
+        watched.update(order.histories)
+        record.check(caller, order.check_finished)
     missing = set(names) - watched
     if missing:
         record.violate(f"{len(missing)} jobs never reported, e.g. {sorted(missing)[:3]}")
@@ -500,7 +436,7 @@ async def run(config: SoakConfig) -> dict[str, Any]:
     names: list[str] = []
     session = get_session()
     started = time.monotonic()
-    cpu_start = _cpu_seconds()
+    cpu_start = cpu_seconds()
     gc.collect()
     objects_start = len(gc.get_objects())
     async with Endpoint(config) as endpoint:
@@ -586,7 +522,7 @@ async def run(config: SoakConfig) -> dict[str, Any]:
         list_counts,
         {
             "ran_for_s": round(ran_for, 1),
-            "client_cpu_s": round(_cpu_seconds() - cpu_start, 1),
+            "client_cpu_s": round(cpu_seconds() - cpu_start, 1),
             "mock_cpu_s": round(mock_cpu, 1),
             "tasks_baseline": baseline_tasks,
             "tasks_at_end_while_open": tasks_while_open,
@@ -612,9 +548,9 @@ def _report(
     rss = [s["rss_mb"] for s in samples] or [math.nan]
     quarter = max(1, len(rss) // 4)
     outcomes: Counter[str] = Counter()
-    for caller, jobs in record.seen.items():
+    for caller, order in record.seen.items():
         if caller.startswith("p"):
-            for history in jobs.values():
+            for history in order.histories.values():
                 outcomes[history[-1] if history else "none"] += 1
     return {
         "config": asdict(config),

@@ -10,13 +10,9 @@ import pytest
 from aiobotocore.session import AioSession, get_session
 from botocore.config import Config
 
-from _support import DUMMY_CREDENTIALS, NO_RETRIES, REGION, sync_sagemaker_client
-from asyncoptjob.mock import Lifecycle, MockSageMaker
-
-#: A lifecycle that runs a whole job in well under a second.
-FAST_LIFECYCLE = Lifecycle(
-    starting=(0.05, 0.1), in_progress=(0.1, 0.3), stopping=(0.05, 0.1), time_scale=1.0
-)
+from asyncoptjob.mock import MockSageMaker
+from asyncoptjob.testing import RedisServer
+from tests.helpers import DUMMY_CREDENTIALS, FAST, NO_RETRIES, REGION, sync_sagemaker_client
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +37,7 @@ def aio_session() -> AioSession:
 @pytest.fixture
 async def mock() -> AsyncIterator[MockSageMaker]:
     """A running mock endpoint with a sub-second lifecycle and no faults."""
-    async with MockSageMaker(seed=1, lifecycle=FAST_LIFECYCLE) as endpoint:
+    async with MockSageMaker(seed=1, lifecycle=FAST) as endpoint:
         yield endpoint
 
 
@@ -78,7 +74,7 @@ async def aio_client(
 @pytest.fixture
 def threaded_mock() -> Iterator[MockSageMaker]:
     """A mock endpoint served from a background thread, for synchronous clients."""
-    with MockSageMaker(seed=1, lifecycle=FAST_LIFECYCLE).run_in_thread() as endpoint:
+    with MockSageMaker(seed=1, lifecycle=FAST).run_in_thread() as endpoint:
         yield endpoint
 
 
@@ -87,3 +83,10 @@ def boto3_client(threaded_mock: MockSageMaker) -> Iterator[Any]:
     """A boto3 SageMaker client to `threaded_mock`, with botocore retries off."""
     with sync_sagemaker_client(threaded_mock.url) as client:
         yield client
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A throwaway redis-server on a free loopback port (the fleet tests stop and restart it)."""
+    with RedisServer() as server:
+        yield server

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from asyncoptjob.testing import RedisServer
 
 from ..measure import medians
 from ..mockserver import MockServer
@@ -57,36 +55,6 @@ COLUMNS = [
     Column("coverage", "process-job pairs served", ".2f"),
     Column("round_trips_per_describe", "Redis round trips / describe", ".2f"),
 ]
-
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway loopback ``redis-server`` without persistence; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("S6 needs redis-server: apt-get install redis-server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _run_mode(mode: str, sizes: Sizes, redis_url: str, seed: int) -> dict[str, float]:
@@ -134,7 +102,8 @@ def run(ctx: RunContext) -> ScenarioResult:
     sizes = QUICK if ctx.quick else FULL
     repeats = ctx.repeats_or(1)
     samples: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
-    with redis_server() as redis_url:
+    with RedisServer() as redis:
+        redis_url = redis.url
         for repeat in range(repeats):
             for mode in MODES:
                 values = _run_mode(mode, sizes, redis_url, seed=repeat + 1)

@@ -16,9 +16,9 @@ from typing import Any, cast
 import anyio
 import pytest
 
-from _reliability import check_events, check_no_leaks, loop_errors, opts, wait_until
 from asyncoptjob import Event, PollPolicy, watch
 from asyncoptjob.mock import Lifecycle, MockSageMaker
+from tests.helpers import check_against_mock, check_no_leaks, loop_errors, opts, wait_until
 
 DESCRIBE = "DescribeOptimizationJob"
 #: Long enough that a watch is still going when the test leaves it.
@@ -46,7 +46,7 @@ async def test_a_busy_consumer_does_not_pause_polling(aio_session: Any) -> None:
                 await wait_until(lambda n=before: describes(mock) >= n + 3 * len(names))
         # Nothing was dropped while the consumer was busy: every job's terminal status,
         # in the true order of its statuses.
-        check_events(mock, events, names)
+        check_against_mock(mock, events, names)
         await check_no_leaks(mock)
 
 

@@ -36,6 +36,12 @@ As its own process (prints the URL on the first stdout line)::
 
     python -m asyncoptjob.mock --port 0 --seed-jobs 1000 --describe-rate 20
 
+or, from Python (tests, benchmarks), `MockProcess` starts one, reads its URL and
+stops it::
+
+    with MockProcess(["--seed-jobs", "1000", "--describe-rate", "20"]) as mock:
+        ...  # endpoint_url=mock.url; mock.pid for its CPU and memory
+
 Control path (no auth, not counted, never faulted): ``GET /_mock/stats``,
 ``GET /_mock/transitions``, ``GET /_mock/requests``,
 ``GET /_mock/max_requests_in_window``, ``GET|POST /_mock/faults``,
@@ -43,6 +49,7 @@ Control path (no auth, not counted, never faulted): ``GET /_mock/stats``,
 """
 
 from ._faults import Faults
+from ._launcher import MockProcess
 from ._ledger import RequestRecord
 from ._process import build_parser, main
 from ._server import MockSageMaker, MockStats
@@ -54,6 +61,7 @@ __all__ = [
     "Faults",
     "MockStats",
     "RequestRecord",
+    "MockProcess",
     "build_parser",
     "main",
 ]

@@ -6,6 +6,11 @@
   statuses change at set times.
 * :class:`ManualClock` is virtual time: pass it as ``clock=`` and poll intervals,
   backoffs, rate waits and timeouts only pass when the test calls ``advance``.
+* :func:`check_events`, :class:`EventOrder` and :func:`check_against_truth` check the
+  library's event guarantees (order, one terminal outcome, agreement with an
+  endpoint's true transitions): the same checks the project's own suite and soak run
+  use. A broken guarantee raises :class:`InvariantError`.
+* :class:`RedisServer` starts a throwaway loopback ``redis-server`` for fleet-mode tests.
 
 For tests over real HTTP, use the mock SageMaker endpoint in :mod:`asyncoptjob.mock`.
 
@@ -25,14 +30,26 @@ Example::
                 assert (await anext(events)).status == "COMPLETED"
 """
 
+from ._checks import EventOrder, InvariantError, check_against_truth, check_events, check_truth
 from ._clock import ManualClock
+from ._redis import RedisServer
 from ._transport import FakeRequest, FakeTransport, Handler, ScriptedJobs, describe_response
 
 __all__ = [
+    # a transport answered by a function
     "FakeTransport",
     "FakeRequest",
     "Handler",
     "describe_response",
     "ScriptedJobs",
+    # virtual time
     "ManualClock",
+    # the event guarantees, checked
+    "check_events",
+    "EventOrder",
+    "check_truth",
+    "check_against_truth",
+    "InvariantError",
+    # fleet mode
+    "RedisServer",
 ]

@@ -1,0 +1,84 @@
+"""One fleet member for the multi-process tests: ``python -m tests.fleet.fleet_worker CONFIG``.
+
+Run from the repository root (the tests do: ``cwd=ROOT``).
+
+Opens a Poller in fleet mode against the mock endpoint, runs one subscriber per list in
+``subs`` (overlapping on purpose), prints ``ready`` once they are attached, and at the end
+prints one JSON line: every subscriber's events, its describes per job and its stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+import anyio
+import structlog
+
+from asyncoptjob import JobError, Poller, PollPolicy, StatusChange
+from asyncoptjob._transport import open_transport
+from tests.helpers import CountingTransport
+
+
+async def main(config: dict[str, Any]) -> None:
+    subs: list[list[str]] = config["subs"]
+    results: list[list[list[Any]]] = [[] for _ in subs]
+    async with open_transport(
+        endpoint_url=config["mock_url"],
+        region_name="us-east-1",
+        max_concurrency=config.get("max_concurrency", 8),
+    ) as inner:
+        transport = CountingTransport(inner)
+        async with Poller(
+            transport=transport,
+            redis_url=config["redis_url"],
+            redis_prefix=config["prefix"],
+            redis_lease_ttl=config["lease_ttl"],
+            max_rate=config["max_rate"],
+            max_concurrency=config.get("max_concurrency", 8),
+            poll_interval=PollPolicy(interval=config["poll"], max_interval=config["poll"]),
+            strategy="describe",
+        ) as poller:
+
+            async def run(i: int) -> None:
+                async for event in poller.watch(subs[i], timeout=config["timeout"]):
+                    if isinstance(event, StatusChange):
+                        prev = event.previous_status.value if event.previous_status else None
+                        results[i].append(
+                            [
+                                event.job_name,
+                                prev,
+                                event.status.value,
+                                event.description["OptimizationJobName"],
+                            ]
+                        )
+                    elif isinstance(event, JobError):
+                        results[i].append([event.job_name, "error", repr(event.error), ""])
+
+            async with anyio.create_task_group() as tg:
+                for i in range(len(subs)):
+                    tg.start_soon(run, i)
+                await anyio.sleep(0.3)
+                print("ready", flush=True)
+            stats = poller.stats
+            assert stats.fleet is not None
+            report = {
+                "events": results,
+                "describes": dict(transport.describes),
+                "requests": dict(stats.requests),
+                "outages": stats.fleet.outages,
+                "round_trips": stats.fleet.budget_round_trips,
+            }
+    print(json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    # stdout carries the protocol (``ready``, then the report); logs go to stderr.
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
+    asyncio.run(main(json.loads(sys.argv[1])))

@@ -1,0 +1,166 @@
+"""The fleet's shared rate budget (Lua token bucket + shared CUBIC) against a real Redis."""
+
+from __future__ import annotations
+
+import bisect
+import secrets
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+
+from asyncoptjob import MonotonicClock
+from asyncoptjob._fleet import Fleet
+from asyncoptjob.testing import RedisServer
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t-{secrets.token_hex(4)}"
+
+
+def make_fleet(server: RedisServer, prefix: str, max_rate: float | None) -> Fleet:
+    return Fleet(
+        server.url, prefix=prefix, max_rate=max_rate, lease_ttl=3.0, clock=MonotonicClock()
+    )
+
+
+@pytest.fixture
+async def pair(redis_server: RedisServer, prefix: str) -> AsyncIterator[tuple[Fleet, Fleet]]:
+    a, b = make_fleet(redis_server, prefix, 40.0), make_fleet(redis_server, prefix, 40.0)
+    await a.open()
+    await b.open()
+    try:
+        yield a, b
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+def most_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    return max(bisect.bisect_right(times, t + window) - i for i, t in enumerate(times))
+
+
+async def test_two_processes_share_one_budget(pair: tuple[Fleet, Fleet]) -> None:
+    stamps: list[float] = []
+    clock = MonotonicClock()
+
+    async def spender(fleet: Fleet) -> None:
+        while True:
+            await fleet.budget.acquire()
+            stamps.append(clock.now())
+            fleet.budget.on_success()
+
+    with anyio.move_on_after(1.5):
+        async with anyio.create_task_group() as tg:
+            for fleet in pair:
+                for _ in range(6):
+                    tg.start_soon(spender, fleet)
+    # rate 40/s, burst max(1, 40 * 0.05) = 2: never more than 40 t + 2 in a window t,
+    # give or take 0.1 s: each process places its tokens on its own clock after Redis
+    # answers, so a stalled process can bunch its slots against the other's. Two
+    # separate 40/s budgets would put about 80 t in a window.
+    assert most_in_window(stamps, 0.5) <= 40 * (0.5 + 0.1) + 2 + 1
+    assert most_in_window(stamps, 1.0) <= 40 * (1.0 + 0.1) + 2 + 1
+    # ... and the two together still use most of it (not 2 x 40, not 40 / 2).
+    assert 40 * 1.5 * 0.7 <= len(stamps) <= 40 * (1.5 + 0.1) + 3
+    a, b = pair
+    assert a.budget.statistics().acquired > 5
+    assert b.budget.statistics().acquired > 5
+    # Batches: fewer round trips than requests (a few workers wait at once).
+    assert a.budget.round_trips + b.budget.round_trips <= len(stamps) + 10
+
+
+async def test_a_throttle_in_one_process_slows_every_process(pair: tuple[Fleet, Fleet]) -> None:
+    a, b = pair
+    await a.budget.acquire()
+    await b.budget.acquire()
+    assert a.budget.rate == b.budget.rate == 40.0
+    a.budget.on_throttle(MonotonicClock().now())
+    await a.budget.acquire()  # the cut is applied with the next refill
+    for _ in range(3):  # past any tokens b still holds
+        await anyio.sleep(0.03)
+        await b.budget.acquire()
+    assert b.budget.rate is not None
+    assert b.budget.rate < 40.0 * 0.75, "b did not see the cut made by a"
+    assert a.budget.statistics().cuts == 1
+
+
+async def test_throttles_from_before_the_cut_do_not_cut_again(pair: tuple[Fleet, Fleet]) -> None:
+    a, b = pair
+    clock = MonotonicClock()
+    sent = clock.now()
+    await a.budget.acquire()
+    a.budget.on_throttle(sent)
+    await a.budget.acquire()
+    rate_after_one = a.budget.rate
+    # Answers to requests sent before that cut, reported by either process: no new cut.
+    b.budget.on_throttle(sent)
+    await b.budget.acquire()
+    a.budget.on_throttle(sent)
+    await a.budget.acquire()
+    assert a.budget.statistics().cuts + b.budget.statistics().cuts == 1
+    assert rate_after_one is not None
+    assert a.budget.rate is not None
+    assert a.budget.rate >= rate_after_one * 0.99
+
+
+async def test_no_max_rate_is_unlimited_until_the_first_throttle(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    a, b = make_fleet(redis_server, prefix, None), make_fleet(redis_server, prefix, None)
+    await a.open()
+    await b.open()
+    try:
+        for _ in range(50):
+            await a.budget.acquire()
+            a.budget.on_success()
+        assert a.budget.rate is None
+        assert a.budget.round_trips <= 3, "unlimited mode should not ask Redis per request"
+        a.budget.on_throttle(MonotonicClock().now())
+        await a.budget.acquire()
+        assert a.budget.rate is not None
+        await anyio.sleep(0.25)  # b re-asks at least this often while unlimited
+        await b.budget.acquire()
+        assert b.budget.rate is not None
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_prefixes_keep_fleets_apart(redis_server: RedisServer) -> None:
+    a = make_fleet(redis_server, "fleet-a", 10.0)
+    b = make_fleet(redis_server, "fleet-b", 10.0)
+    await a.open()
+    await b.open()
+    try:
+        await a.budget.acquire()
+        a.budget.on_throttle(MonotonicClock().now())
+        await a.budget.acquire()
+        await b.budget.acquire()
+        assert a.budget.rate is not None
+        assert a.budget.rate < 10.0
+        assert b.budget.rate == 10.0
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_redis_gone_falls_back_to_a_local_share(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    a, b = make_fleet(redis_server, prefix, 40.0), make_fleet(redis_server, prefix, 40.0)
+    await a.open()
+    await b.open()
+    try:
+        await a._heartbeat()  # both are members now
+        assert a.members == 2
+        redis_server.stop()
+        with anyio.fail_after(5):
+            await a.budget.acquire()  # fails over, does not hang or raise
+        assert not a.connected
+        assert a.budget.rate == pytest.approx(20.0)
+    finally:
+        await a.aclose()
+        await b.aclose()

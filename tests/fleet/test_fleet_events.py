@@ -1,0 +1,159 @@
+"""Fleet mode in one event loop: shared statuses, one poller per job, late subscribers."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from structlog.testing import capture_logs
+
+from asyncoptjob import Event, Poller, StatusChange, watch
+from asyncoptjob._transport import open_transport
+from asyncoptjob.mock import MockSageMaker
+from asyncoptjob.testing import RedisServer, check_events
+from tests.helpers import FAST, FAST_POLL, CountingTransport
+
+
+@asynccontextmanager
+async def counting(mock: MockSageMaker, session: Any) -> AsyncIterator[CountingTransport]:
+    async with open_transport(
+        session=session, endpoint_url=mock.url, region_name="us-east-1", max_concurrency=16
+    ) as transport:
+        yield CountingTransport(transport)
+
+
+def fleet_opts(server: RedisServer, prefix: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "redis_url": server.url,
+        "redis_prefix": prefix,
+        "poll_interval": FAST_POLL,
+        "strategy": "describe",
+        "redis_lease_ttl": 1.0,
+        **extra,
+    }
+
+
+async def collect(poller: Poller, names: list[str]) -> list[Event]:
+    return [event async for event in poller.watch(names, timeout=30)]
+
+
+async def test_two_pollers_poll_each_job_once_and_both_hear_everything(
+    redis_server: RedisServer, aio_session: Any
+) -> None:
+    prefix = f"t-{secrets.token_hex(4)}"
+    async with MockSageMaker(seed=3, lifecycle=FAST) as mock:
+        names = mock.seed_jobs(24, outcome="COMPLETED")
+        a_names, b_names = names[:16], names[8:]  # 8 jobs watched by both
+        results: dict[str, list[Event]] = {}
+        async with (
+            counting(mock, aio_session) as ta,
+            counting(mock, aio_session) as tb,
+            Poller(transport=ta, **fleet_opts(redis_server, prefix)) as a,
+            Poller(transport=tb, **fleet_opts(redis_server, prefix)) as b,
+        ):
+
+            async def run(key: str, poller: Poller, watched: list[str]) -> None:
+                results[key] = await collect(poller, watched)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run, "a", a, a_names)
+                tg.start_soon(run, "a-half", a, a_names[8:])
+                tg.start_soon(run, "b", b, b_names)
+        check_events(results["a"], a_names)
+        check_events(results["a-half"], a_names[8:])
+        check_events(results["b"], b_names)
+        # One poller per job: no job was described by both processes.
+        both = set(ta.describes) & set(tb.describes)
+        assert not both, f"described by both pollers: {sorted(both)}"
+        assert set(ta.describes) | set(tb.describes) == set(names)
+
+
+async def test_a_restarted_poller_resumes_from_redis_without_a_second_terminal(
+    redis_server: RedisServer, aio_session: Any
+) -> None:
+    prefix = f"t-{secrets.token_hex(4)}"
+    async with MockSageMaker(seed=4, lifecycle=FAST) as mock:
+        names = mock.seed_jobs(6, outcome="FAILED")
+        async with Poller(endpoint_url=mock.url, **fleet_opts(redis_server, prefix)) as first:
+            check_events(await collect(first, names), names)
+        # A new process (a restart) watching the same, finished jobs: one terminal event
+        # each, straight from Redis, and not a single describe.
+        async with (
+            counting(mock, aio_session) as transport,
+            Poller(transport=transport, **fleet_opts(redis_server, prefix)) as again,
+        ):
+            events = await collect(again, names)
+            assert again.stats.requests["ok"] == 0
+        by_job = check_events(events, names)
+        for seq in by_job.values():
+            assert len(seq) == 1
+            assert isinstance(seq[0], StatusChange)
+            assert seq[0].status == "FAILED"
+            assert seq[0].description["FailureReason"]
+        assert not transport.describes
+
+
+async def test_module_level_watch_and_wait_accept_redis_url(redis_server: RedisServer) -> None:
+    from asyncoptjob import wait_until_done
+
+    prefix = f"t-{secrets.token_hex(4)}"
+    async with MockSageMaker(seed=5, lifecycle=FAST) as mock:
+        names = mock.seed_jobs(5, outcome="COMPLETED")
+        events = [
+            e async for e in watch(names, endpoint_url=mock.url, **fleet_opts(redis_server, prefix))
+        ]
+        check_events(events, names)
+        done = await wait_until_done(
+            names, endpoint_url=mock.url, **fleet_opts(redis_server, prefix)
+        )
+        assert set(done) == set(names)
+        # Leaving early still cleans up (the inline hub holds no task past the loop).
+        more = mock.seed_jobs(3, prefix="more", outcome="COMPLETED")
+        async for _event in watch(more, endpoint_url=mock.url, **fleet_opts(redis_server, prefix)):
+            break
+
+
+async def test_unreachable_redis_means_local_mode_with_a_warning() -> None:
+    url = RedisServer().url  # a free port, nothing started on it
+    async with MockSageMaker(seed=6, lifecycle=FAST) as mock:
+        names = mock.seed_jobs(4, outcome="COMPLETED")
+        with capture_logs() as logs:
+            async with Poller(
+                endpoint_url=mock.url,
+                redis_url=url,
+                poll_interval=FAST_POLL,
+                max_rate=50,
+                redis_lease_ttl=0.5,
+            ) as poller:
+                check_events(await collect(poller, names), names)
+        assert any(entry["event"] == "fleet_redis_unavailable" for entry in logs)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("redis_url", "localhost:6379"),
+        ("redis_prefix", ""),
+        ("redis_prefix", "a b"),
+        ("redis_lease_ttl", 0),
+    ],
+)
+def test_fleet_options_are_validated(option: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=option):
+        Poller(**{option: value})  # type: ignore[misc]
+
+
+def test_the_default_path_never_imports_redis() -> None:
+    code = (
+        "import sys, asyncoptjob;"
+        "asyncoptjob.Poller(region_name='us-east-1');"
+        "import asyncoptjob._poller, asyncoptjob._hub;"
+        "assert not any(m == 'redis' or m.startswith('redis.') for m in sys.modules), 'redis'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
