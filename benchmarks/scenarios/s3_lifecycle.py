@@ -60,7 +60,8 @@ QUICK = Sizes(
         "stopping": [0.5, 1],
         "failure_rate": 0.1,
         "stop_rate": 0.1,
-        "time_scale": 0.05,
+        # Long enough that client start-up on a busy machine still sees jobs change.
+        "time_scale": 0.25,
     },
     interval=0.05,
     latency_ms=0.0,

@@ -122,7 +122,6 @@ class PolledJob(Protocol):
     name: str
     status: JobStatus | None
     in_flight: bool
-    token: int
 
 
 J = TypeVar("J", bound=PolledJob)
@@ -185,8 +184,10 @@ class Describer(Generic[J]):
             job.in_flight = False
             self.answers.failed(job, exc, started)
             return
-        finally:
+        except BaseException:
             job.in_flight = False
+            raise
+        job.in_flight = False
         self.answers.observe(job, description, sent_at)
 
     async def last_look(self, jobs: Iterable[J], concurrency: int) -> None:

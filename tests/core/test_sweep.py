@@ -231,12 +231,22 @@ def sweep_opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any
 
 
 async def sweep_to_the_end(
-    mock: MockSageMaker, aio_session: Any, names: list[str], **extra: Any
-) -> PollerStats:
-    """Watch ``names`` to the end with sweeps; check every job's events against the truth."""
+    mock: MockSageMaker, aio_session: Any, count: int, **extra: Any
+) -> tuple[list[str], PollerStats]:
+    """Seed ``count`` jobs and watch them to the end with sweeps; check every job's events.
+
+    The jobs are seeded once the Poller is open, so a slow client start-up on a busy
+    machine cannot let their short lifecycles end before the first look.
+    """
     async with Poller(**sweep_opts(mock, aio_session, **extra)) as poller:
+        names = mock.seed_jobs(count)
         events = [e async for e in poller.watch(names)]
+        # Both read in one step of the loop the in-process mock shares: a List call the
+        # endpoint counted that the library has not yet seen answered is on the wire.
         stats = poller.stats
+        lists_served = mock.stats().count("ListOptimizationJobs")
+        assert sum(stats.list_requests.values()) <= lists_served
+        assert lists_served <= sum(stats.list_requests.values()) + stats.in_flight
     by_job = check_events(events, names)
     truth = mock.transitions(names)
     for name, seq in by_job.items():
@@ -244,7 +254,7 @@ async def sweep_to_the_end(
         assert seq[-1].status == truth[name][-1][0]
     assert stats.strategy == "sweep"
     assert stats.sweeps > 0
-    return stats
+    return names, stats
 
 
 async def test_sweep_strategy_reports_every_lifecycle_with_fewer_describes(
@@ -252,13 +262,11 @@ async def test_sweep_strategy_reports_every_lifecycle_with_fewer_describes(
 ) -> None:
     lifecycle = Lifecycle(starting=(0.1, 0.3), in_progress=(0.8, 1.5), failure_rate=0.3)
     async with MockSageMaker(seed=31, lifecycle=lifecycle) as mock:
-        names = mock.seed_jobs(60)
-        stats = await sweep_to_the_end(mock, aio_session, names)
+        names, stats = await sweep_to_the_end(mock, aio_session, 60)
         assert stats.sweep_hints > 0
         describes = mock.stats().count("DescribeOptimizationJob")
         # One describe to start, and one per change a sweep reported (at most three).
         assert describes <= 4 * len(names)
-        assert mock.stats().count("ListOptimizationJobs") == sum(stats.list_requests.values())
 
 
 async def test_sweep_with_the_empty_page_quirk_still_misses_nothing(aio_session: Any) -> None:
@@ -278,8 +286,7 @@ async def test_list_lag_within_the_overlap_is_caught_by_sweeps(aio_session: Any)
     # last sweep by 1 s, so every change is still reported by a sweep, not the safety net.
     lifecycle = Lifecycle(starting=(0.1, 0.3), in_progress=(0.6, 1.2), failure_rate=0.3)
     async with MockSageMaker(seed=36, lifecycle=lifecycle, faults=Faults(list_lag=0.3)) as mock:
-        names = mock.seed_jobs(40)
-        stats = await sweep_to_the_end(mock, aio_session, names)
+        names, stats = await sweep_to_the_end(mock, aio_session, 40)
         assert stats.sweep_hints >= len(names)  # every job's end came from a sweep
         assert mock.stats().count("ListOptimizationJobs") > 0
         # At most one describe per true status: the stale statuses a lagging List still
@@ -293,9 +300,8 @@ async def test_a_list_that_never_shows_a_job_loses_nothing(aio_session: Any) -> 
     lifecycle = Lifecycle(starting=(0.1, 0.3), in_progress=(0.5, 1.0), failure_rate=0.3)
     faults = Faults(list_lag=math.inf)
     async with MockSageMaker(seed=37, lifecycle=lifecycle, faults=faults) as mock:
-        names = mock.seed_jobs(30)
         policy = SweepPolicy(interval=0.05, safety_interval=0.25, max_rate=None)
-        stats = await sweep_to_the_end(mock, aio_session, names, sweep=policy)
+        _, stats = await sweep_to_the_end(mock, aio_session, 30, sweep=policy)
         assert stats.sweep_hints == 0
 
 
