@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, aclosing
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import anyio
@@ -173,12 +172,7 @@ class Watch:
         self._gen = gen
         return gen
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         stack, self._stack, self._gen = self._stack, None, None
         if stack is not None:
             await stack.aclose()
