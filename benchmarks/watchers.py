@@ -232,9 +232,9 @@ def asyncoptjob_watcher(
 
     Args:
         policy: the ``poll_interval`` option.
-        api: ``"watch"`` for the module-level ``watch(names, ...)`` (it polls only while
-            the loop waits for the next event), ``"poller"`` for ``Poller.watch`` (the hub
-            polls in the background for the life of the ``async with``).
+        api: ``"watch"`` for the module-level ``watch(names, ...)`` (a private hub that
+            polls in the background for the life of the loop), ``"poller"`` for
+            ``Poller.watch`` (the hub polls for the life of the ``async with``).
         consume: awaited in the loop body for each event once it is logged: what the
             application does with it (S7's busy consumer). None: nothing.
         **options: more :class:`asyncoptjob.PollerOptions`.

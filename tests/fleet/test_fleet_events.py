@@ -113,7 +113,7 @@ async def test_module_level_watch_and_wait_accept_redis_url(redis_server: RedisS
             names, endpoint_url=mock.url, **fleet_opts(redis_server, prefix)
         )
         assert set(done) == set(names)
-        # Leaving early still cleans up (the inline hub holds no task past the loop).
+        # Leaving early still cleans up (the private hub holds no task past the loop).
         more = mock.seed_jobs(3, prefix="more", outcome="COMPLETED")
         async for _event in watch(more, endpoint_url=mock.url, **fleet_opts(redis_server, prefix)):
             break

@@ -52,14 +52,14 @@ ITERATIONS = 25
 
 async def _drive(mode: str, names: list[str], poller: Poller, options: dict[str, Any]) -> None:
     """One caller, in one of the ways the library can be used; runs until done."""
-    if mode == "inline":
+    if mode == "watch":
         async for _ in watch(names, **options):
             pass
-    elif mode == "inline_ctx":
+    elif mode == "watch_ctx":
         async with watch(names, timeout=0.3, **options) as events:
             async for _ in events:
                 await asyncio.sleep(0)
-    elif mode == "inline_wait":
+    elif mode == "module_wait":
         await wait_until_done(names, **options)
     elif mode == "poller_watch":
         async for _ in poller.watch(names):
@@ -80,9 +80,9 @@ async def _drive(mode: str, names: list[str], poller: Poller, options: dict[str,
 
 
 MODES = [
-    "inline",
-    "inline_ctx",
-    "inline_wait",
+    "watch",
+    "watch_ctx",
+    "module_wait",
     "poller_watch",
     "poller_ctx",
     "poller_wait",
@@ -109,7 +109,7 @@ async def test_callers_cancelled_at_random_points_never_hang_or_leak(
                 for i in range(ITERATIONS):
                     names = mock.seed_jobs(rng.randint(1, 5), prefix=f"c{i}")
                     mode = rng.choice(MODES)
-                    options = own if mode in ("inline_wait", "own_poller") else shared
+                    options = own if mode in ("module_wait", "own_poller") else shared
                     delay = rng.choice([0.0, rng.uniform(0, 0.02), rng.uniform(0, 0.3)])
                     with anyio.fail_after(15):  # never a hang
                         with anyio.CancelScope() as scope:

@@ -4,7 +4,7 @@ Each scenario opens a fault window on the mock endpoint while jobs are watched, 
 checks the invariants of ``_reliability``: one terminal outcome per job, ordered events
 that match the endpoint's ground truth, the request rate under ``max_rate`` plus burst,
 and nothing left behind (tasks, connections, asyncio error reports). Scenarios run
-both ways the library polls: the inline module-level ``watch`` and a shared ``Poller``.
+both ways to watch: the module-level ``watch`` (a private hub) and a shared ``Poller``.
 """
 
 from __future__ import annotations
@@ -52,15 +52,15 @@ from tests.helpers import (
 #: Jobs that outlive the fault windows below (they open at 0.1 s and close by 0.5 s).
 LIFE = Lifecycle(starting=(0.05, 0.2), in_progress=(0.4, 0.7), stopping=(0.05, 0.1))
 MAX_RATE = 80.0
-MODES = ["inline", "poller"]
+MODES = ["watch", "poller"]
 
 
 async def collect(
     mode: str, mock: MockSageMaker, session: Any, names: list[str], **extra: Any
 ) -> list[Event]:
-    """Watch ``names`` to the end, inline or through a Poller; return every event."""
+    """Watch ``names`` to the end, with module-level watch() or a Poller; return every event."""
     options = quick_retry_opts(mock, session, max_rate=MAX_RATE, **extra)
-    if mode == "inline":
+    if mode == "watch":
         return [event async for event in watch(names, **options)]
     async with Poller(**options) as poller:
         events = [event async for event in poller.watch(names)]
@@ -282,7 +282,7 @@ async def test_job_deleted_while_watched(aio_session: Any, make_aio_client: Any,
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_delete_when_seen, mock, make_aio_client, seen, doomed)
                 async with (
-                    watch(names, **options) if mode == "inline" else _poller_watch(names, options)
+                    watch(names, **options) if mode == "watch" else _poller_watch(names, options)
                 ) as stream:
                     async for event in stream:
                         events.append(event)
@@ -381,7 +381,7 @@ async def test_credentials_error_mid_watch_fails_its_callers_and_the_poller_surv
 
 
 @pytest.mark.parametrize("code", ["AccessDeniedException", "ExpiredTokenException"])
-async def test_credentials_error_mid_inline_watch(aio_session: Any, code: str) -> None:
+async def test_credentials_error_mid_watch(aio_session: Any, code: str) -> None:
     async with (
         MockSageMaker(seed=111, lifecycle=LIFE) as mock,
         loop_errors() as reports,

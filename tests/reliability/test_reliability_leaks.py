@@ -93,7 +93,7 @@ async def test_memory_stays_flat_across_poller_watch_cycles(aio_session: Any) ->
         assert reports == []
 
 
-async def test_memory_tasks_and_connections_stay_flat_across_inline_watches(
+async def test_memory_tasks_and_connections_stay_flat_across_module_level_watches(
     aio_session: Any,
 ) -> None:
     """Module-level ``watch``: each cycle opens and closes its own client and hub."""
