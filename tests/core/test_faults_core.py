@@ -17,6 +17,7 @@ from asyncoptjob import (
     Poller,
     PollPolicy,
     RetryPolicy,
+    StatusChange,
     wait_until_done,
     watch,
 )
@@ -165,14 +166,25 @@ async def test_validation_error_becomes_a_job_error(aio_session: Any) -> None:
 
 async def test_structured_logs_and_stats(aio_session: Any) -> None:
     async with MockSageMaker(seed=18, lifecycle=FAST, faults=Faults(error_rate=0.5)) as mock:
-        names = mock.seed_jobs(8, outcome="COMPLETED")
         with structlog.testing.capture_logs() as logs:
             async with Poller(**quick_retry_opts(mock, aio_session)) as poller:
-                await poller.wait_until_done(names)
+                # Seeded once the client is open: a slow start-up on a busy machine must
+                # not let the jobs end before their first describe (no change to log).
+                names = mock.seed_jobs(8, outcome="COMPLETED")
+                events = [e async for e in poller.watch(names)]
                 stats = poller.stats
+        # One log line per change the hub observed after a job's first look (a job a
+        # retried first describe only saw finished has no change to log).
+        observed = {
+            (e.job_name, e.status.value)
+            for e in events
+            if isinstance(e, StatusChange) and e.previous_status is not None
+        }
         changed = [e for e in logs if e["event"] == "job_status_changed"]
-        assert {e["job_name"] for e in changed} == set(names)
-        assert all(e["log_level"] == "info" and "status" in e for e in changed)
+        assert observed
+        assert {(e["job_name"], e["status"]) for e in changed} == observed
+        assert len(changed) == len(observed)
+        assert all(e["log_level"] == "info" for e in changed)
         polled = [e for e in logs if e["event"] == "job_polled"]
         assert polled
         assert all(e["log_level"] == "debug" for e in polled)

@@ -30,6 +30,7 @@ from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
 from asyncoptjob.testing import check_events
 from tests.helpers import (
     FAST_POLL,
+    FOREVER,
     QUICK_RETRY,
     check_no_leaks,
     library_tasks,
@@ -263,7 +264,8 @@ async def test_closing_a_poller_fails_every_pending_wait_clearly(
 async def test_events_before_the_close_are_still_in_order(aio_session: Any) -> None:
     """A Poller closed mid-watch: what the caller got before the error is well-formed."""
     async with MockSageMaker(seed=204, lifecycle=LIFE) as mock:
-        names = mock.seed_jobs(6)
+        # Three jobs never end on their own: the Poller always closes mid-watch.
+        names = mock.seed_jobs(3) + mock.seed_jobs(3, prefix="long", lifecycle=FOREVER)
         seen: list[Event] = []
         async with anyio.create_task_group() as tg:
             poller = Poller(**quick_retry_opts(mock, aio_session))
