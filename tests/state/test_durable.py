@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ SLOW = Lifecycle(starting=(0.1, 0.1), in_progress=(0.6, 0.8), stopping=(0.05, 0.
 
 def cursors(path: Path, consumer: str = "default") -> dict[str, str | None]:
     """The committed statuses in a state file (read after the Poller closed it)."""
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         rows = db.execute("SELECT job, status FROM cursors WHERE consumer = ?", (consumer,))
         return dict(rows.fetchall())
 

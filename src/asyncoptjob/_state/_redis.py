@@ -53,8 +53,7 @@ class RedisStore(BatchedStore):
         with contextlib.suppress(_Retry):
             await super().flush()
 
-    async def load(self, consumer: str, names: Sequence[str]) -> dict[str, Cursor]:
-        """The cursors ``consumer`` has on ``names`` (jobs without one are left out)."""
+    async def _load(self, consumer: str, names: Sequence[str]) -> dict[str, Cursor]:
         cursors: dict[str, Cursor] = {}
         if not names:
             return cursors

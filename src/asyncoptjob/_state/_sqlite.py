@@ -114,8 +114,7 @@ class SQLiteStore(BatchedStore):
 
         await self._run(write)
 
-    async def load(self, consumer: str, names: Sequence[str]) -> dict[str, Cursor]:
-        """The cursors ``consumer`` has on ``names`` (jobs without one are left out)."""
+    async def _load(self, consumer: str, names: Sequence[str]) -> dict[str, Cursor]:
 
         def read(db: sqlite3.Connection) -> dict[str, Cursor]:
             wanted = set(names)
@@ -187,9 +186,8 @@ def _connect(path: str) -> sqlite3.Connection:
         raise StateError(path, f"cannot be opened ({exc}): check the path and permissions") from exc
     try:
         db.execute("PRAGMA locking_mode = EXCLUSIVE")
-        # Takes the lock (and reads the header): the errors below come from here.
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
+        # Reading the header takes the lock (a file held elsewhere fails here); the file
+        # is checked before anything (even the journal mode) is written to it.
         _check_and_migrate(db, path)
     except StateError:
         db.close()
@@ -242,6 +240,8 @@ def _check_and_migrate(db: sqlite3.Connection, path: str) -> None:
                 f"is corrupt ({problem}): restore it from a backup, or give another path "
                 "to start afresh (the library never overwrites it)",
             )
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
     if version == SCHEMA_VERSION:
         return
     with _transaction(db):

@@ -167,7 +167,20 @@ class BatchedStore:
         raise NotImplementedError
 
     async def load(self, consumer: str, names: Sequence[str]) -> dict[str, Cursor]:
-        """The cursors ``consumer`` has on ``names`` (jobs without one are left out)."""
+        """The cursors ``consumer`` has on ``names`` (jobs without one are left out).
+
+        Commits noted but not written yet count: they are this process's latest word.
+        """
+        cursors = await self._load(consumer, names)
+        noted = {**self._writing, **self._pending}
+        if noted:
+            wanted = set(names)
+            for (who, name), (status, description) in noted.items():
+                if who == consumer and name in wanted:
+                    cursors[name] = Cursor(JobStatus(status), description)
+        return cursors
+
+    async def _load(self, consumer: str, names: Sequence[str]) -> dict[str, Cursor]:
         raise NotImplementedError
 
     async def register(self, consumer: str, names: Sequence[str]) -> None:
