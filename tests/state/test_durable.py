@@ -6,19 +6,20 @@ import asyncio
 import gc
 import sqlite3
 from contextlib import closing
+from math import inf
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from asyncoptjob import JobStatus, Poller, StatusChange, wait_until_done, watch
+from asyncoptjob import Event, JobStatus, Poller, StatusChange, wait_until_done, watch
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 from tests.helpers import FAST, FOREVER, opts, wait_until
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-#: Each job shows STARTING, then INPROGRESS for a while, then ends.
-SLOW = Lifecycle(starting=(0.1, 0.1), in_progress=(0.6, 0.8), stopping=(0.05, 0.05))
+#: INPROGRESS until stopped; then STOPPING briefly, then STOPPED.
+STOPPABLE = Lifecycle(starting=(0.01, 0.01), in_progress=(inf, inf), stopping=(0.05, 0.1))
 
 
 def cursors(path: Path, consumer: str = "default") -> dict[str, str | None]:
@@ -100,26 +101,44 @@ async def test_async_with_commits_the_last_event_on_a_clean_exit_only(
     assert set(cursors(path).values()) == {"FAILED"}
 
 
+async def stop_all(client: Any, names: list[str]) -> None:
+    """Stop running jobs (a ``FOREVER`` job then goes STOPPING, then STOPPED)."""
+    for name in names:
+        await client.stop_optimization_job(OptimizationJobName=name)
+
+
+def check_goes_on(events: list[Event], names: list[str], committed: JobStatus) -> None:
+    """Each job's events start from ``committed`` and move on to STOPPED, continuously."""
+    for name in names:
+        mine = [e for e in events if e.job_name == name]
+        assert mine, name
+        previous: JobStatus | None = committed
+        for event in mine:
+            assert isinstance(event, StatusChange)
+            assert event.previous_status is previous
+            assert event.status.rank > committed.rank
+            previous = event.status
+        assert previous is JobStatus.STOPPED
+
+
 async def test_a_restart_goes_on_from_the_committed_status(
-    aio_session: Any, tmp_path: Path
+    mock: MockSageMaker, aio_session: Any, aio_client: Any, tmp_path: Path
 ) -> None:
-    async with MockSageMaker(seed=3, lifecycle=SLOW) as mock:
-        names = mock.seed_jobs(3, prefix="cont", outcome="COMPLETED")
-        options = opts(mock, aio_session, state=str(tmp_path / "w.db"))
-        first: list[StatusChange] = []
-        async with Poller(**options) as poller, poller.watch(names, consumer="c") as events:
-            async for event in events:
-                assert isinstance(event, StatusChange)
-                first.append(event)
-                if sum(e.status is JobStatus.INPROGRESS for e in first) == len(names):
-                    break
-        # Jobs are still INPROGRESS: the restart says nothing until they move on.
-        async with Poller(**options) as poller:
-            second = [e async for e in poller.watch(names, consumer="c")]
-        for name in names:
-            assert pairs([e for e in second if e.job_name == name]) == [
-                (name, "INPROGRESS", "COMPLETED")
-            ], pairs(second)
+    mock.lifecycle = STOPPABLE
+    names = mock.seed_jobs(3, prefix="cont")
+    options = opts(mock, aio_session, state=str(tmp_path / "w.db"))
+    first: list[StatusChange] = []
+    async with Poller(**options) as poller, poller.watch(names, consumer="c") as events:
+        async for event in events:
+            assert isinstance(event, StatusChange)
+            first.append(event)
+            if sum(e.status is JobStatus.INPROGRESS for e in first) == len(names):
+                break
+    # INPROGRESS is not delivered again; the restart goes on from it once the jobs move.
+    await stop_all(aio_client, names)
+    async with Poller(**options) as poller:
+        second = [e async for e in poller.watch(names, consumer="c")]
+    check_goes_on(second, names, JobStatus.INPROGRESS)
 
 
 async def test_two_consumers_keep_separate_cursors(
