@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from ._subscription import Subscription
 
 __all__ = ["Watch", "attached", "collect", "open_subscribed", "subscribed"]
+
+#: A durable consumer's events between two checkpoints at most.
+CHECKPOINT_EVERY = 64
 
 
 def subscribed(
@@ -58,12 +62,18 @@ def subscribed(
 async def _committing(
     events: AsyncIterator[Event], cursors: ConsumerCursors
 ) -> AsyncIterator[Event]:
+    handed = 0
     async with aclosing(events):  # type: ignore[type-var]
         async for event in events:
             await cursors.hold(event)
             yield event
             # The consumer asks for the next event: it handled this one.
             cursors.commit()
+            handed += 1
+            if handed % CHECKPOINT_EVERY == 0:
+                # Events pile up while a commit is awaited; a consumer that handles them
+                # without awaiting must still let the loop (and the writer) run.
+                await anyio.lowlevel.checkpoint()
 
 
 async def _subscribed(
