@@ -19,7 +19,7 @@ from ._names import validate_names
 from ._options import Options, resolve_options, split_timeout
 from ._pipeline import DESCRIBE, LIST
 from ._ratelimit import AdaptiveRateLimiter
-from ._state import consumer_cursors, open_state, remember
+from ._state import DEFAULT_CONSUMER, consumer_cursors, open_state, remember
 from ._stats import PollerStats
 from ._transport import open_transport
 from ._watch import Watch, collect, open_subscribed, subscribed
@@ -267,7 +267,7 @@ class Poller:
         Raises:
             ValueError: the Poller keeps no state (no ``state=`` or ``redis_url=``).
         """
-        cursors = consumer_cursors(self._options, consumer)
+        cursors = consumer_cursors(self._options, consumer or DEFAULT_CONSUMER)
         hub = self._running_hub()
         if cursors is None or hub.state is None:
             raise ValueError(

@@ -50,14 +50,20 @@ WATERMARK_KEY = "sweep_watermark"
 def consumer_cursors(options: Options, consumer: str | None) -> ConsumerCursors | None:
     """The cursors of one watch: ``consumer`` (default ``"default"``) when state is kept.
 
+    With ``state=`` every watch is durable (as ``"default"`` unless named). In fleet mode
+    only a watch that names its ``consumer`` is: a fleet's plain watches keep hearing
+    every status change, as before durable watches existed.
+
     Raises:
         ValueError: ``consumer`` without ``state=`` or ``redis_url=``, or a bad name.
     """
-    if options.state is None and options.redis_url is None:
-        if consumer is not None:
-            raise ValueError(NO_STATE)
+    if options.state is not None:
+        return ConsumerCursors(DEFAULT_CONSUMER if consumer is None else consumer)
+    if consumer is None:
         return None
-    return ConsumerCursors(DEFAULT_CONSUMER if consumer is None else consumer)
+    if options.redis_url is None:
+        raise ValueError(NO_STATE)
+    return ConsumerCursors(consumer)
 
 
 async def open_state(
