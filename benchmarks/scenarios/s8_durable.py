@@ -50,7 +50,7 @@ class Sizes:
 
 
 FULL = Sizes(jobs=10_000, open_jobs=100_000, restart_jobs=100, learn_s=10.0, window_s=10.0)
-QUICK = Sizes(jobs=500, open_jobs=5_000, restart_jobs=30, learn_s=2.0, window_s=2.0)
+QUICK = Sizes(jobs=300, open_jobs=2_000, restart_jobs=30, learn_s=1.0, window_s=1.0)
 
 
 class LifecycleTransport:
@@ -136,9 +136,9 @@ def _restart(sizes: Sizes, folder: str) -> dict[str, float]:
         mock.set_faults(describe_rate=RATE, describe_burst=RATE)
         names = mock.seed(sizes.restart_jobs, prefix="q", lifecycle=lifecycle)
         learn = asyncio.run(_quota_run(mock.url, names, path, sizes.learn_s))
-        time.sleep(1.0)  # the mock's bucket refills
+        time.sleep(min(1.0, sizes.window_s))  # the mock's bucket refills
         cold = asyncio.run(_quota_run(mock.url, names, None, sizes.window_s))
-        time.sleep(1.0)
+        time.sleep(min(1.0, sizes.window_s))
         warm = asyncio.run(_quota_run(mock.url, names, path, sizes.window_s))
     return {"learn_throttles": learn, "cold_throttles": cold, "warm_throttles": warm}
 

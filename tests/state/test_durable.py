@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sqlite3
+from collections.abc import AsyncIterator
 from contextlib import closing
 from math import inf
 from pathlib import Path
@@ -107,6 +108,17 @@ async def stop_all(client: Any, names: list[str]) -> None:
         await client.stop_optimization_job(OptimizationJobName=name)
 
 
+async def until_all_running(events: AsyncIterator[Event], names: list[str]) -> None:
+    """Handle events until every job was seen INPROGRESS (the last one is not committed)."""
+    running: set[str] = set()
+    async for event in events:
+        assert isinstance(event, StatusChange)
+        if event.status is JobStatus.INPROGRESS:
+            running.add(event.job_name)
+        if running == set(names):
+            return
+
+
 def check_goes_on(events: list[Event], names: list[str], committed: JobStatus) -> None:
     """Each job's events start from ``committed`` and move on to STOPPED, continuously."""
     for name in names:
@@ -127,13 +139,8 @@ async def test_a_restart_goes_on_from_the_committed_status(
     mock.lifecycle = STOPPABLE
     names = mock.seed_jobs(3, prefix="cont")
     options = opts(mock, aio_session, state=str(tmp_path / "w.db"))
-    first: list[StatusChange] = []
     async with Poller(**options) as poller, poller.watch(names, consumer="c") as events:
-        async for event in events:
-            assert isinstance(event, StatusChange)
-            first.append(event)
-            if sum(e.status is JobStatus.INPROGRESS for e in first) == len(names):
-                break
+        await until_all_running(events, names)
     # INPROGRESS is not delivered again; the restart goes on from it once the jobs move.
     await stop_all(aio_client, names)
     async with Poller(**options) as poller:

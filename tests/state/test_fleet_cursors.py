@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from asyncoptjob import JobStatus, Poller, StatusChange
+from asyncoptjob import JobStatus, Poller
 from asyncoptjob.mock import MockSageMaker
 from asyncoptjob.testing import RedisServer
 from tests.helpers import opts
-from tests.state.test_durable import STOPPABLE, check_goes_on, stop_all
+from tests.state.test_durable import STOPPABLE, check_goes_on, stop_all, until_all_running
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -24,14 +24,9 @@ async def test_a_consumer_carries_on_from_another_replica(
     mock.lifecycle = STOPPABLE
     names = mock.seed_jobs(3, prefix="fl")
     fleet = opts(mock, aio_session, redis_url=redis_server.url, redis_prefix=prefix)
-    seen: list[StatusChange] = []
     # Replica A handles events until every job is INPROGRESS, then goes away.
     async with Poller(**fleet) as a, a.watch(names, consumer="deployer") as events:
-        async for event in events:
-            assert isinstance(event, StatusChange)
-            seen.append(event)
-            if sum(e.status is JobStatus.INPROGRESS for e in seen) == len(names):
-                break
+        await until_all_running(events, names)
     await stop_all(aio_client, names)
     # Replica B (another Poller, same Redis) goes on from A's cursors.
     async with Poller(**fleet) as b:
