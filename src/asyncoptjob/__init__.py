@@ -27,6 +27,7 @@ from ._errors import (
     JobNotFoundError,
     PollerClosedError,
     ServiceError,
+    StateError,
     ThrottledError,
     TransientError,
     TransportError,
@@ -85,5 +86,6 @@ __all__ = [
     "JobFailedError",
     "WaitTimeoutError",
     "PollerClosedError",
+    "StateError",
     "__version__",
 ]

@@ -13,6 +13,7 @@ from ._events import Event
 from ._names import validate_names
 from ._options import Options, resolve_options
 from ._poller import Poller, open_hub
+from ._state import consumer_cursors
 from ._watch import Watch, open_subscribed, subscribed
 
 if TYPE_CHECKING:
@@ -21,11 +22,14 @@ if TYPE_CHECKING:
     from ._events import Description
     from ._hub import Hub
     from ._options import PollerOptions
+    from ._state import ConsumerCursors
 
 __all__ = ["wait_until_done", "watch"]
 
 
-def watch(names: str | Iterable[str], **options: Unpack[PollerOptions]) -> Watch:
+def watch(
+    names: str | Iterable[str], *, consumer: str | None = None, **options: Unpack[PollerOptions]
+) -> Watch:
     """Status-change events of ``names`` until every job has a terminal outcome.
 
     Works as an async iterator or an async context manager::
@@ -46,8 +50,15 @@ def watch(names: str | Iterable[str], **options: Unpack[PollerOptions]) -> Watch
     exits; with a bare ``async for`` as soon as the iterator is released (the event
     loop's next iteration). For one hub shared by many callers, use :class:`Poller`.
 
+    Durable (``state=``): a restart loses no event and repeats none that was committed::
+
+        async for event in watch(names, state="watch.db", consumer="deployer"):
+            await deploy(event)  # committed when the loop asks for the next event
+
     Args:
         names: one job name or several (validated before any request; duplicates collapse).
+        consumer: with ``state=`` (or ``redis_url=``), whose cursors to start from and
+            commit to (default ``"default"``): see *Durable watches* in the README.
         **options: see :class:`~asyncoptjob.PollerOptions`.
 
     Raises:
@@ -57,18 +68,21 @@ def watch(names: str | Iterable[str], **options: Unpack[PollerOptions]) -> Watch
     """
     valid = validate_names(names)
     resolved = resolve_options(dict(options))
+    cursors = consumer_cursors(resolved, consumer)
 
     def events() -> AsyncIterator[Event]:
-        return _in_background(valid, resolved)
+        return _in_background(valid, resolved, cursors)
 
     async def enter(stack: AsyncExitStack) -> AsyncIterator[Event]:
         hub = await open_hub(stack, resolved)
-        return await open_subscribed(stack, hub, valid, resolved.timeout)
+        return await open_subscribed(stack, hub, valid, resolved.timeout, cursors)
 
-    return Watch(valid, events, enter)
+    return Watch(valid, events, enter, cursors)
 
 
-async def _in_background(names: list[str], options: Options) -> AsyncIterator[Event]:
+async def _in_background(
+    names: list[str], options: Options, cursors: ConsumerCursors | None
+) -> AsyncIterator[Event]:
     """A bare ``async for`` over ``watch()``: the hub runs in a task this generator owns.
 
     No cancel scope may be held across a ``yield`` (the loop body would run inside
@@ -81,7 +95,8 @@ async def _in_background(names: list[str], options: Options) -> AsyncIterator[Ev
     host = _HubTask(options)
     try:
         hub = await host.start()
-        async with aclosing(subscribed(hub, names, options.timeout)) as events:  # type: ignore[type-var]
+        events = subscribed(hub, names, options.timeout, cursors=cursors)
+        async with aclosing(events):  # type: ignore[type-var]
             async for event in events:
                 yield event
     finally:
@@ -137,13 +152,21 @@ class _HubTask:
 
 @overload
 async def wait_until_done(  # type: ignore[overload-overlap]  # str is also Iterable[str]
-    names: str, *, raise_on_failure: bool = ..., **options: Unpack[PollerOptions]
+    names: str,
+    *,
+    raise_on_failure: bool = ...,
+    consumer: str | None = ...,
+    **options: Unpack[PollerOptions],
 ) -> Description: ...
 
 
 @overload
 async def wait_until_done(
-    names: Iterable[str], *, raise_on_failure: bool = ..., **options: Unpack[PollerOptions]
+    names: Iterable[str],
+    *,
+    raise_on_failure: bool = ...,
+    consumer: str | None = ...,
+    **options: Unpack[PollerOptions],
 ) -> dict[str, Description]: ...
 
 
@@ -151,6 +174,7 @@ async def wait_until_done(
     names: str | Iterable[str],
     *,
     raise_on_failure: bool = False,
+    consumer: str | None = None,
     **options: Unpack[PollerOptions],
 ) -> Description | dict[str, Description]:
     """Wait until every job is terminal and return the final description(s).
@@ -163,6 +187,9 @@ async def wait_until_done(
     Args:
         names: one name (returns its description) or several (returns ``{name: description}``).
         raise_on_failure: raise :class:`JobFailedError` if a job ends FAILED or STOPPED.
+        consumer: with ``state=`` (or ``redis_url=``), whose cursors to use (default
+            ``"default"``); a job whose terminal status it committed is answered from
+            the state, without a describe.
         **options: see :class:`~asyncoptjob.PollerOptions`; ``timeout`` is a hard deadline
             with one last describe at the deadline.
 
@@ -175,10 +202,14 @@ async def wait_until_done(
     """
     valid = validate_names(names)
     raw: dict[str, Any] = dict(options)
-    resolve_options(raw)
+    consumer_cursors(resolve_options(raw), consumer)
     if not valid:
         return {}
     async with Poller(**options) as poller:
         if isinstance(names, str):
-            return await poller.wait_until_done(valid[0], raise_on_failure=raise_on_failure)
-        return await poller.wait_until_done(valid, raise_on_failure=raise_on_failure)
+            return await poller.wait_until_done(
+                valid[0], raise_on_failure=raise_on_failure, consumer=consumer
+            )
+        return await poller.wait_until_done(
+            valid, raise_on_failure=raise_on_failure, consumer=consumer
+        )

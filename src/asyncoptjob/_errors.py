@@ -16,7 +16,9 @@ code above it never sees botocore's ``ClientError``::
     │   └── ServiceError               any other error code AWS returned
     ├── JobFailedError                 wait_until_done(raise_on_failure=True) saw FAILED/STOPPED
     ├── WaitTimeoutError               the caller's timeout ran out (also a builtin TimeoutError)
-    └── PollerClosedError              the Poller was closed while a caller was still waiting
+    ├── PollerClosedError              the Poller was closed while a caller was still waiting
+    └── StateError                     a ``state=`` file cannot be used (unwritable, not
+                                       SQLite or corrupt, from a newer version, or in use)
 
 A job that cannot be watched does not end the whole watch: it yields a
 :class:`~asyncoptjob.JobError` event carrying one of the ``TransportError`` subclasses.
@@ -43,6 +45,7 @@ __all__ = [
     "JobFailedError",
     "WaitTimeoutError",
     "PollerClosedError",
+    "StateError",
 ]
 
 
@@ -174,3 +177,17 @@ class WaitTimeoutError(AsyncOptJobError, TimeoutError):
 
 class PollerClosedError(AsyncOptJobError):
     """The Poller was closed (or never opened) while a caller used it."""
+
+
+class StateError(AsyncOptJobError):
+    """A ``state=`` file cannot be opened; nothing in it was changed or reset.
+
+    The message names the file and says what to do.
+
+    Attributes:
+        path: the state file.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"state file {path!r}: {message}")
+        self.path = path

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ._events import Description
     from ._fleet import Fleet
     from ._options import Options
+    from ._state import BatchedStore
     from ._transport import Transport
 
 __all__ = ["Hub"]
@@ -98,8 +99,11 @@ class Hub:
         limiter: RateBudget,
         fleet: Fleet | None = None,
         rng: random.Random | None = None,
+        state: BatchedStore | None = None,
     ) -> None:
         self.options = options
+        # Durable consumers' cursors (state= or fleet mode). None: nothing is remembered.
+        self.state = state
         self.clock: Clock = options.clock
         self.rng = rng or random.Random()
         # Fleet mode (Redis): who polls which job, shared statuses and events. None: all local.
@@ -268,9 +272,20 @@ class Hub:
             job.pending = None
             first = StatusChange(job.name, None, status, description, observed_at)
             for sub in pending:
-                sub.deliver(first, terminal=status.is_terminal)
-            self.events += len(pending)
-            job.subs.extend(pending)
+                since = sub.since.get(job.name) if sub.since else None
+                if since is None:
+                    sub.deliver(first, terminal=status.is_terminal)
+                    self.events += 1
+                elif status.rank > since.rank:
+                    # A durable consumer goes on from the status it committed.
+                    event = StatusChange(job.name, since, status, description, observed_at)
+                    sub.deliver(event, terminal=status.is_terminal)
+                    self.events += 1
+                elif status.rank < since.rank:
+                    # Older than what the consumer committed: wait for the next answer.
+                    job.pending = [*(job.pending or []), sub]
+                    continue
+                job.subs.append(sub)
 
     def give_up_at(self, job: _Job, now: float) -> float:
         """When retries of ``job`` stop: ``max_elapsed`` after it started failing."""

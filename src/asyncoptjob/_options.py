@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -69,7 +70,15 @@ class PollerOptions(TypedDict, total=False):
       process and delivers each status change to every subscriber of the fleet.
     - ``redis_prefix`` (``"asyncoptjob"``): the fleet's key prefix (one Redis, many fleets).
     - ``redis_lease_ttl`` (15 s): how long a job's poller lease lasts; a dead process's
-      jobs are taken over within about this time.
+      jobs are taken over within about this time. Durable consumers' cursors live in
+      Redis too.
+
+    Durable watches:
+
+    - ``state`` (None): the path of a SQLite file (created if missing) that keeps each
+      consumer's cursors (``consumer=`` of ``watch``), the learned rate and the sweep
+      watermark across restarts. One process holds it at a time; in fleet mode the
+      cursors live in Redis instead, so ``state`` and ``redis_url`` exclude each other.
     """
 
     client: SageMakerClient
@@ -90,6 +99,7 @@ class PollerOptions(TypedDict, total=False):
     redis_url: str | None
     redis_prefix: str
     redis_lease_ttl: float
+    state: str | os.PathLike[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +124,7 @@ class Options:
     redis_url: str | None = None
     redis_prefix: str = DEFAULT_REDIS_PREFIX
     redis_lease_ttl: float = DEFAULT_REDIS_LEASE_TTL
+    state: str | None = None
 
     def __repr__(self) -> str:
         # Never show client/session objects: their reprs can carry credentials.
@@ -122,6 +133,7 @@ class Options:
             f"max_concurrency={self.max_concurrency}, max_rate={self.max_rate}, "
             f"policy={self.policy!r}, not_found_grace={self.not_found_grace}, "
             f"timeout={self.timeout}, strategy={self.strategy!r}"
+            + (f", state={self.state!r}" if self.state else "")
             # The URL can carry a password: only say whether fleet mode is on.
             + (f", fleet={self.redis_prefix!r})" if self.redis_url else ")")
         )
@@ -189,6 +201,14 @@ def resolve_options(options: dict[str, Any]) -> Options:
         )
     lease_ttl = options.get("redis_lease_ttl", DEFAULT_REDIS_LEASE_TTL)
     check_positive("redis_lease_ttl", lease_ttl)
+    state = options.get("state")
+    if state is not None:
+        if not isinstance(state, (str, os.PathLike)) or not os.fspath(state):
+            raise ValueError(f"state must be the path of a SQLite file, got {state!r}")
+        if redis_url is not None:
+            raise ValueError(
+                "give state= or redis_url=, not both: in fleet mode the cursors live in Redis"
+            )
     client = options.get("client")
     transport = options.get("transport")
     if client is not None and transport is not None:
@@ -217,6 +237,7 @@ def resolve_options(options: dict[str, Any]) -> Options:
         redis_url=redis_url,
         redis_prefix=redis_prefix,
         redis_lease_ttl=float(lease_ttl),
+        state=None if state is None else str(os.fspath(state)),
     )
 
 

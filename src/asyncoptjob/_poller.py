@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, overload
 
@@ -18,6 +18,7 @@ from ._names import validate_names
 from ._options import Options, resolve_options, split_timeout
 from ._pipeline import DESCRIBE, LIST
 from ._ratelimit import AdaptiveRateLimiter
+from ._state import DEFAULT_CONSUMER, consumer_cursors, open_state, remember
 from ._stats import PollerStats
 from ._transport import open_transport
 from ._watch import Watch, collect, open_subscribed, subscribed
@@ -44,22 +45,30 @@ async def open_hub(stack: AsyncExitStack, options: Options) -> Hub:
     """
     transport = await _enter_transport(stack, options)
     fleet = await _enter_fleet(stack, options)
-    limiter = (
-        fleet.budget
+    # Written out and closed after the hub stops (the stack closes in reverse).
+    state = await open_state(stack, options, fleet)
+    local = (
+        None
         if fleet is not None
         else AdaptiveRateLimiter(max_rate=options.max_rate, clock=options.clock)
     )
-    hub = Hub(transport, options, limiter=limiter, fleet=fleet, rng=random.Random())
+    limiter = fleet.budget if fleet is not None else local
+    assert limiter is not None
+    hub = Hub(transport, options, limiter=limiter, fleet=fleet, rng=random.Random(), state=state)
+    if state is not None:
+        remember(state, hub, local)
     tg = await stack.enter_async_context(anyio.create_task_group())
     stack.callback(tg.cancel_scope.cancel)
     stack.callback(hub.close, PollerClosedError("the Poller was closed while in use"))
-    tg.start_soon(_run, hub)
+    tg.start_soon(_run, hub, hub.run)
+    if state is not None:
+        tg.start_soon(_run, hub, state.run)
     return hub
 
 
-async def _run(hub: Hub) -> None:
+async def _run(hub: Hub, run: Callable[[], Awaitable[None]]) -> None:
     try:
-        await hub.run()
+        await run()
     except Exception as exc:
         # A bug, not a job's failure (those become JobError events): every caller
         # gets the error itself rather than a cancellation, and the hub stays closed.
@@ -152,7 +161,7 @@ class Poller:
             ``clock``, ``max_concurrency``, ``max_rate``, ``poll_interval``,
             ``not_found_grace``, ``timeout``, ``retry``, ``strategy``, ``sweep``; fleet
             mode: ``redis_url``,
-            ``redis_prefix``, ``redis_lease_ttl``).
+            ``redis_prefix``, ``redis_lease_ttl``; durable watches: ``state``).
 
     Raises:
         ValueError: an option value is out of range (the message names it).
@@ -197,12 +206,20 @@ class Poller:
             raise PollerClosedError("the Poller has not been opened yet")
         return statistics(self._hub)
 
-    def watch(self, names: str | Iterable[str], *, timeout: float | None = None) -> Watch:
+    def watch(
+        self,
+        names: str | Iterable[str],
+        *,
+        timeout: float | None = None,
+        consumer: str | None = None,
+    ) -> Watch:
         """Status-change events of ``names``, until each has a terminal outcome.
 
         Args:
             names: one job name or several (validated; duplicates collapse).
             timeout: hard deadline in seconds (default: the Poller's ``timeout``).
+            consumer: with ``state=`` (or ``redis_url=``), whose cursors to start from
+                and commit to (default ``"default"``): see *Durable watches* in the README.
 
         Example::
 
@@ -216,19 +233,50 @@ class Poller:
         """
         valid = validate_names(names)
         call_timeout = split_timeout(self._raw_options, timeout)
+        cursors = consumer_cursors(self._options, consumer)
         hub = self._running_hub()
 
         def events() -> AsyncIterator[Event]:
-            return subscribed(hub, valid, call_timeout)
+            return subscribed(hub, valid, call_timeout, cursors=cursors)
 
         async def enter(stack: AsyncExitStack) -> AsyncIterator[Event]:
-            return await open_subscribed(stack, hub, valid, call_timeout)
+            return await open_subscribed(stack, hub, valid, call_timeout, cursors)
 
-        return Watch(valid, events, enter)
+        return Watch(valid, events, enter, cursors)
+
+    async def unfinished(self, *, consumer: str | None = None) -> list[str]:
+        """The jobs ``consumer`` watched and has not yet seen finish: what to resume.
+
+        A job counts from the moment a watch of ``consumer`` attached it until that
+        consumer commits its terminal status. Watch them again to carry on::
+
+            async with Poller(state="watch.db") as poller:
+                names = await poller.unfinished(consumer="deployer")
+                async for event in poller.watch(names, consumer="deployer"):
+                    await deploy(event)
+
+        Returns:
+            The job names, sorted (empty for a consumer never seen).
+
+        Raises:
+            ValueError: the Poller keeps no state (no ``state=`` or ``redis_url=``).
+        """
+        cursors = consumer_cursors(self._options, consumer or DEFAULT_CONSUMER)
+        hub = self._running_hub()
+        if cursors is None or hub.state is None:
+            raise ValueError(
+                "unfinished() needs state='watch.db' (a SQLite file) or redis_url= (fleet mode)"
+            )
+        return await hub.state.unfinished(cursors.consumer)
 
     @overload
     async def wait_until_done(  # type: ignore[overload-overlap]  # str is also Iterable[str]
-        self, names: str, *, timeout: float | None = ..., raise_on_failure: bool = ...
+        self,
+        names: str,
+        *,
+        timeout: float | None = ...,
+        raise_on_failure: bool = ...,
+        consumer: str | None = ...,
     ) -> Description: ...
 
     @overload
@@ -238,6 +286,7 @@ class Poller:
         *,
         timeout: float | None = ...,
         raise_on_failure: bool = ...,
+        consumer: str | None = ...,
     ) -> dict[str, Description]: ...
 
     async def wait_until_done(
@@ -246,14 +295,20 @@ class Poller:
         *,
         timeout: float | None = None,
         raise_on_failure: bool = False,
+        consumer: str | None = None,
     ) -> Description | dict[str, Description]:
         """Wait until every job is terminal; return the final description(s).
+
+        With ``state=``, a job whose terminal status ``consumer`` already committed is
+        answered from the state file, without a describe.
 
         Args:
             names: one name (returns its description) or several (returns
                 ``{name: description}``).
             timeout: hard deadline in seconds; one last describe is made at the deadline.
             raise_on_failure: raise :class:`JobFailedError` if any job ends FAILED or STOPPED.
+            consumer: with ``state=`` (or ``redis_url=``), whose cursors to use
+                (default ``"default"``).
 
         Raises:
             WaitTimeoutError: the deadline passed (carries each unfinished job's last status).
@@ -263,8 +318,11 @@ class Poller:
         """
         valid = validate_names(names)
         call_timeout = split_timeout(self._raw_options, timeout)
+        cursors = consumer_cursors(self._options, consumer)
         hub = self._running_hub()
-        results = await collect(subscribed(hub, valid, call_timeout), raise_on_failure)
+        events = subscribed(hub, valid, call_timeout, cursors=cursors)
+        settled = cursors.settled if cursors is not None else None
+        results = await collect(events, raise_on_failure, settled)
         return results[valid[0]] if isinstance(names, str) else results
 
     def __repr__(self) -> str:

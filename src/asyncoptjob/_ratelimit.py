@@ -233,6 +233,26 @@ class AdaptiveRateLimiter:
         # the cut would send one more request straight into the throttle.
         self._tokens = 0.0
 
+    # -- remembered across restarts (state=) ----------------------------------------------
+
+    def snapshot(self) -> float | None:
+        """The learned rate (requests/s the service accepted at the last throttle), if any."""
+        return self._w_max
+
+    def restore(self, rate: float) -> None:
+        """Start from a rate learned by an earlier run instead of probing for it again.
+
+        The limiter resumes at the plateau of the CUBIC curve at ``rate`` (flat, probing
+        above it only slowly), as if it had adapted to ``rate`` just now.
+        """
+        check_positive("rate", rate)
+        now = self._clock.now()
+        self._w_max = max(float(rate), self._min_rate)
+        self._k = (self._w_max * (1 - self._beta) / self._scale) ** (1 / 3)
+        self._last_cut = now - self._k
+        self._tokens = self._capacity(self._fill_rate(now))
+        self._last_refill = now
+
     # -- internals ----------------------------------------------------------------------
 
     def _fill_rate(self, now: float) -> float | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import anyio
 
-from ._events import Event
+from ._events import Event, JobStatus
 
 __all__ = ["Subscription"]
 
@@ -30,6 +30,7 @@ class Subscription:
         "names",
         "opened_at",
         "remaining",
+        "since",
     )
 
     def __init__(self, names: Iterable[str], opened_at: float = 0.0) -> None:
@@ -38,6 +39,8 @@ class Subscription:
         self.opened_at = opened_at
         self.remaining: set[str] = set(self.names)
         self.closed = False
+        #: A durable consumer's committed status per job: where its events start from.
+        self.since: dict[str, JobStatus] = {}
         self._buffer: deque[Event] = deque()
         self._error: BaseException | None = None
         self._ready = anyio.Event()

@@ -10,26 +10,36 @@ deadline rule of the Smithy waiters; :func:`collect` turns that into final descr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
 from ._events import Event, JobError, JobStatus, StatusChange
+from ._state import NO_STATE
 
 if TYPE_CHECKING:
     from ._events import Description
     from ._hub import Hub
+    from ._state import ConsumerCursors
     from ._subscription import Subscription
 
 __all__ = ["Watch", "attached", "collect", "open_subscribed", "subscribed"]
 
+#: A durable consumer's events between two checkpoints at most.
+CHECKPOINT_EVERY = 64
 
-async def subscribed(
-    hub: Hub, names: list[str], timeout: float | None, sub: Subscription | None = None
+
+def subscribed(
+    hub: Hub,
+    names: list[str],
+    timeout: float | None,
+    sub: Subscription | None = None,
+    cursors: ConsumerCursors | None = None,
 ) -> AsyncIterator[Event]:
     """Yield the events of ``names`` until each job has a terminal outcome.
 
@@ -39,15 +49,47 @@ async def subscribed(
     subscription (:func:`attached`); otherwise the generator subscribes when it starts.
     The subscription is dropped when the generator ends or is closed. No cancel scope
     is held across a ``yield``.
+
+    With ``cursors`` (a durable consumer) the events start from the consumer's cursors,
+    and each event is committed when the consumer asks for the next one or the events
+    end; an event handed out when the generator is closed early is not committed.
     """
+    events = _subscribed(hub, names, timeout, sub, cursors)
+    return events if cursors is None else _committing(events, cursors)
+
+
+async def _committing(
+    events: AsyncIterator[Event], cursors: ConsumerCursors
+) -> AsyncIterator[Event]:
+    handed = 0
+    async with aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            await cursors.hold(event)
+            yield event
+            # The consumer asks for the next event: it handled this one.
+            cursors.commit()
+            handed += 1
+            if handed % CHECKPOINT_EVERY == 0:
+                # Events pile up while a commit is awaited; a consumer that handles them
+                # without awaiting must still let the loop (and the writer) run.
+                await anyio.lowlevel.checkpoint()
+
+
+async def _subscribed(
+    hub: Hub,
+    names: list[str],
+    timeout: float | None,
+    sub: Subscription | None,
+    cursors: ConsumerCursors | None,
+) -> AsyncIterator[Event]:
     if not names:
         return
     try:
         if sub is None:
-            sub = await attached(hub, names)
+            sub = await attached(hub, names, cursors)
         clock = hub.clock
         deadline = None if timeout is None else sub.opened_at + timeout
-        last: dict[str, JobStatus | None] = dict.fromkeys(sub.names)
+        last: dict[str, JobStatus | None] = {name: sub.since.get(name) for name in sub.names}
         while True:
             event = sub.get_nowait()
             if event is not None:
@@ -78,9 +120,21 @@ async def subscribed(
             hub.unsubscribe(sub)
 
 
-async def attached(hub: Hub, names: list[str]) -> Subscription:
-    """A subscription to ``names``, attached: its jobs are being polled when this returns."""
+async def attached(
+    hub: Hub, names: list[str], cursors: ConsumerCursors | None = None
+) -> Subscription:
+    """A subscription to ``names``, attached: its jobs are being polled when this returns.
+
+    With ``cursors``, jobs the consumer saw finish are left out (``cursors.settled``) and
+    the others start from the status it committed.
+    """
+    since: dict[str, JobStatus] = {}
+    if cursors is not None:
+        if hub.state is None:
+            raise ValueError(NO_STATE)
+        names, since = await cursors.start(hub.state, names)
     sub = hub.subscribe(names)
+    sub.since = since
     try:
         await hub.attach(sub)
     except BaseException:
@@ -90,16 +144,28 @@ async def attached(hub: Hub, names: list[str]) -> Subscription:
 
 
 async def open_subscribed(
-    stack: AsyncExitStack, hub: Hub, names: list[str], timeout: float | None
+    stack: AsyncExitStack,
+    hub: Hub,
+    names: list[str],
+    timeout: float | None,
+    cursors: ConsumerCursors | None = None,
 ) -> AsyncIterator[Event]:
     """:func:`subscribed` for ``async with``: polling starts now, the stack unsubscribes."""
-    sub = await attached(hub, names)
+    sub = await attached(hub, names, cursors)
     stack.callback(hub.unsubscribe, sub)
-    return subscribed(hub, names, timeout, sub)
+    return subscribed(hub, names, timeout, sub, cursors)
 
 
-async def collect(events: AsyncIterator[Event], raise_on_failure: bool) -> dict[str, Description]:
-    """Consume ``events`` to the end and return each job's final description."""
+async def collect(
+    events: AsyncIterator[Event],
+    raise_on_failure: bool,
+    settled: Mapping[str, Description] | None = None,
+) -> dict[str, Description]:
+    """Consume ``events`` to the end and return each job's final description.
+
+    ``settled``: final descriptions known without watching (a durable consumer's jobs
+    that it saw finish before), read once ``events`` are exhausted.
+    """
     done: dict[str, Description] = {}
     try:
         async with aclosing(events):  # type: ignore[type-var]
@@ -109,7 +175,8 @@ async def collect(events: AsyncIterator[Event], raise_on_failure: bool) -> dict[
                 if event.is_terminal:
                     done[event.job_name] = event.description
     except WaitTimeoutError as exc:
-        raise WaitTimeoutError(exc.timeout, exc.pending, done) from None
+        raise WaitTimeoutError(exc.timeout, exc.pending, {**(settled or {}), **done}) from None
+    done = {**(settled or {}), **done}
     if raise_on_failure:
         failed = [
             name
@@ -139,17 +206,24 @@ class Watch:
     * with a bare ``async for``, as soon as the iterator is released: Python finalizes
       an abandoned async generator on the event loop's next iteration. Prefer
       ``async with`` where the exact moment matters.
+
+    A durable consumer (``consumer=`` with ``state=`` or ``redis_url=``) commits each
+    event when it asks for the next one and when the events end; a clean exit from
+    ``async with`` commits the last event, an exit by exception does not, and neither
+    does a bare ``async for`` left by ``break`` (that event comes again after a restart).
     """
 
-    __slots__ = ("_enter", "_events", "_gen", "_names", "_stack")
+    __slots__ = ("_cursors", "_enter", "_events", "_gen", "_names", "_stack")
 
     def __init__(
         self,
         names: list[str],
         events: Callable[[], AsyncIterator[Event]],
         enter: Enter | None = None,
+        cursors: ConsumerCursors | None = None,
     ) -> None:
         self._names = names
+        self._cursors = cursors
         self._events = events
         self._enter = enter
         self._gen: AsyncIterator[Event] | None = None
@@ -174,6 +248,9 @@ class Watch:
 
     async def __aexit__(self, *exc_info: object) -> None:
         stack, self._stack, self._gen = self._stack, None, None
+        if exc_type is None and self._cursors is not None:
+            # A clean exit: the consumer handled the last event it was given.
+            self._cursors.commit()
         if stack is not None:
             await stack.aclose()
 

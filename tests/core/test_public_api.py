@@ -57,6 +57,7 @@ EXPECTED_ALL = {
     "JobFailedError",
     "WaitTimeoutError",
     "PollerClosedError",
+    "StateError",
     "__version__",
 }
 

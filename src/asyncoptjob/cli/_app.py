@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from .. import __version__, validate_names
+from .._state import check_consumer
 from ._connect import Connection
 from ._demo import DemoSettings, run_demo
 from ._exit import CliError, ExitCode
@@ -200,7 +201,16 @@ def _settings(
     timeout: float | None,
     not_found_grace: float,
     strategy: StrategyOption,
+    state: str | None = None,
+    consumer: str | None = None,
 ) -> WatchSettings:
+    if consumer is not None and state is None:
+        raise CliError("--consumer needs --state FILE (where the consumer's cursors are kept)")
+    if consumer is not None:
+        try:
+            check_consumer(consumer)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
     return WatchSettings(
         names=read_names(names or [], from_file, sys.stdin),
         connection=Connection(
@@ -214,6 +224,8 @@ def _settings(
         timeout=timeout,
         not_found_grace=not_found_grace,
         strategy=_STRATEGIES[strategy],
+        state=state,
+        consumer=consumer,
     )
 
 
@@ -254,6 +266,21 @@ def watch(
     timeout: Timeout = None,
     not_found_grace: NotFoundGrace = 60.0,
     strategy: StrategyChoice = StrategyOption.AUTO,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE",
+            help="SQLite file that remembers what was shown (created if missing): a restart "
+            "goes on where the last run stopped, repeating nothing it committed.",
+        ),
+    ] = None,
+    consumer: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Whose cursors to use in --state FILE (default: 'default').",
+        ),
+    ] = None,
     output: Annotated[
         Output | None,
         typer.Option(
@@ -283,6 +310,8 @@ def watch(
             timeout=timeout,
             not_found_grace=not_found_grace,
             strategy=strategy,
+            state=state,
+            consumer=consumer,
         )
     except CliError as exc:
         raise _fail(exc) from None

@@ -6,15 +6,25 @@ import enum
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal, TextIO
 
 import anyio
 from rich.console import Console
 from rich.live import Live
 
-from .. import CredentialsError, Event, Poller, WaitTimeoutError
+from .. import (
+    CredentialsError,
+    Event,
+    JobStatus,
+    Poller,
+    StateError,
+    StatusChange,
+    WaitTimeoutError,
+)
 from ._board import Board
 from ._connect import Connection, check_reachable, open_client
 from ._exit import CliError, ExitCode
@@ -59,6 +69,8 @@ class WatchSettings:
     timeout: float | None = None
     not_found_grace: float = 60.0
     strategy: StrategyName = "auto"
+    state: str | None = None
+    consumer: str | None = None
 
     def poller_options(self, client: SageMakerClient) -> PollerOptions:
         """The Poller's options, calling SageMaker through ``client``."""
@@ -72,6 +84,8 @@ class WatchSettings:
             options["max_rate"] = self.max_rate
         if self.poll_interval is not None:
             options["poll_interval"] = self.poll_interval
+        if self.state is not None:
+            options["state"] = self.state
         return options
 
 
@@ -112,6 +126,17 @@ async def _cancel_on_sigint(scope: anyio.CancelScope, board: Board) -> None:
             return
 
 
+@asynccontextmanager
+async def _open_poller(settings: WatchSettings, client: SageMakerClient) -> AsyncIterator[Poller]:
+    """The Poller; a state file it cannot use is a usage error (the message says why)."""
+    async with AsyncExitStack() as stack:
+        try:
+            poller = await stack.enter_async_context(Poller(**settings.poller_options(client)))
+        except StateError as exc:
+            raise CliError(str(exc)) from None
+        yield poller
+
+
 async def _watch_jobs(
     settings: WatchSettings,
     board: Board,
@@ -124,15 +149,20 @@ async def _watch_jobs(
     async with open_client(settings.connection) as client:
         await check_reachable(client, settings.names[0])
         async with (
-            Poller(**settings.poller_options(client)) as poller,
+            _open_poller(settings, client) as poller,
             anyio.create_task_group() as tg,
         ):
             tg.start_soon(_sample_forever, poller, board, refresh, refresh_every)
             try:
-                async with poller.watch(settings.names, timeout=settings.timeout) as events:
+                watch = poller.watch(
+                    settings.names, timeout=settings.timeout, consumer=settings.consumer
+                )
+                async with watch as events:
                     async for event in events:
                         board.record(event)
                         on_event(event)
+                if settings.state is not None:
+                    await _settled(poller, settings, board)
             except WaitTimeoutError:
                 board.timed_out = True
             except CredentialsError as exc:
@@ -146,6 +176,18 @@ async def _watch_jobs(
                     refresh()
     if failure is not None:
         raise failure
+
+
+async def _settled(poller: Poller, settings: WatchSettings, board: Board) -> None:
+    """Count the jobs the consumer saw finish in an earlier run (from the state file)."""
+    missing = [name for name in settings.names if name in board.unfinished()]
+    if not missing:
+        return
+    finals = await poller.wait_until_done(missing, consumer=settings.consumer)
+    now = datetime.now(timezone.utc)
+    for name, description in finals.items():
+        status = JobStatus(description["OptimizationJobStatus"])
+        board.record(StatusChange(name, None, status, description, now))
 
 
 async def _sample_forever(
