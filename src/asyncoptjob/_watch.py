@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import anyio
@@ -246,7 +247,12 @@ class Watch:
         self._gen = gen
         return gen
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         stack, self._stack, self._gen = self._stack, None, None
         if exc_type is None and self._cursors is not None:
             # A clean exit: the consumer handled the last event it was given.

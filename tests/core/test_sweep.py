@@ -383,14 +383,15 @@ async def test_sweeps_run_while_every_describe_worker_is_busy(aio_session: Any) 
 
 
 async def test_failing_sweeps_fall_back_to_describe(aio_session: Any) -> None:
-    lifecycle = Lifecycle(starting=(0.05, 0.1), in_progress=(0.2, 0.4))
+    lifecycle = Lifecycle(starting=(0.05, 0.1), in_progress=(0.6, 1.0))
     # List is throttled hard (one call per 100 s): sweeps fail, describes carry on.
     async with MockSageMaker(
         seed=33, lifecycle=lifecycle, faults=Faults(list_rate=0.01, list_burst=1)
     ) as mock:
-        names = mock.seed_jobs(20, outcome="COMPLETED")
         policy = SweepPolicy(interval=0.05, safety_interval=60, max_rate=None)
         async with Poller(**sweep_opts(mock, aio_session, sweep=policy)) as poller:
+            # Seeded once the client is open, so the jobs outlive a slow start-up.
+            names = mock.seed_jobs(20, outcome="COMPLETED")
             results = await poller.wait_until_done(names)
             stats = poller.stats
         assert {d["OptimizationJobStatus"] for d in results.values()} == {"COMPLETED"}
