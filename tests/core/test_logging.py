@@ -80,18 +80,13 @@ def test_warnings_still_reach_stderr_with_no_logging_configured() -> None:
 
 
 @pytest.fixture
-def unconfigured() -> Iterator[None]:
+def unconfigured(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """structlog as a program that never configured it sees it; restored afterwards."""
-    was_configured = structlog.is_configured()
-    saved = structlog.get_config()
-    structlog.reset_defaults()
-    try:
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks.environment import logging_left_unconfigured  # the benchmarks' S1 setup
+
+    with logging_left_unconfigured():
         yield
-    finally:
-        if was_configured:
-            structlog.configure(**saved)
-        else:
-            structlog.reset_defaults()
 
 
 @pytest.mark.usefixtures("unconfigured")

@@ -54,10 +54,12 @@ async def test_counts_equal_the_mocks_ground_truth_under_throttling(
     aio_session: Any, reader: InMemoryMetricReader, provider: MeterProvider
 ) -> None:
     async with MockSageMaker(seed=7, lifecycle=LIFE, faults=Faults(throttle_rate=0.4)) as mock:
-        names = mock.seed_jobs(8, outcome="COMPLETED")
         events: list[StatusChange] = []
         options = quick_retry_opts(mock, aio_session, meter_provider=provider, strategy="describe")
         async with Poller(**options) as poller:
+            # Created once the Poller is open (opening is slow on a busy machine): each
+            # job is first seen before it ends, so its later changes are observed.
+            names = mock.seed_jobs(8, outcome="COMPLETED")
             async for event in poller.watch(names):
                 assert isinstance(event, StatusChange)
                 events.append(event)
@@ -95,9 +97,9 @@ async def test_the_lag_is_recorded_once_per_change_not_per_subscriber(
     aio_session: Any, reader: InMemoryMetricReader, provider: MeterProvider
 ) -> None:
     async with MockSageMaker(seed=142, lifecycle=LIFE) as mock:
-        (name,) = mock.seed_jobs(1, outcome="COMPLETED")
         options = quick_retry_opts(mock, aio_session, meter_provider=provider)
         async with Poller(**options) as poller:
+            (name,) = mock.seed_jobs(1, outcome="COMPLETED")
             first = poller.watch(name)
             second = poller.watch(name)
             async with first as a, second as b:
