@@ -10,7 +10,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 
 from asyncoptjob import Poller, StatusChange, SweepPolicy
-from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
+from asyncoptjob.mock import Lifecycle, MockSageMaker
 from tests.helpers import DESCRIBE, FOREVER, quick_retry_opts, wait_until
 
 LIST = "ListOptimizationJobs"
@@ -53,22 +53,30 @@ def provider(reader: InMemoryMetricReader) -> MeterProvider:
 async def test_counts_equal_the_mocks_ground_truth_under_throttling(
     aio_session: Any, reader: InMemoryMetricReader, provider: MeterProvider
 ) -> None:
-    async with MockSageMaker(seed=7, lifecycle=LIFE, faults=Faults(throttle_rate=0.4)) as mock:
+    async with MockSageMaker(seed=7, lifecycle=LIFE) as mock:
         events: list[StatusChange] = []
         options = quick_retry_opts(mock, aio_session, meter_provider=provider, strategy="describe")
         async with Poller(**options) as poller:
             # Created once the Poller is open (opening is slow on a busy machine): each
             # job is first seen before it ends, so its later changes are observed.
             names = mock.seed_jobs(8, outcome="COMPLETED")
-            async for event in poller.watch(names):
-                assert isinstance(event, StatusChange)
-                events.append(event)
+            # Every describe throttled until a few were, then a share of them.
+            mock.set_faults(throttle_rate=1.0)
+            async with poller.watch(names) as watched:
+                await wait_until(
+                    lambda: mock.stats().count(DESCRIBE, "ThrottlingException") >= 3,
+                    what="throttles",
+                )
+                mock.set_faults(throttle_rate=0.3)
+                async for event in watched:
+                    assert isinstance(event, StatusChange)
+                    events.append(event)
             while_open = read(reader)
             stats = poller.stats
         truth = mock.stats()
     after_close = read(reader)
     throttled = truth.count(DESCRIBE, "ThrottlingException")
-    assert throttled > 0  # the faults were on: the test proves something
+    assert throttled >= 3
     for metrics in (while_open, after_close):
         assert requests(metrics, DESCRIBE, "ok") == truth.count(DESCRIBE, "ok")
         assert requests(metrics, DESCRIBE, "throttled") == throttled
