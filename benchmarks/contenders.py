@@ -112,7 +112,7 @@ CONTENDERS: tuple[Contender, ...] = (
         "asyncoptjob",
         "the library's public API (`Poller`, `watch`, `poller.stats`) with "
         '`strategy="describe"` (one describe per job per poll, like the others; List '
-        "sweeps are another workload), structlog at WARNING",
+        "sweeps are another workload), structlog at WARNING (S1, S8: logging unconfigured)",
     ),
 )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ __all__ = [
     "AWS_ENV",
     "REGION",
     "configure_process",
+    "logging_left_unconfigured",
     "machine_info",
     "package_versions",
     "source_info",
@@ -82,6 +85,25 @@ def configure_process() -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     logging.getLogger("botocore").setLevel(logging.ERROR)
     logging.getLogger("aiobotocore").setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def logging_left_unconfigured() -> Iterator[None]:
+    """structlog as a program that never configured it sees it (restored afterwards).
+
+    The library then logs through ``logging``, where nothing is configured either: its
+    per-poll ``debug`` is what an application that leaves logging alone pays for it.
+    """
+    was_configured = structlog.is_configured()
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        yield
+    finally:
+        if was_configured:
+            structlog.configure(**saved)
+        else:
+            structlog.reset_defaults()
 
 
 def _cpu_model() -> str:

@@ -7,6 +7,14 @@ Endpoints:
     GET /jobs/{name}/events   the job's status changes as Server-Sent Events, until it ends
     GET /jobs/{name}          waits until the job ends (``?timeout=`` seconds), then its status
     GET /stats                the Poller's statistics
+    GET /metrics              the library's OpenTelemetry metrics, in Prometheus text format
+    GET /healthz              200 while the Poller's loop is alive (a liveness probe), else 503
+    GET /readyz               200 once every watched job has been described (a readiness
+                              probe), else 503
+
+The Poller opens in the background: the service answers ``/healthz`` (503) at once while
+it opens (in fleet mode, connecting to Redis can take a while); requests for jobs wait
+for it (up to ``OPEN_WAIT`` seconds, then 503).
 
 Run it (``pip install "asyncoptjob[cli,examples]"``) against the mock endpoint::
 
@@ -22,6 +30,7 @@ AWS credentials and region.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -29,7 +38,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import structlog
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -40,6 +53,7 @@ from asyncoptjob import (
     JobError,
     JobNotFoundError,
     Poller,
+    PollerClosedError,
     PollerOptions,
     TransportError,
     WaitTimeoutError,
@@ -74,9 +88,21 @@ def _event_json(event: Event) -> dict[str, Any]:
     return data
 
 
+#: How long a request for a job waits for the Poller to open before answering 503.
+OPEN_WAIT = 30.0
+
+
 def _poller(request: Request) -> Poller:
     poller: Poller = request.state.poller
     return poller
+
+
+async def _open_poller(request: Request) -> Poller:
+    """The Poller, once it is open (or after ``OPEN_WAIT`` s: its calls then raise 503s)."""
+    opened: anyio.Event = request.state.opened
+    with anyio.move_on_after(OPEN_WAIT):
+        await opened.wait()
+    return _poller(request)
 
 
 def _name(request: Request) -> str:
@@ -86,11 +112,13 @@ def _name(request: Request) -> str:
 
 async def job_events(request: Request) -> Response:
     """The job's status changes as Server-Sent Events; the stream ends with the job."""
-    poller = _poller(request)
+    poller = await _open_poller(request)
     try:
         events = poller.watch(_name(request))
     except ValueError as exc:  # an invalid job name: the message says which rule it breaks
         return JSONResponse({"error": str(exc)}, status_code=400)
+    except PollerClosedError as exc:  # still opening (or closing): try again shortly
+        return JSONResponse({"error": str(exc)}, status_code=503)
 
     async def stream() -> AsyncIterator[str]:
         # Leaving this generator (job done, or the client went away) closes the watch and
@@ -107,12 +135,14 @@ async def job_events(request: Request) -> Response:
 
 async def job_result(request: Request) -> Response:
     """Wait until the job ends (``?timeout=`` seconds), then answer its final status."""
-    poller = _poller(request)
+    poller = await _open_poller(request)
     try:
         timeout = float(request.query_params.get("timeout", "3600"))
         description = await poller.wait_until_done(_name(request), timeout=timeout)
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
+    except PollerClosedError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=503)
     except JobNotFoundError as exc:
         return JSONResponse({"error": str(exc)}, status_code=404)
     except WaitTimeoutError as exc:
@@ -131,7 +161,7 @@ async def job_result(request: Request) -> Response:
 
 async def stats(request: Request) -> Response:
     """The Poller's statistics: requests by outcome, jobs, current rate limit."""
-    snapshot = _poller(request).stats
+    snapshot = (await _open_poller(request)).stats
     return JSONResponse(
         {
             "requests": dict(snapshot.requests),
@@ -144,6 +174,24 @@ async def stats(request: Request) -> Response:
     )
 
 
+async def healthz(request: Request) -> Response:
+    """Liveness: 200 while the Poller's loop is alive, 503 before it opens or after a crash."""
+    health = _poller(request).health()
+    return JSONResponse(dataclasses.asdict(health), status_code=200 if health.alive else 503)
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: 200 once every watched job has been described at least once, else 503."""
+    health = _poller(request).health()
+    return JSONResponse(dataclasses.asdict(health), status_code=200 if health.ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    """The Poller's metrics (``asyncoptjob_requests_total``...) in Prometheus text format."""
+    registry: CollectorRegistry = request.state.metrics
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
 def configure_logging(level: str) -> None:
     """Log structlog events at ``level`` and up: the library never configures logging itself."""
     structlog.configure(
@@ -154,25 +202,49 @@ def configure_logging(level: str) -> None:
 def create_app(*, log_level: str | None = None, **options: Any) -> Starlette:
     """The service; ``options`` go to its Poller (see ``asyncoptjob.PollerOptions``).
 
+    The Poller reports its metrics to a meter provider of the service's own, read by
+    ``GET /metrics`` (an application with a global OpenTelemetry setup would rather call
+    ``opentelemetry.metrics.set_meter_provider`` once and leave ``meter_provider`` out).
+
     Args:
         log_level: configure structlog at startup (None leaves logging alone).
         **options: the Poller's options.
     """
+    registry = CollectorRegistry()
+    meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+    # One Poller for the whole life of the process (options are checked here, at once).
+    poller = Poller(meter_provider=meter_provider, **options)
+
+    async def keep_open(opened: anyio.Event, stop: anyio.Event) -> None:
+        # Closing it reaps every background task; a crash inside leaves it not alive.
+        async with poller:
+            opened.set()
+            await stop.wait()
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Poller]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         if log_level is not None:
             configure_logging(log_level)
-        # One Poller for the whole life of the process, opened at startup and closed
-        # (every background task reaped) at shutdown.
-        async with Poller(**options) as poller:
-            yield {"poller": poller}
+        opened, stop = anyio.Event(), anyio.Event()
+        try:
+            async with anyio.create_task_group() as tg:
+                # Opened in the background: /healthz answers (503) while it opens.
+                tg.start_soon(keep_open, opened, stop)
+                try:
+                    yield {"poller": poller, "opened": opened, "metrics": registry}
+                finally:
+                    stop.set()
+        finally:
+            meter_provider.shutdown()
 
     return Starlette(
         routes=[
             Route("/jobs/{name}/events", job_events),
             Route("/jobs/{name}", job_result),
             Route("/stats", stats),
+            Route("/metrics", metrics),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
         ],
         lifespan=lifespan,
     )

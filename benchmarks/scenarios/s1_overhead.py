@@ -4,7 +4,9 @@ Every contender keeps ``CONCURRENCY`` describes in flight against jobs that neve
 for a fixed number of describes after a warm-up (client creation and warm-up are not
 measured). The mock answers at once (0 ms) or after 20 ms. asyncoptjob watches the jobs
 with a 1 ms poll interval, so every job is always due and its workers never idle; its
-describes are counted from ``poller.stats``.
+describes are counted from ``poller.stats``. Logging is left unconfigured here (neither
+structlog nor ``logging`` set up), the default of a program that embeds the library: its
+per-poll ``debug`` call costs what it costs by default.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from asyncoptjob import Poller, PollPolicy
 
@@ -25,7 +28,7 @@ from ..contenders import (
     boto3_client,
     raw_describer,
 )
-from ..environment import REGION
+from ..environment import REGION, logging_left_unconfigured
 from ..measure import Meter, medians, ratio
 from ..mockserver import MockServer
 from ..registry import RunContext, scenario
@@ -197,9 +200,25 @@ def aiohttp_raw(url: str, names: list[str], sizes: Sizes, meter: Meter) -> Outco
 # -- 6. asyncoptjob -------------------------------------------------------------------------
 
 
-def asyncoptjob(url: str, names: list[str], sizes: Sizes, meter: Meter) -> Outcome:
+def asyncoptjob(
+    url: str,
+    names: list[str],
+    sizes: Sizes,
+    meter: Meter,
+    *,
+    meter_provider: Any = None,
+    collect: Callable[[], object] | None = None,
+    collect_every: float = 1.0,
+) -> Outcome:
+    """The library at saturation; ``collect`` (if any) runs every ``collect_every`` s."""
     # Every job is due again 1 ms after its answer: the workers never wait for work.
     policy = PollPolicy(interval=0.001, max_interval=0.001, jitter=0.0)
+
+    async def collecting() -> None:
+        assert collect is not None
+        while True:
+            await asyncio.sleep(collect_every)
+            collect()
 
     async def main() -> Outcome:
         async with Poller(
@@ -208,6 +227,7 @@ def asyncoptjob(url: str, names: list[str], sizes: Sizes, meter: Meter) -> Outco
             max_concurrency=CONCURRENCY,
             poll_interval=policy,
             strategy="describe",
+            meter_provider=meter_provider,
         ) as poller:
 
             def ok() -> int:
@@ -224,14 +244,17 @@ def asyncoptjob(url: str, names: list[str], sizes: Sizes, meter: Meter) -> Outco
                     pass
 
             consumer = asyncio.create_task(consume())
+            scraper = asyncio.create_task(collecting()) if collect is not None else None
             await until(sizes.warmup)
             meter.start()
             start = ok()
             await until(start + sizes.describes)
             meter.stop()
             done = ok() - start
-            consumer.cancel()
-            await asyncio.gather(consumer, return_exceptions=True)
+            for task in (consumer, scraper):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
             stats = poller.stats
             return Outcome(done, stats.total_requests - stats.requests["ok"], stats.total_requests)
 
@@ -317,7 +340,7 @@ def run(ctx: RunContext) -> ScenarioResult:
     targets: list[Target] = []
     headline: list[Headline] = []
     notes: list[str] = []
-    with ctx.mock() as mock:
+    with ctx.mock() as mock, logging_left_unconfigured():
         names = mock.seed(sizes.jobs, prefix="s1", lifecycle=FOREVER)
         for latency in sizes.latencies_ms:
             mock.set_faults(latency_ms=latency)
@@ -379,6 +402,7 @@ def run(ctx: RunContext) -> ScenarioResult:
             "describes": sizes.describes,
             "warmup": sizes.warmup,
             "latency_ms": list(sizes.latencies_ms),
+            "logging": "unconfigured",
         },
         tables=tables,
         targets=targets,

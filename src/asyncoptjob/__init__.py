@@ -40,7 +40,7 @@ from ._policy import PollPolicy
 from ._poller import Poller
 from ._ratelimit import AdaptiveRateLimiter, RateLimiterStatistics
 from ._retry import RetryPolicy
-from ._stats import PollerStats
+from ._stats import PollerHealth, PollerStats
 from ._sweep import SweepPolicy
 from ._transport import AioBotocoreTransport, Transport, client_config
 from ._watch import Watch
@@ -74,6 +74,7 @@ __all__ = [
     "client_config",
     # statistics
     "PollerStats",
+    "PollerHealth",
     # errors
     "AsyncOptJobError",
     "TransportError",

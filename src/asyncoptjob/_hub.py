@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.lowlevel
-import structlog
 
 from ._clock import Clock
 from ._errors import (
@@ -35,6 +34,7 @@ from ._errors import (
     TransportError,
 )
 from ._events import JobError, JobStatus, StatusChange
+from ._log import get_logger
 from ._pipeline import Pipeline
 from ._ratelimit import RateBudget
 from ._scheduler import NOT_QUEUED, URGENT, DueQueue
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Hub"]
 
-log = structlog.get_logger("asyncoptjob")
+log = get_logger()
 
 _STATUSES = {status.value: status for status in JobStatus}
 
@@ -126,9 +126,14 @@ class Hub:
         self.jobs: dict[str, _Job] = {}
         self.subscriptions: set[Subscription] = set()
         self.closed = False
-        # Bound once: an unbound structlog proxy re-resolves its configuration per call.
+        # Bound once: the logging route and its level gate are resolved now, not per call.
         self.log = log.bind()
         self.events = 0
+        #: Status changes delivered, by status (``events`` less the JobError events).
+        self.delivered: dict[str, int] = {}
+        #: Called once per change a describe observed after the job's first observation
+        #: (the metrics' detection lag; None: nobody listens).
+        self.on_change: Callable[[JobStatus, Description, datetime], None] | None = None
         self.jobs_watched = 0
         self.jobs_finished = 0
         self.hints = 0
@@ -240,15 +245,22 @@ class Hub:
         job.applied_at = sent_at
         job.failing_since = None
         self.log.debug("job_polled", job_name=job.name, status=status.value)
-        self._apply(job, status, description)
+        previous = job.status
+        observed_at = self._apply(job, status, description)
+        if previous is not None and status is not previous and self.on_change is not None:
+            self.on_change(status, description, observed_at)
         if status.is_terminal:
             self.jobs_finished += 1
             self._remove(job)
         elif not job.in_flight:
             self._schedule(job, self.clock.now() + self._delay(job))
 
-    def _apply(self, job: _Job, status: JobStatus, description: Description) -> None:
-        """Fan out a new status to the job's subscribers; give pending ones their first event."""
+    def _apply(self, job: _Job, status: JobStatus, description: Description) -> datetime:
+        """Fan out a new status to the job's subscribers; give pending ones their first event.
+
+        Returns:
+            When the status was observed (the events' ``observed_at``).
+        """
         observed_at = datetime.now(timezone.utc)
         previous = job.status
         if status is not previous:
@@ -258,7 +270,7 @@ class Hub:
                 event = StatusChange(job.name, previous, status, description, observed_at)
                 for sub in job.subs:
                     sub.deliver(event, terminal=status.is_terminal)
-                self.events += len(job.subs)
+                self._delivered(status, len(job.subs))
                 self.log.info(
                     "job_status_changed",
                     job_name=job.name,
@@ -275,17 +287,22 @@ class Hub:
                 since = sub.since.get(job.name) if sub.since else None
                 if since is None:
                     sub.deliver(first, terminal=status.is_terminal)
-                    self.events += 1
+                    self._delivered(status, 1)
                 elif status.rank > since.rank:
                     # A durable consumer goes on from the status it committed.
                     event = StatusChange(job.name, since, status, description, observed_at)
                     sub.deliver(event, terminal=status.is_terminal)
-                    self.events += 1
+                    self._delivered(status, 1)
                 elif status.rank < since.rank:
                     # Older than what the consumer committed: wait for the next answer.
                     job.pending = [*(job.pending or []), sub]
                     continue
                 job.subs.append(sub)
+        return observed_at
+
+    def _delivered(self, status: JobStatus, count: int) -> None:
+        self.events += count
+        self.delivered[status.value] = self.delivered.get(status.value, 0) + count
 
     def give_up_at(self, job: _Job, now: float) -> float:
         """When retries of ``job`` stop: ``max_elapsed`` after it started failing."""

@@ -16,6 +16,7 @@ from ._validate import check_positive, check_positive_int
 if TYPE_CHECKING:
     from aiobotocore.config import AioConfig
     from aiobotocore.session import AioSession
+    from opentelemetry.metrics import MeterProvider
     from types_aiobotocore_sagemaker import SageMakerClient
 
     from ._transport import Transport
@@ -62,6 +63,8 @@ class PollerOptions(TypedDict, total=False):
       describes only those; ``"auto"`` sweeps once enough jobs are watched.
     - ``sweep``: a ``SweepPolicy`` (sweep interval, safety-net describe interval,
       List rate budget, the ``auto`` threshold).
+    - ``meter_provider`` (None): the OpenTelemetry ``MeterProvider`` the metrics report
+      to; None uses the global one (``opentelemetry.metrics.set_meter_provider``).
 
     Fleet mode (several processes sharing one account's quota; needs ``[redis]``):
 
@@ -96,6 +99,7 @@ class PollerOptions(TypedDict, total=False):
     retry: RetryPolicy
     strategy: Strategy
     sweep: SweepPolicy
+    meter_provider: MeterProvider | None
     redis_url: str | None
     redis_prefix: str
     redis_lease_ttl: float
@@ -125,6 +129,7 @@ class Options:
     redis_prefix: str = DEFAULT_REDIS_PREFIX
     redis_lease_ttl: float = DEFAULT_REDIS_LEASE_TTL
     state: str | None = None
+    meter_provider: Any = None
 
     def __repr__(self) -> str:
         # Never show client/session objects: their reprs can carry credentials.
@@ -218,6 +223,12 @@ def resolve_options(options: dict[str, Any]) -> Options:
         raise ValueError(
             f"clock must have now() and async sleep(seconds), like MonotonicClock; got {clock!r}"
         )
+    meter_provider = options.get("meter_provider")
+    if meter_provider is not None and not callable(getattr(meter_provider, "get_meter", None)):
+        raise ValueError(
+            "meter_provider must be an OpenTelemetry MeterProvider (with get_meter()), "
+            f"got {meter_provider!r}"
+        )
     return Options(
         client=client,
         session=options.get("session"),
@@ -238,6 +249,7 @@ def resolve_options(options: dict[str, Any]) -> Options:
         redis_prefix=redis_prefix,
         redis_lease_ttl=float(lease_ttl),
         state=None if state is None else str(os.fspath(state)),
+        meter_provider=meter_provider,
     )
 
 

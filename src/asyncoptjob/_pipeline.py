@@ -16,17 +16,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import structlog
 from tenacity import RetryCallState
 
 from ._clock import Clock
 from ._errors import JobNotFoundError, ThrottledError, TransientError, TransportError
+from ._log import get_logger
 from ._ratelimit import RateBudget
 from ._retry import RETRYABLE, RetryPolicy
 
 __all__ = ["DESCRIBE", "LIST", "OPERATIONS", "OUTCOMES", "Pipeline", "outcome_of"]
 
-log = structlog.get_logger("asyncoptjob")
+log = get_logger()
 
 T = TypeVar("T")
 
@@ -55,10 +55,24 @@ class Pipeline:
     Attributes:
         requests: ``{operation: {outcome: count}}`` for every call sent.
         retries: backoff sleeps taken before a retry.
+        retried: the same, by operation.
         in_flight: calls on the wire now.
+        answered_at: clock time of the last call SageMaker answered (None: none yet).
+        failures_in_a_row: calls that got no answer (throttled, transient, error) since
+            the last answered one; a ``not_found`` is an answer.
     """
 
-    __slots__ = ("clock", "in_flight", "log", "requests", "retries", "retry")
+    __slots__ = (
+        "answered_at",
+        "clock",
+        "failures_in_a_row",
+        "in_flight",
+        "log",
+        "requests",
+        "retried",
+        "retries",
+        "retry",
+    )
 
     def __init__(self, *, clock: Clock, retry: RetryPolicy) -> None:
         self.clock = clock
@@ -67,8 +81,11 @@ class Pipeline:
             operation: dict.fromkeys(OUTCOMES, 0) for operation in OPERATIONS
         }
         self.retries = 0
+        self.retried = dict.fromkeys(OPERATIONS, 0)
         self.in_flight = 0
-        # Bound once: an unbound structlog proxy re-resolves its configuration per call.
+        self.answered_at: float | None = None
+        self.failures_in_a_row = 0
+        # Bound once: the logging route and its level gate are resolved now, not per call.
         self.log = log.bind()
 
     async def call(
@@ -88,14 +105,23 @@ class Pipeline:
         except TransportError as exc:
             outcome = outcome_of(exc)
             counts[outcome] += 1
-            if outcome == "throttled":
-                budget.on_throttle(sent_at)
+            if outcome == "not_found":
+                self._answered()
+            else:
+                self.failures_in_a_row += 1
+                if outcome == "throttled":
+                    budget.on_throttle(sent_at)
             raise
         finally:
             self.in_flight -= 1
         counts["ok"] += 1
+        self._answered()
         budget.on_success()
         return answer, sent_at
+
+    def _answered(self) -> None:
+        self.answered_at = self.clock.now()
+        self.failures_in_a_row = 0
 
     async def call_retrying(
         self,
@@ -122,6 +148,7 @@ class Pipeline:
 
         def before_sleep(state: RetryCallState) -> None:
             self._before_sleep(state, budget)
+            self.retried[operation] += 1
 
         retrying = self.retry.retrying(
             deadline=deadline, clock=self.clock, sleep=self.clock.sleep, before_sleep=before_sleep

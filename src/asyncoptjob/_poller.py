@@ -8,18 +8,19 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, overload
 
 import anyio
-import structlog
 
 from ._clock import MonotonicClock
 from ._errors import PollerClosedError
 from ._events import Event
 from ._hub import Hub
+from ._log import get_logger
+from ._metrics import register
 from ._names import validate_names
 from ._options import Options, resolve_options, split_timeout
 from ._pipeline import DESCRIBE, LIST
 from ._ratelimit import AdaptiveRateLimiter
 from ._state import DEFAULT_CONSUMER, consumer_cursors, open_state, remember
-from ._stats import PollerStats
+from ._stats import PollerHealth, PollerStats
 from ._transport import open_transport
 from ._watch import Watch, collect, open_subscribed, subscribed
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Poller", "open_hub"]
 
-log = structlog.get_logger("asyncoptjob")
+log = get_logger()
 
 
 async def open_hub(stack: AsyncExitStack, options: Options) -> Hub:
@@ -57,6 +58,8 @@ async def open_hub(stack: AsyncExitStack, options: Options) -> Hub:
     hub = Hub(transport, options, limiter=limiter, fleet=fleet, rng=random.Random(), state=state)
     if state is not None:
         remember(state, hub, local)
+    # Pushed before the task group: the hub's totals are folded in once it has stopped.
+    stack.callback(register(hub, options.meter_provider))
     tg = await stack.enter_async_context(anyio.create_task_group())
     stack.callback(tg.cancel_scope.cancel)
     stack.callback(hub.close, PollerClosedError("the Poller was closed while in use"))
@@ -142,6 +145,27 @@ def statistics(hub: Hub) -> PollerStats:
     )
 
 
+def health(hub: Hub | None) -> PollerHealth:
+    """A hub's health snapshot (``hub`` None: a Poller not opened yet)."""
+    if hub is None:
+        return PollerHealth(
+            alive=False, ready=False, jobs_pending=0, last_success_age=None, consecutive_failures=0
+        )
+    pipeline = hub.pipeline
+    answered_at = pipeline.answered_at
+    alive = not hub.closed
+    # A full scan, on demand only: nothing is kept up to date on the poll path for it.
+    pending = sum(1 for job in list(hub.jobs.values()) if job.status is None)
+    return PollerHealth(
+        alive=alive,
+        ready=alive and pending == 0,
+        jobs_pending=pending,
+        last_success_age=None if answered_at is None else hub.clock.now() - answered_at,
+        consecutive_failures=pipeline.failures_in_a_row,
+        fleet_connected=hub.fleet.statistics().connected if hub.fleet is not None else None,
+    )
+
+
 class Poller:
     """A long-lived hub: many callers, one scheduler, one rate budget, one client.
 
@@ -159,9 +183,9 @@ class Poller:
         **options: see :class:`~asyncoptjob.PollerOptions` (``client``, ``session``,
             ``region_name``, ``endpoint_url``, ``config``, ``transport``,
             ``clock``, ``max_concurrency``, ``max_rate``, ``poll_interval``,
-            ``not_found_grace``, ``timeout``, ``retry``, ``strategy``, ``sweep``; fleet
-            mode: ``redis_url``,
-            ``redis_prefix``, ``redis_lease_ttl``; durable watches: ``state``).
+            ``not_found_grace``, ``timeout``, ``retry``, ``strategy``, ``sweep``,
+            ``meter_provider``; fleet mode: ``redis_url``, ``redis_prefix``,
+            ``redis_lease_ttl``; durable watches: ``state``).
 
     Raises:
         ValueError: an option value is out of range (the message names it).
@@ -205,6 +229,16 @@ class Poller:
         if self._hub is None:
             raise PollerClosedError("the Poller has not been opened yet")
         return statistics(self._hub)
+
+    def health(self) -> PollerHealth:
+        """Whether the Poller is alive and ready, and how its calls fare; never raises.
+
+        Meant for liveness and readiness probes (see ``examples/service.py``)::
+
+            health = poller.health()
+            status = 200 if health.ready else 503
+        """
+        return health(self._hub)
 
     def watch(
         self,

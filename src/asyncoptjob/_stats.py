@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["FleetStats", "PollerStats"]
+__all__ = ["FleetStats", "PollerHealth", "PollerStats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +75,35 @@ class PollerStats:
     def total_requests(self) -> int:
         """All API calls sent (describes and lists), whatever their outcome."""
         return sum(self.requests.values()) + sum(self.list_requests.values())
+
+
+@dataclass(frozen=True, slots=True)
+class PollerHealth:
+    """Whether a Poller is alive and ready (``poller.health()``), for probes and alerts.
+
+    Example::
+
+        health = poller.health()
+        if not health.ready:
+            print(f"{health.jobs_pending} jobs not described yet")
+
+    Attributes:
+        alive: the Poller is open and its loop runs (False before it opens, after it
+            closes, and after a crash).
+        ready: alive, and every watched job has been described (or its status learnt
+            from the fleet) at least once since the Poller opened. True with no jobs.
+        jobs_pending: watched jobs not described yet (a job inside its not-found grace
+            counts: SageMaker does not know it yet).
+        last_success_age: seconds since SageMaker last answered a call (None: no
+            answer yet). A ``not_found`` answer counts: the endpoint answered.
+        consecutive_failures: calls in a row that got no answer (throttled, transient
+            failures, errors) since the last answered one.
+        fleet_connected: Redis is reachable (None: no fleet, no ``redis_url``).
+    """
+
+    alive: bool
+    ready: bool
+    jobs_pending: int
+    last_success_age: float | None
+    consecutive_failures: int
+    fleet_connected: bool | None = None

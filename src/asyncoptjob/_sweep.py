@@ -36,9 +36,8 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import structlog
-
 from ._errors import TransportError
+from ._log import get_logger
 from ._pipeline import LIST, Pipeline
 from ._ratelimit import AdaptiveRateLimiter
 from ._validate import check_non_negative, check_positive, check_positive_int
@@ -56,7 +55,7 @@ __all__ = [
     "Sweeper",
 ]
 
-log = structlog.get_logger("asyncoptjob")
+log = get_logger()
 
 Strategy = Literal["auto", "describe", "sweep"]
 STRATEGIES: tuple[str, ...] = ("auto", "describe", "sweep")

@@ -46,6 +46,7 @@ EXPECTED_ALL = {
     "AioBotocoreTransport",
     "client_config",
     "PollerStats",
+    "PollerHealth",
     "AsyncOptJobError",
     "TransportError",
     "ThrottledError",

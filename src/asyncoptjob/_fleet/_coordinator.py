@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
-import structlog
 
 from .._clock import Clock
 from .._events import JobStatus
+from .._log import get_logger
 from .._stats import FleetStats
 from . import _scripts
 from ._budget import FleetRateLimiter
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Fleet", "FleetKeys"]
 
-log = structlog.get_logger("asyncoptjob")
+log = get_logger()
 
 
 #: Entries the events stream keeps (approximately: ``XADD ... MAXLEN ~``).
