@@ -4,7 +4,8 @@ Every ```` ```python ```` block of ``README.md`` and ``docs/**/*.md`` is an exam
 program, executed as ``__main__``; or, when it defines ``def test_``, a test module, run
 by pytest in a subprocess. The examples are written for real AWS
 (``region_name="us-east-1"``, no endpoint); ``AWS_ENDPOINT_URL`` sends their clients to
-the mock instead, which holds jobs with the names the docs use (``JOBS``).
+the mock instead, which holds jobs with the names the docs use (``JOBS``). A program
+runs in a temporary working directory, so a file it writes goes nowhere else.
 
 Two kinds of blocks are not run here: ```` ```py ```` blocks, fragments that cannot run
 alone (a few lines of a replica's code in fleet mode), and a block that only includes a
@@ -143,8 +144,10 @@ def test_example_runs(
     sagemaker: MockSageMaker,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", sagemaker.url)
+    monkeypatch.chdir(tmp_path)  # a file an example writes lands in the test's own folder
     code = "\n" * (example.line - 1) + example.code  # tracebacks point at the page's line
     exec(compile(code, str(example.page), "exec"), {"__name__": "__main__"})
     out = capsys.readouterr().out
