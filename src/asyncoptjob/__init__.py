@@ -46,6 +46,7 @@ from ._transport import AioBotocoreTransport, Transport, client_config
 from ._watch import Watch
 
 __version__ = "0.1.0"
+"""The installed version of asyncoptjob."""
 
 __all__ = [
     # the API

@@ -50,6 +50,8 @@ class FakeRequest:
 #: What a handler returns: a response dict, or an exception to raise (or it raises it).
 Response = Mapping[str, Any] | BaseException
 Handler = Callable[[FakeRequest], Response | Awaitable[Response]]
+"""What `FakeTransport` calls for each request: it returns (or awaits) a response dict,
+or returns or raises an exception (one of the library's errors, such as `ThrottledError`)."""
 
 
 class FakeTransport:
