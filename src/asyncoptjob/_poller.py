@@ -48,7 +48,9 @@ async def open_hub(stack: AsyncExitStack, options: Options) -> Hub:
     limiter = (
         fleet.budget
         if fleet is not None
-        else AdaptiveRateLimiter(max_rate=options.max_rate, clock=options.clock)
+        else AdaptiveRateLimiter(
+            max_rate=options.max_rate, initial_rate=options.initial_rate, clock=options.clock
+        )
     )
     hub = Hub(transport, options, limiter=limiter, fleet=fleet, rng=random.Random())
     tg = await stack.enter_async_context(anyio.create_task_group())
@@ -106,6 +108,8 @@ async def _enter_transport(stack: AsyncExitStack, options: Options) -> Transport
             endpoint_url=options.endpoint_url,
             config=options.config,
             max_concurrency=options.max_concurrency,
+            first_answer_timeout=options.first_answer_timeout,
+            clock=options.clock,
         )
     )
 
