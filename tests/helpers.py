@@ -191,17 +191,19 @@ def check_send_rate(sent: Sequence[float], max_rate: float) -> None:
 
 
 class CountingTransport:
-    """The real transport, counting the describes per job."""
+    """The real transport, counting the describes per job and the List calls."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.describes: Counter[str] = Counter()
+        self.lists = 0
 
     async def describe(self, name: str) -> Any:
         self.describes[name] += 1
         return await self.inner.describe(name)
 
     async def list_jobs(self, **params: Any) -> Any:
+        self.lists += 1
         return await self.inner.list_jobs(**params)
 
 

@@ -89,6 +89,7 @@ async def _enter_fleet(stack: AsyncExitStack, options: Options) -> Fleet | None:
         max_rate=options.max_rate,
         lease_ttl=options.redis_lease_ttl,
         clock=MonotonicClock(),
+        list_max_rate=options.sweep.max_rate,
     )
     stack.push_async_callback(fleet.aclose)
     await fleet.open()

@@ -8,8 +8,9 @@ errors (``_errors.py``) here, in one place, the way httpx maps httpcore's except
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import aiohttp
@@ -341,7 +342,9 @@ class AioBotocoreTransport:
 
     async def describe(self, name: str) -> Description:
         response = await self._send(
-            DESCRIBE, name, self._client.describe_optimization_job, {"OptimizationJobName": name}
+            DESCRIBE,
+            name,
+            partial(self._client.describe_optimization_job, OptimizationJobName=name),
         )
         # A 200 whose body was not JSON parses as {"message": ...}: treat as a bad answer.
         status = response.get("OptimizationJobStatus")
@@ -356,7 +359,9 @@ class AioBotocoreTransport:
         return cast("Description", response)
 
     async def list_jobs(self, **params: Any) -> ListOptimizationJobsResponseTypeDef:
-        response = await self._send(LIST, None, self._client.list_optimization_jobs, params)
+        response = await self._send(
+            LIST, None, partial(self._client.list_optimization_jobs, **params)
+        )
         if not isinstance(response.get("OptimizationJobSummaries"), list):
             raise TransientError(
                 f"{LIST} returned a response without OptimizationJobSummaries",
@@ -366,15 +371,11 @@ class AioBotocoreTransport:
         return cast("ListOptimizationJobsResponseTypeDef", response)
 
     async def _send(
-        self,
-        operation: str,
-        job_name: str | None,
-        method: Callable[..., Awaitable[Any]],
-        params: Mapping[str, Any],
+        self, operation: str, job_name: str | None, call: Callable[[], Awaitable[Any]]
     ) -> Any:
-        """Call ``method``; translate failures; retry connects until the first answer."""
+        """Make ``call``; translate failures; retry connects until the first answer."""
         if self._answered:
-            return await self._call_once(operation, job_name, method, params)
+            return await self._call_once(operation, job_name, call)
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(_Unreachable),
@@ -384,7 +385,7 @@ class AioBotocoreTransport:
                 reraise=True,
             ):
                 with attempt:
-                    return await self._call_once(operation, job_name, method, params)
+                    return await self._call_once(operation, job_name, call)
         except _Unreachable as exc:
             raise TransportError(
                 f"the SageMaker endpoint {self.endpoint_url} never answered: {exc.cause}"
@@ -407,14 +408,10 @@ class AioBotocoreTransport:
         )
 
     async def _call_once(
-        self,
-        operation: str,
-        job_name: str | None,
-        method: Callable[..., Awaitable[Any]],
-        params: Mapping[str, Any],
+        self, operation: str, job_name: str | None, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         try:
-            response = await method(**params)
+            response = await call()
         except _TRANSPORT_FAILURES as exc:
             if isinstance(exc, bce.ClientError):
                 self._answered = True
