@@ -26,6 +26,8 @@ key                   type    holds / expiry
                               ``PX redis_lease_ttl``, renewed in batches every third of it.
 ``P:job:<job>``       hash    the job's last status ``s`` and description ``d`` (JSON,
                               datetimes tagged); expires 7 days after the last change.
+``P:error:<job>``     string  a job's definitive error (not found, invalid request) as JSON,
+                              for processes that start watching it later; ``EX 3600``.
 ``P:events``          stream  one entry per status change: ``j`` job, ``s`` status,
                               ``p`` previous status, ``d`` description, ``o`` origin;
                               also sweep hints (``k=hint``, ``j``, ``s``) and final job

@@ -19,7 +19,7 @@ from .._stats import FleetStats
 from ._budget import FleetRateLimiter
 from ._codec import decode
 from ._leases import JobLeases
-from ._store import FleetKeys, FleetStore
+from ._store import FleetKeys, FleetStore, decode_error
 from ._stream import FleetStream
 
 if TYPE_CHECKING:
@@ -199,9 +199,13 @@ class Fleet:
             try:
                 claimed = await self.store.claim(names, self.lease_ttl)
                 snapshot = await self.store.snapshot(names)
+                errors = await self.store.errors(names)
             except self.errors as exc:
                 self.lost(exc)
             else:
+                for name, text in zip(names, errors, strict=True):
+                    if text:  # another process gave it up for good: the same JobError
+                        host.apply_remote_error(name, decode_error(name, text))
                 for name, flag in zip(names, claimed, strict=True):
                     if flag == 1:
                         self.owned.add(name)

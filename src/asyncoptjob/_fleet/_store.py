@@ -44,6 +44,8 @@ JOB_TTL = 7 * 24 * 3600
 #: Keys per Lua call or pipeline: long enough to amortise a round trip, short enough
 #: not to block Redis for long.
 CHUNK = 500
+#: How long a definitive job error (not found, invalid) stays for late watchers (s).
+ERROR_TTL = 3600
 #: Stream entry kinds (field ``k``); a status change has none (older entries neither).
 HINT = "hint"
 ERROR = "error"
@@ -78,6 +80,9 @@ class FleetKeys:
     @property
     def sweep(self) -> str:
         return f"{self.prefix}:sweep"
+
+    def error(self, name: str) -> str:
+        return f"{self.prefix}:error:{name}"
 
     def lease(self, name: str) -> str:
         return f"{self.prefix}:lease:{name}"
@@ -185,6 +190,14 @@ class FleetStore:
             out.extend((s, d) for s, d in await pipe.execute())
         return out
 
+    async def errors(self, names: Sequence[str]) -> list[str | None]:
+        """Each job's definitive error, if a process gave it up with one (JSON)."""
+        out: list[str | None] = []
+        for chunk in chunks(names):
+            values = await self.redis.mget([self.keys.error(name) for name in chunk])
+            out.extend(None if value is None else str(value) for value in values)
+        return out
+
     async def statuses(self, names: Sequence[str]) -> list[str | None]:
         """Each job's last status as the fleet knows it (cheaper than a snapshot)."""
         out: list[str | None] = []
@@ -208,6 +221,9 @@ class FleetStore:
         for start in range(0, len(entries), CHUNK):
             pipe = self.redis.pipeline(transaction=False)
             for fields in entries[start : start + CHUNK]:
+                if fields.get("k") == ERROR and fields.get("r"):
+                    # Definitive: a process that starts watching the job later hears it too.
+                    pipe.set(self.keys.error(fields["j"]), fields["e"], ex=ERROR_TTL)
                 entry: dict[Any, Any] = {**fields, "o": self.owner}
                 pipe.xadd(
                     self.keys.events,
@@ -222,7 +238,7 @@ class FleetStore:
 
 
 def error_fields(name: str, error: TransportError) -> dict[str, str]:
-    """A job's final error as a stream entry."""
+    """A job's final error as a stream entry (``r``: kept for late watchers too)."""
     text = json.dumps(
         {
             "type": type(error).__name__,
@@ -232,7 +248,10 @@ def error_fields(name: str, error: TransportError) -> dict[str, str]:
             "http_status": error.http_status,
         }
     )
-    return {"k": ERROR, "j": name, "e": text}
+    fields = {"k": ERROR, "j": name, "e": text}
+    if isinstance(error, (_errors.JobNotFoundError, _errors.InvalidRequestError)):
+        fields["r"] = "1"
+    return fields
 
 
 def decode_error(name: str, text: str) -> TransportError:
