@@ -24,7 +24,7 @@ async def watch_for_a_while(cfg: dict[str, Any]) -> dict[str, Any]:
     options: PollerOptions = {
         "endpoint_url": cfg["mock_url"],
         "region_name": "us-east-1",
-        "strategy": "describe",
+        "strategy": cfg.get("strategy", "describe"),
         "poll_interval": PollPolicy(interval=cfg["poll"], max_interval=cfg["poll"]),
         "max_concurrency": 16,
     }

@@ -70,12 +70,17 @@ FOREVER = Lifecycle(starting=(0.01, 0.01), in_progress=(float("inf"), float("inf
 
 
 def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
-    """Options pointing the library at ``mock`` with fast polls; ``extra`` on top."""
+    """Options pointing the library at ``mock`` with fast polls; ``extra`` on top.
+
+    No slow start (``initial_rate=None``): the tests' sub-second lifecycles need their
+    fast polls from the first second; the cold start has tests of its own.
+    """
     return {
         "endpoint_url": mock.url,
         "session": session,
         "region_name": "us-east-1",
         "poll_interval": FAST_POLL,
+        "initial_rate": None,
         **extra,
     }
 
@@ -191,17 +196,19 @@ def check_send_rate(sent: Sequence[float], max_rate: float) -> None:
 
 
 class CountingTransport:
-    """The real transport, counting the describes per job."""
+    """The real transport, counting the describes per job and the List calls."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.describes: Counter[str] = Counter()
+        self.lists = 0
 
     async def describe(self, name: str) -> Any:
         self.describes[name] += 1
         return await self.inner.describe(name)
 
     async def list_jobs(self, **params: Any) -> Any:
+        self.lists += 1
         return await self.inner.list_jobs(**params)
 
 

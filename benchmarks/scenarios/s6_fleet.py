@@ -5,7 +5,11 @@ replicas), against one mock whose DescribeOptimizationJob limit is R requests/s 
 for a fixed window. **independent**: four plain Pollers, each with its own adaptive rate
 (what replicas do today). **fleet**: the same Pollers with ``redis_url`` (a real
 ``redis-server`` on 127.0.0.1): one budget for the fleet, one process polls each job, the
-others get its events through Redis; adaptive only, and with ``max_rate=R``.
+others get its events through Redis; adaptive only, and with ``max_rate=R``. The two
+**sweep** rows run the same with ``strategy="sweep"``: independent replicas each sweep
+ListOptimizationJobs on their own, a fleet sweeps from the one process holding its sweep
+lease and hands what it finds to the others through Redis; List calls per fleet are
+counted by the mock.
 
 Goodput is successful describes per second over the window, divided by R (start-up of the
 four processes included, so slightly understated); throttled share and describes per job
@@ -47,13 +51,17 @@ MODES = {
     "independent": "4 independent Pollers",
     "fleet": "fleet (redis_url), adaptive",
     "fleet_max_rate": "fleet (redis_url), max_rate=R",
+    "independent_sweep": "4 independent Pollers, strategy='sweep'",
+    "fleet_sweep": "fleet (redis_url), strategy='sweep'",
 }
+SWEEP_MODES = ("independent_sweep", "fleet_sweep")
 COLUMNS = [
     Column("goodput_r", "goodput / R", ".2f"),
     Column("throttled", "calls throttled", ".1%"),
     Column("describes_per_job", "describes per job", ".2f"),
     Column("coverage", "process-job pairs served", ".2f"),
     Column("round_trips_per_describe", "Redis round trips / describe", ".2f"),
+    Column("list_calls", "List calls (fleet)", ",.0f"),
 ]
 
 
@@ -69,8 +77,10 @@ def _run_mode(mode: str, sizes: Sizes, redis_url: str, seed: int) -> dict[str, f
             "poll": sizes.poll,
             "prefix": f"s6-{secrets.token_hex(3)}",
         }
-        if mode != "independent":
+        if not mode.startswith("independent"):
             cfg["redis_url"] = redis_url
+        if mode in SWEEP_MODES:
+            cfg["strategy"] = "sweep"
         if mode == "fleet_max_rate":
             cfg["max_rate"] = sizes.rate
         started = time.monotonic()
@@ -85,6 +95,7 @@ def _run_mode(mode: str, sizes: Sizes, redis_url: str, seed: int) -> dict[str, f
         outs = [json.loads(w.communicate()[0].strip().splitlines()[-1]) for w in workers]
         elapsed = time.monotonic() - started
         counts = mock.describe_counts()
+        lists = sum(mock.stats()["counters"].get("ListOptimizationJobs", {}).values())
     ok = counts.get("ok", 0)
     total = sum(counts.values())
     served = sum(len({change[0] for change in out["changes"]}) for out in outs)
@@ -94,6 +105,7 @@ def _run_mode(mode: str, sizes: Sizes, redis_url: str, seed: int) -> dict[str, f
         "describes_per_job": total / sizes.jobs,
         "coverage": served / (PROCESSES * sizes.jobs),
         "round_trips_per_describe": sum(o["round_trips"] for o in outs) / max(1, total),
+        "list_calls": lists,
     }
 
 
@@ -152,7 +164,8 @@ def run(ctx: RunContext) -> ScenarioResult:
                 f"goodput {fmt(fleet.get('goodput_r'), '.2f')} R vs "
                 f"{fmt(independent.get('goodput_r'), '.2f')} R; coverage "
                 f"{fmt(fleet.get('coverage'), '.2f')} vs {fmt(independent.get('coverage'), '.2f')}",
-            )
+            ),
+            _sweep_target(by_mode),
         ],
         headline=[
             Headline(
@@ -160,6 +173,13 @@ def run(ctx: RunContext) -> ScenarioResult:
                 {
                     "asyncoptjob": f"{fmt(independent.get('throttled'), '.1%')} / "
                     f"{fmt(fleet.get('throttled'), '.1%')}"
+                },
+            ),
+            Headline(
+                "S6 4 replicas sweeping: List calls, independent / fleet",
+                {
+                    "asyncoptjob": f"{fmt(by_mode['independent_sweep'].get('list_calls'))} / "
+                    f"{fmt(by_mode['fleet_sweep'].get('list_calls'))}"
                 },
             ),
             Headline(
@@ -172,4 +192,19 @@ def run(ctx: RunContext) -> ScenarioResult:
         ],
         plots=[],
         run={"repeats": repeats},
+    )
+
+
+def _sweep_target(by_mode: dict[str, dict[str, float | None]]) -> Target:
+    """A sweeping fleet makes about one replica's List calls (at most 1.5x)."""
+    fleet = by_mode["fleet_sweep"].get("list_calls") or 0.0
+    independent = by_mode["independent_sweep"].get("list_calls") or 0.0
+    one_replica = independent / PROCESSES
+    return Target(
+        "s6_fleet_sweep",
+        "S6: a sweeping fleet makes at most 1.5x one replica's List calls",
+        f"{fleet:,.0f} List calls for the fleet; independent replicas {independent:,.0f} "
+        f"({one_replica:,.1f} each)",
+        0 < fleet <= 1.5 * one_replica,
+        "every process-job pair is still served: see the coverage column",
     )

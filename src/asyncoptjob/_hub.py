@@ -121,8 +121,15 @@ class Hub:
         self.sweeps: SweepDriver | None = None
         if options.strategy != "describe":
             interval = options.policy.interval * SWEEP_INTERVAL_FACTOR
-            sweeper = Sweeper(transport, options.sweep, self.pipeline, interval=interval)
-            self.sweeps = SweepDriver(sweeper, options.strategy)
+            # In a fleet, the List budget is the fleet's and one process sweeps for all.
+            sweeper = Sweeper(
+                transport,
+                options.sweep,
+                self.pipeline,
+                interval=interval,
+                limiter=None if fleet is None else fleet.list_budget,
+            )
+            self.sweeps = SweepDriver(sweeper, options.strategy, lease=fleet)
         self.jobs: dict[str, _Job] = {}
         self.subscriptions: set[Subscription] = set()
         self.closed = False
@@ -332,7 +339,9 @@ class Hub:
         else:
             self._finish_error(job, error)
 
-    def _finish_error(self, job: _Job, error: TransportError) -> None:
+    def _finish_error(self, job: _Job, error: TransportError, *, remote: bool = False) -> None:
+        if not remote and self.fleet is not None:
+            self.fleet.share_error(job.name, error)
         self.log.warning("job_error", job_name=job.name, error=error.code, message=str(error))
         event = JobError(job.name, error)
         subs = job.subs + (job.pending or [])
@@ -375,6 +384,12 @@ class Hub:
         if status.is_terminal:
             self.jobs_finished += 1
             self._remove(job)
+
+    def apply_remote_error(self, name: str, error: TransportError) -> None:
+        """Another process gave ``name`` up with ``error``: the same JobError here."""
+        job = self.jobs.get(name)
+        if job is not None and not job.removed:
+            self._finish_error(job, error, remote=True)
 
     def poll_soon(self, name: str) -> None:
         """Describe ``name`` now unless it is already on the wire (its lease became ours)."""

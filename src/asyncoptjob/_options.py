@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ._clock import Clock, MonotonicClock
 from ._policy import PollPolicy
+from ._ratelimit import DEFAULT_INITIAL_RATE
 from ._retry import RetryPolicy
 from ._sweep import STRATEGIES, Strategy, SweepPolicy
+from ._transport import DEFAULT_FIRST_ANSWER_TIMEOUT
 from ._validate import check_positive, check_positive_int
 
 if TYPE_CHECKING:
@@ -53,10 +55,18 @@ class PollerOptions(TypedDict, total=False):
 
     - ``max_concurrency`` (16): describes on the wire at once (a sweep adds one List).
     - ``max_rate`` (None): hard ceiling in requests/s; None leaves only the adaptive rate.
+    - ``initial_rate`` (5/s): without ``max_rate``, the adaptive rate starts here and
+      doubles every 0.25 s of accepted requests until the first throttle (a slow
+      start: no burst of throttles while it learns the account's limit); None sends
+      freely until the first throttle, like botocore's adaptive mode.
     - ``poll_interval`` (20 s): seconds between polls of a job, or a ``PollPolicy``.
     - ``not_found_grace`` (60 s): how long ResourceNotFound is retried for a job
       (a describe right after create can answer it) before it counts.
     - ``timeout`` (None): hard deadline in seconds for each watch/wait.
+    - ``first_answer_timeout`` (30 s): an endpoint that has never answered (connection
+      refused, a host name that does not resolve) fails every watch after this long
+      with a :class:`~asyncoptjob.TransportError` naming it; None retries it as an
+      outage. An endpoint that has answered once keeps the full ``retry`` budget.
     - ``retry``: a ``RetryPolicy`` for throttled and transient failures.
     - ``strategy`` (``"auto"``): ``"describe"`` polls each job with its own describe;
       ``"sweep"`` asks ListOptimizationJobs which jobs changed (100 per call) and
@@ -93,9 +103,11 @@ class PollerOptions(TypedDict, total=False):
     clock: Clock
     max_concurrency: int
     max_rate: float | None
+    initial_rate: float | None
     poll_interval: float | PollPolicy
     not_found_grace: float
     timeout: float | None
+    first_answer_timeout: float | None
     retry: RetryPolicy
     strategy: Strategy
     sweep: SweepPolicy
@@ -130,6 +142,8 @@ class Options:
     redis_lease_ttl: float = DEFAULT_REDIS_LEASE_TTL
     state: str | None = None
     meter_provider: Any = None
+    first_answer_timeout: float | None = DEFAULT_FIRST_ANSWER_TIMEOUT
+    initial_rate: float | None = DEFAULT_INITIAL_RATE
 
     def __repr__(self) -> str:
         # Never show client/session objects: their reprs can carry credentials.
@@ -163,6 +177,8 @@ def resolve_options(options: dict[str, Any]) -> Options:
     check_positive_int("max_concurrency", max_concurrency)
     max_rate = options.get("max_rate")
     check_positive("max_rate", max_rate, allow_none=True)
+    initial_rate = options.get("initial_rate", DEFAULT_INITIAL_RATE)
+    check_positive("initial_rate", initial_rate, allow_none=True)
     poll_interval = options.get("poll_interval")
     if poll_interval is None:
         policy = PollPolicy()
@@ -181,6 +197,8 @@ def resolve_options(options: dict[str, Any]) -> Options:
         raise ValueError(f"not_found_grace must be a number of seconds >= 0, got {grace!r}")
     timeout = options.get("timeout")
     check_positive("timeout", timeout, allow_none=True)
+    first_answer_timeout = options.get("first_answer_timeout", DEFAULT_FIRST_ANSWER_TIMEOUT)
+    check_positive("first_answer_timeout", first_answer_timeout, allow_none=True)
     retry = options.get("retry") or RetryPolicy()
     if not isinstance(retry, RetryPolicy):
         raise ValueError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
@@ -250,6 +268,8 @@ def resolve_options(options: dict[str, Any]) -> Options:
         redis_lease_ttl=float(lease_ttl),
         state=None if state is None else str(os.fspath(state)),
         meter_provider=meter_provider,
+        first_answer_timeout=None if first_answer_timeout is None else float(first_answer_timeout),
+        initial_rate=None if initial_rate is None else float(initial_rate),
     )
 
 

@@ -51,7 +51,9 @@ async def open_hub(stack: AsyncExitStack, options: Options) -> Hub:
     local = (
         None
         if fleet is not None
-        else AdaptiveRateLimiter(max_rate=options.max_rate, clock=options.clock)
+        else AdaptiveRateLimiter(
+            max_rate=options.max_rate, initial_rate=options.initial_rate, clock=options.clock
+        )
     )
     limiter = fleet.budget if fleet is not None else local
     assert limiter is not None
@@ -98,6 +100,7 @@ async def _enter_fleet(stack: AsyncExitStack, options: Options) -> Fleet | None:
         max_rate=options.max_rate,
         lease_ttl=options.redis_lease_ttl,
         clock=MonotonicClock(),
+        list_max_rate=options.sweep.max_rate,
     )
     stack.push_async_callback(fleet.aclose)
     await fleet.open()
@@ -117,6 +120,8 @@ async def _enter_transport(stack: AsyncExitStack, options: Options) -> Transport
             endpoint_url=options.endpoint_url,
             config=options.config,
             max_concurrency=options.max_concurrency,
+            first_answer_timeout=options.first_answer_timeout,
+            clock=options.clock,
         )
     )
 

@@ -15,8 +15,16 @@ Two refinements over botocore's implementation: it is async-native (waiting is a
 congestion event: answers to requests sent *before* the last cut are ignored, the way
 TCP reacts once per window, so a burst of in-flight throttles does not collapse the rate.
 
-Until the first throttle the adaptive part does not limit (like botocore); an explicit
-``max_rate`` always does.
+**Slow start.** botocore's adaptive mode does not limit at all until the first throttle,
+so a cold client sends ``max_concurrency`` requests per round trip into an account whose
+limit it does not know, and pays for it in a burst of throttles (and a first cut computed
+from a rate the burst inflated). Here, without ``max_rate``, the rate starts at
+``initial_rate`` and grows with every accepted request, doubling every
+``SLOW_START_DOUBLING`` seconds of successes (TCP's slow start, RFC 5681, in rate form:
+growth is paid for by answers, so an endpoint that does not answer is never flooded).
+The first throttle ends the slow start and hands over to CUBIC from the rate the service
+was accepting. An explicit ``max_rate`` is trusted from the first request (no slow start);
+``initial_rate=None`` keeps botocore's behaviour (nothing limits before a throttle).
 """
 
 from __future__ import annotations
@@ -30,10 +38,22 @@ import anyio
 from ._clock import Clock, MonotonicClock
 from ._validate import check_fraction, check_positive
 
-__all__ = ["AdaptiveRateLimiter", "RateBudget", "RateLimiterStatistics"]
+__all__ = ["DEFAULT_INITIAL_RATE", "AdaptiveRateLimiter", "RateBudget", "RateLimiterStatistics"]
 
 # Longest sleep between two looks at the bucket while waiting for a token (seconds).
 _RECHECK = 0.1
+#: The default first rate of a cold limiter without ``max_rate`` (requests/s).
+DEFAULT_INITIAL_RATE = 5.0
+#: Seconds of accepted requests over which the slow-start rate doubles.
+SLOW_START_DOUBLING = 0.25
+#: The first throttle sets CUBIC's maximum to this fraction of the slow-start rate.
+SLOW_START_EXIT = 0.25
+#: Probing above the learned maximum starts at this fraction of C; each cut that finds
+#: the limit where the last one did (within ``SAME_LIMIT``) halves it, down to
+#: ``MIN_PROBE``: a limit found again and again is fixed, and every probe costs throttles.
+PROBE = 0.25
+MIN_PROBE = 1 / 64
+SAME_LIMIT = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +120,10 @@ class AdaptiveRateLimiter:
         max_rate: hard ceiling in requests/s (``None``: adaptive only).
         burst: bucket capacity in requests; default: 50 ms worth of the rate, at least 1.
         min_rate: the rate never drops below this (requests/s).
+        initial_rate: without ``max_rate``, the rate of the first requests (requests/s);
+            it doubles every ``SLOW_START_DOUBLING`` seconds of accepted requests until
+            the first throttle. ``None`` (the default here; a ``Poller`` passes its
+            ``initial_rate`` option, 5/s): no limit until the first throttle (botocore).
         beta: multiplicative cut on a throttle (0 < beta < 1).
         scale: CUBIC's C constant: how fast the rate grows back.
         clock: time source (tests pass a fake).
@@ -111,11 +135,13 @@ class AdaptiveRateLimiter:
         max_rate: float | None = None,
         burst: float | None = None,
         min_rate: float = 0.5,
+        initial_rate: float | None = None,
         beta: float = 0.7,
         scale: float = 0.4,
         clock: Clock | None = None,
     ) -> None:
         check_positive("max_rate", max_rate, allow_none=True)
+        check_positive("initial_rate", initial_rate, allow_none=True)
         check_positive("burst", burst, allow_none=True)
         check_positive("min_rate", min_rate)
         check_fraction("beta", beta, low=0.05, high=0.99)
@@ -130,11 +156,16 @@ class AdaptiveRateLimiter:
         self._min_rate = float(min_rate)
         self._beta = float(beta)
         self._scale = float(scale)
-        self._probe = 0.25
+        self._probe = PROBE
         self._lock = anyio.Lock()
 
         now = self._clock.now()
         self._started = now
+        # Slow start (no max_rate): the rate until the first throttle; None: unlimited.
+        self._slow: float | None = None
+        self._limited_at = now
+        if max_rate is None and initial_rate is not None:
+            self._slow = max(float(initial_rate), self._min_rate)
         # Adaptive state (CUBIC): None until the first throttle.
         self._w_max: float | None = None
         self._last_cut = -math.inf
@@ -177,14 +208,17 @@ class AdaptiveRateLimiter:
 
     async def acquire(self) -> None:
         """Wait until one request may be sent. Waiters are served first come, first served."""
-        if self._max_rate is None and self._w_max is None:
+        if self._max_rate is None and self._w_max is None and self._slow is None:
             self._acquired += 1
             self._window_sent += 1
             return
         async with self._lock:
             while True:
-                wait = self._try_take(self._clock.now())
-                if wait <= 0:
+                now = self._clock.now()
+                wait = self._try_take(now)
+                if wait > 0:
+                    self._limited_at = now
+                else:
                     self._acquired += 1
                     self._window_sent += 1
                     return
@@ -199,6 +233,14 @@ class AdaptiveRateLimiter:
         now = self._clock.now()
         self._tick_measure(now)
         self._window_count += 1
+        slow = self._slow
+        if slow is not None and now - self._limited_at < SLOW_START_DOUBLING:
+            # Each answer adds 1 / (rate * doubling) of a doubling: the rate doubles per
+            # SLOW_START_DOUBLING seconds of answers, whatever the rate. Only while the
+            # rate is what holds requests back (RFC 7661): a rate nobody uses proves
+            # nothing, and would be a burst waiting to happen.
+            self._refill(now)
+            self._slow = slow * 2.0 ** (1.0 / max(1.0, slow * SLOW_START_DOUBLING))
 
     def on_throttle(self, sent_at: float | None = None) -> None:
         """Report a throttled request.
@@ -218,13 +260,28 @@ class AdaptiveRateLimiter:
         # The service's acceptance rate is the best estimate of the account's limit; the
         # rate we were allowing may have been far above it.
         candidates = [r for r in (current, measured) if r]
+        if self._slow is not None:
+            # The end of a slow start: the service's bucket ran dry. The rate then is far
+            # above the limit (the service's burst hid the limit for a while); the
+            # measured rate lags a doubling ramp by up to a window and would restart
+            # CUBIC far below it. A fraction of the slow-start rate (TCP halves it, for
+            # ssthresh; the burst calls for more) lands near the limit, and the next
+            # throttles, one cut per round trip, close the rest.
+            candidates = [self._slow * SLOW_START_EXIT]
         if not candidates:
             # Nothing succeeded yet and nothing limited us: the rate we were sending at
             # is the only evidence (botocore's adaptive mode uses it throughout).
             candidates = [self._window_sent / max(now - self._window_start, 1.0)]
         w_max = min(candidates)
         self._refill(now)
-        self._w_max = max(w_max, self._min_rate)
+        w_max = max(w_max, self._min_rate)
+        previous = self._w_max
+        if previous is not None and abs(w_max - previous) <= SAME_LIMIT * previous:
+            self._probe = max(MIN_PROBE, self._probe / 2)
+        else:
+            self._probe = PROBE
+        self._w_max = w_max
+        self._slow = None
         self._last_cut = now
         self._cuts += 1
         # K: time for the cubic to climb back to w_max from beta * w_max.
@@ -260,10 +317,13 @@ class AdaptiveRateLimiter:
         if self._w_max is not None:
             t = now - self._last_cut - self._k
             # W(t) = C (t - K)^3 + W_max  (RFC 8312 section 4.1). Past W_max (t > K) the
-            # curve probes for a higher limit; it does so at a quarter of C, because
-            # every probe above a fixed account limit costs throttled requests.
+            # curve probes for a higher limit; it does so at a fraction of C (a quarter,
+            # less each time the limit is found in the same place), because every probe
+            # above a fixed account limit costs throttled requests.
             scale = self._scale if t <= 0 else self._scale * self._probe
             rate = max(self._min_rate, scale * t**3 + self._w_max)
+        elif self._slow is not None:
+            rate = self._slow
         if self._max_rate is not None:
             rate = self._max_rate if rate is None else min(rate, self._max_rate)
         return rate
@@ -271,6 +331,9 @@ class AdaptiveRateLimiter:
     def _capacity(self, rate: float | None) -> float:
         if self._burst_option is not None:
             return self._burst_option
+        if self._slow is not None:
+            # A slow start paces one request at a time: no burst into an unknown limit.
+            return 1.0
         return max(1.0, (rate or 0.0) * 0.05)
 
     def _refill(self, now: float) -> None:

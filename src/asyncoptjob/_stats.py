@@ -20,6 +20,8 @@ class FleetStats:
         remote_events: status changes received from other processes.
         outages: times Redis went away.
         budget_round_trips: Redis calls made to take rate-budget tokens.
+        sweep_lease: this process holds the fleet's sweep lease (it runs the List
+            sweeps for the whole fleet).
     """
 
     connected: bool
@@ -29,6 +31,7 @@ class FleetStats:
     remote_events: int
     outages: int
     budget_round_trips: int
+    sweep_lease: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from ._errors import TransportError
 from ._log import get_logger
 from ._pipeline import LIST, Pipeline
-from ._ratelimit import AdaptiveRateLimiter
+from ._ratelimit import AdaptiveRateLimiter, RateBudget
 from ._validate import check_non_negative, check_positive, check_positive_int
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ __all__ = [
     "Strategy",
     "SweepDriver",
     "SweepHost",
+    "SweepLease",
     "SweepPolicy",
     "Sweeper",
 ]
@@ -130,6 +131,7 @@ class Sweeper:
         *,
         interval: float,
         wall_clock: Callable[[], float] = time.time,
+        limiter: RateBudget | None = None,
     ) -> None:
         self.transport = transport
         self.policy = policy
@@ -137,7 +139,9 @@ class Sweeper:
         self.pipeline = pipeline
         self.clock = pipeline.clock
         self.wall_clock = wall_clock
-        self.limiter = AdaptiveRateLimiter(max_rate=policy.max_rate, clock=pipeline.clock)
+        self.limiter: RateBudget = limiter or AdaptiveRateLimiter(
+            max_rate=policy.max_rate, clock=pipeline.clock
+        )
         self.log = log.bind()
         # Changes before the hub started are covered by every job's first describe.
         self.watermark = wall_clock()
@@ -231,6 +235,22 @@ class SweepHost(Protocol):
         ...
 
 
+class SweepLease(Protocol):
+    """A fleet's say in who sweeps: one process at a time, for everyone."""
+
+    async def sweep_turn(self, ttl: float) -> bool:
+        """Whether this process sweeps now (it holds, or just took, the sweep lease)."""
+        ...
+
+    async def share_hints(self, hints: Sequence[tuple[str, str]]) -> None:
+        """Hand what a sweep listed to the other processes."""
+        ...
+
+
+#: The sweep lease lasts this many sweep intervals unless the holder sweeps again.
+LEASE_INTERVALS = 3
+
+
 class SweepDriver:
     """Decides when to sweep and whether sweeps or describes report changes right now.
 
@@ -239,9 +259,14 @@ class SweepDriver:
     back in charge (:attr:`sweeping` is False) until a sweep succeeds again.
     """
 
-    def __init__(self, sweeper: Sweeper, strategy: Strategy) -> None:
+    def __init__(
+        self, sweeper: Sweeper, strategy: Strategy, *, lease: SweepLease | None = None
+    ) -> None:
         self.sweeper = sweeper
         self.strategy = strategy
+        #: In a fleet: only the sweep lease's holder sweeps; its findings reach the
+        #: other processes' hubs through the fleet (each hub describes what it owns).
+        self.lease = lease
         self.clock = sweeper.clock
         #: Sweeps report changes; describes are only the safety net.
         self.sweeping = False
@@ -260,11 +285,28 @@ class SweepDriver:
                 await clock.sleep(next_sweep_at - now)
                 continue
             next_sweep_at = now + sweeper.interval
-            if self._wanted(host):
-                await sweeper.sweep(host.hint)
-                if sweeper.behind:
-                    # A burst of changes: read on now (the List budget paces it).
-                    next_sweep_at = clock.now()
+            swept = self._wanted(host) and await self._sweep(host)
+            if swept and sweeper.behind:
+                # A burst of changes: read on now (the List budget paces it).
+                next_sweep_at = clock.now()
+
+    async def _sweep(self, host: SweepHost) -> bool:
+        """Sweep if it is this process's turn; True if it swept."""
+        lease = self.lease
+        if lease is None:
+            await self.sweeper.sweep(host.hint)
+            return True
+        if not await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS):
+            return False
+        found: list[tuple[str, str]] = []
+
+        def hint(name: str, status: str) -> None:
+            host.hint(name, status)
+            found.append((name, status))
+
+        await self.sweeper.sweep(hint)
+        await lease.share_hints(found)
+        return True
 
     def _wanted(self, host: SweepHost) -> bool:
         if self.strategy == "sweep":

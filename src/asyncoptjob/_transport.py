@@ -7,9 +7,11 @@ errors (``_errors.py``) here, in one place, the way httpx maps httpcore's except
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import aiohttp
 import botocore.client
@@ -19,7 +21,9 @@ import botocore.session
 from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
+from ._clock import Clock, MonotonicClock
 from ._errors import (
     CredentialsError,
     InvalidRequestError,
@@ -30,6 +34,7 @@ from ._errors import (
     TransportError,
 )
 from ._events import JobStatus
+from ._validate import check_positive
 
 if TYPE_CHECKING:
     from types_aiobotocore_sagemaker import SageMakerClient
@@ -42,6 +47,7 @@ __all__ = [
     "THROTTLING_CODES",
     "TRANSIENT_CODES",
     "CREDENTIAL_CODES",
+    "DEFAULT_FIRST_ANSWER_TIMEOUT",
     "Transport",
     "classify_client_error",
     "open_transport",
@@ -98,6 +104,13 @@ CREDENTIAL_CODES = frozenset(
 )
 NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
 VALIDATION_CODES = frozenset({"ValidationException", "ValidationError"})
+#: How other SageMaker Describe calls say a resource is missing: a ValidationException
+#: whose message says it "could not find" it (e.g. "Could not find job to update").
+NOT_FOUND_MESSAGES = ("could not find",)
+
+#: Seconds an endpoint that has never answered may refuse connections (or not resolve)
+#: before calls to it fail for good: a typo in ``endpoint_url``, not an outage.
+DEFAULT_FIRST_ANSWER_TIMEOUT = 30.0
 
 _CREDENTIAL_HINT = {
     "AccessDeniedException": "the identity lacks permission (allow"
@@ -152,6 +165,10 @@ def classify_client_error(
         hint = _CREDENTIAL_HINT.get(code, "check the AWS credentials and IAM policy")
         return CredentialsError(f"{what} was refused ({code}: {message}); {hint}", **kwargs)
     if code in NOT_FOUND_CODES:
+        return JobNotFoundError(
+            f"optimization job {job_name!r} was not found ({code}: {message})", **kwargs
+        )
+    if code in VALIDATION_CODES and any(m in message.lower() for m in NOT_FOUND_MESSAGES):
         return JobNotFoundError(
             f"optimization job {job_name!r} was not found ({code}: {message})", **kwargs
         )
@@ -238,16 +255,66 @@ _TRANSPORT_FAILURES: tuple[type[Exception], ...] = (
 )
 
 
+def _unreachable_cause(exc: BaseException) -> str | None:
+    """Why no connection was made (refused, name unknown, timed out), or None if one was."""
+    if isinstance(exc, bce.ConnectTimeoutError):
+        return "the connection timed out"
+    if not isinstance(exc, bce.EndpointConnectionError):
+        return None
+    seen: BaseException | None = exc.kwargs.get("error") or exc.__cause__ or exc.__context__
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, socket.gaierror):
+            return "the host name does not resolve"
+        if isinstance(seen, ConnectionRefusedError):
+            return "the connection was refused"
+        seen = getattr(seen, "os_error", None) or seen.__cause__ or seen.__context__
+    text = str(exc).lower()
+    if "name or service not known" in text or "nodename nor servname" in text:
+        return "the host name does not resolve"
+    return "no connection could be made"
+
+
+class _Unreachable(Exception):
+    """A connection failure of an endpoint that never answered (retried inside the call)."""
+
+    def __init__(self, error: BaseException, cause: str) -> None:
+        super().__init__(cause)
+        self.error = error
+        self.cause = cause
+
+
 class AioBotocoreTransport:
     """The :class:`Transport` over an aiobotocore SageMaker client.
 
     The client is borrowed: this object never closes it. Use :func:`open_transport`
     to have one created and closed for you.
+
+    Until the endpoint first answers (anything, an error included), a call that cannot
+    connect (refused, a host name that does not resolve, a connect timeout) is retried
+    here, briefly, for at most ``first_answer_timeout`` seconds since the first such
+    failure; then it raises a :class:`TransportError` naming the endpoint and the cause,
+    which is not retried: a typo in ``endpoint_url`` fails in seconds, not after
+    ``RetryPolicy.max_elapsed``. Once the endpoint has answered, connection failures
+    are an outage: :class:`TransientError`, with the full retry budget.
+
+    Args:
+        client: an open aiobotocore SageMaker client.
+        first_answer_timeout: seconds (> 0); ``None`` treats a never-answering endpoint
+            as an outage from the start.
+        clock: the time source of that deadline and of the waits between connects.
     """
 
-    __slots__ = ("_client",)
+    __slots__ = ("_answered", "_client", "_clock", "_first_failure", "first_answer_timeout")
 
-    def __init__(self, client: SageMakerClient) -> None:
+    def __init__(
+        self,
+        client: SageMakerClient,
+        *,
+        first_answer_timeout: float | None = DEFAULT_FIRST_ANSWER_TIMEOUT,
+        clock: Clock | None = None,
+    ) -> None:
         if not hasattr(client, "describe_optimization_job"):
             raise TypeError(
                 "client must be an aiobotocore SageMaker client, opened with "
@@ -261,13 +328,24 @@ class AioBotocoreTransport:
                 "boto3/botocore client: create it with "
                 "aiobotocore.session.get_session().create_client('sagemaker', ...)"
             )
+        check_positive("first_answer_timeout", first_answer_timeout, allow_none=True)
         self._client = client
+        self._clock: Clock = clock or MonotonicClock()
+        self.first_answer_timeout = first_answer_timeout
+        self._answered = first_answer_timeout is None
+        self._first_failure: float | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        """The endpoint the client calls."""
+        return str(getattr(getattr(self._client, "meta", None), "endpoint_url", "?"))
 
     async def describe(self, name: str) -> Description:
-        try:
-            response = await self._client.describe_optimization_job(OptimizationJobName=name)
-        except _TRANSPORT_FAILURES as exc:
-            raise _translate(exc, DESCRIBE, name, self._client) from exc
+        response = await self._send(
+            DESCRIBE,
+            name,
+            partial(self._client.describe_optimization_job, OptimizationJobName=name),
+        )
         # A 200 whose body was not JSON parses as {"message": ...}: treat as a bad answer.
         status = response.get("OptimizationJobStatus")
         if status not in JobStatus._value2member_map_:
@@ -278,24 +356,77 @@ class AioBotocoreTransport:
                 operation=DESCRIBE,
                 job_name=name,
             )
-        return response
+        return cast("Description", response)
 
     async def list_jobs(self, **params: Any) -> ListOptimizationJobsResponseTypeDef:
-        try:
-            response = await self._client.list_optimization_jobs(**params)
-        except _TRANSPORT_FAILURES as exc:
-            raise _translate(exc, LIST, None, self._client) from exc
+        response = await self._send(
+            LIST, None, partial(self._client.list_optimization_jobs, **params)
+        )
         if not isinstance(response.get("OptimizationJobSummaries"), list):
             raise TransientError(
                 f"{LIST} returned a response without OptimizationJobSummaries",
                 code="MalformedResponse",
                 operation=LIST,
             )
+        return cast("ListOptimizationJobsResponseTypeDef", response)
+
+    async def _send(
+        self, operation: str, job_name: str | None, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Make ``call``; translate failures; retry connects until the first answer."""
+        if self._answered:
+            return await self._call_once(operation, job_name, call)
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(_Unreachable),
+                wait=wait_random_exponential(multiplier=0.25, max=2.0),
+                stop=self._past_first_answer_deadline,
+                sleep=self._clock.sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._call_once(operation, job_name, call)
+        except _Unreachable as exc:
+            raise TransportError(
+                f"the SageMaker endpoint {self.endpoint_url} never answered: {exc.cause}"
+                f" (for {self.first_answer_timeout:g}s). Check endpoint_url / region_name"
+                " and that the service is running there; an endpoint that has answered"
+                " before is retried as an outage instead",
+                code="EndpointUnreachable",
+                operation=operation,
+                job_name=job_name,
+            ) from exc.error
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+    def _past_first_answer_deadline(self, state: RetryCallState) -> bool:
+        if self._answered:
+            return False
+        first = self._first_failure
+        timeout = self.first_answer_timeout or 0.0
+        return first is not None and self._clock.now() + (state.upcoming_sleep or 0.0) >= (
+            first + timeout
+        )
+
+    async def _call_once(
+        self, operation: str, job_name: str | None, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        try:
+            response = await call()
+        except _TRANSPORT_FAILURES as exc:
+            if isinstance(exc, bce.ClientError):
+                self._answered = True
+            elif not self._answered:
+                cause = _unreachable_cause(exc)
+                if cause is not None:
+                    if self._first_failure is None:
+                        self._first_failure = self._clock.now()
+                    raise _Unreachable(exc, cause) from exc
+            raise _translate(exc, operation, job_name, self._client) from exc
+        self._answered = True
         return response
 
     def __repr__(self) -> str:
-        endpoint = getattr(getattr(self._client, "meta", None), "endpoint_url", "?")
-        return f"<AioBotocoreTransport endpoint={endpoint}>"
+        return f"<AioBotocoreTransport endpoint={self.endpoint_url}>"
 
 
 def client_config(max_concurrency: int, config: AioConfig | None = None) -> AioConfig:
@@ -360,15 +491,23 @@ async def open_transport(
     endpoint_url: str | None = None,
     config: AioConfig | None = None,
     max_concurrency: int = 16,
+    first_answer_timeout: float | None = DEFAULT_FIRST_ANSWER_TIMEOUT,
+    clock: Clock | None = None,
 ) -> AsyncIterator[AioBotocoreTransport]:
-    """Yield a transport over ``client``, or over a client created (and closed) here."""
+    """Yield a transport over ``client``, or over a client created (and closed) here.
+
+    Raises:
+        ValueError: no region is configured (pass ``region_name`` or set
+            ``AWS_DEFAULT_REGION``), or conflicting options.
+    """
+    timing: dict[str, Any] = {"first_answer_timeout": first_answer_timeout, "clock": clock}
     if client is not None:
         if session is not None or endpoint_url is not None or config is not None:
             raise ValueError(
                 "client= cannot be combined with session=, endpoint_url= or config=: "
                 "configure the client you pass instead"
             )
-        yield AioBotocoreTransport(client)
+        yield AioBotocoreTransport(client, **timing)
         return
     _check_connection_options(session, region_name, endpoint_url)
     session = session or get_session()
@@ -380,6 +519,10 @@ async def open_transport(
     async with AsyncExitStack() as stack:
         try:
             created = await stack.enter_async_context(session.create_client("sagemaker", **kwargs))
-        except bce.NoRegionError as exc:
-            raise _translate(exc, "CreateClient", None) from exc
-        yield AioBotocoreTransport(created)
+        except bce.NoRegionError:
+            # Configuration, not credentials: nothing was sent.
+            raise ValueError(
+                "no AWS region configured: pass region_name= (e.g. 'us-east-1') or set"
+                " AWS_DEFAULT_REGION (or region in the AWS profile)"
+            ) from None
+        yield AioBotocoreTransport(created, **timing)

@@ -44,6 +44,8 @@ def options(transport: FakeTransport, clock: ManualClock, **extra: Any) -> dict[
         "clock": clock,
         "poll_interval": EVERY_10,
         "strategy": "describe",
+        # No slow start: its rate waits on a clock that only the test moves.
+        "initial_rate": None,
         **extra,
     }
 

@@ -206,3 +206,44 @@ async def test_acquire_waits_for_tokens_on_the_clock() -> None:
 def test_limiter_validation(kwargs: dict[str, float], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         AdaptiveRateLimiter(**kwargs)
+
+
+async def test_slow_start_grows_with_answers_until_the_first_throttle() -> None:
+    clock = FakeClock()
+    limiter = AdaptiveRateLimiter(initial_rate=5, clock=clock)
+    assert limiter.rate == 5  # polite from the first request, not unlimited
+    for _ in range(40):  # every request waits for its token: the rate is what binds
+        await limiter.acquire()
+        limiter.on_success()
+    grown = limiter.rate
+    assert grown is not None
+    assert grown > 2 * 5  # doubled at least once on accepted requests
+    # Answers while the rate does not bind (nobody waits) prove nothing: no growth.
+    clock.advance(10)
+    for _ in range(10):
+        limiter.on_success()
+    assert limiter.rate == grown
+    # The first throttle ends the slow start: CUBIC from a fraction of the rate.
+    limiter.on_throttle(clock.now())
+    cut = limiter.rate
+    assert cut is not None
+    assert cut < grown
+    assert limiter.statistics().cuts == 1
+
+
+async def test_a_limit_found_in_the_same_place_is_probed_more_gently() -> None:
+    def probe_after(cuts: int) -> float:
+        clock = FakeClock()
+        limiter = AdaptiveRateLimiter(clock=clock)
+        for _ in range(cuts):
+            for _ in range(100):  # 50 requests/s accepted for 2 s
+                limiter.on_success()
+                clock.advance(0.02)
+            limiter.on_throttle(clock.now())
+        clock.advance(8)  # past K: probing above the learned maximum
+        rate = limiter.rate
+        assert rate is not None
+        return rate
+
+    # The same limit found again: the probe above it grows more slowly.
+    assert probe_after(3) < probe_after(1)

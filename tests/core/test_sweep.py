@@ -226,6 +226,8 @@ async def test_sweep_invariants(
 
 def sweep_opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
     sweep = SweepPolicy(interval=0.05, overlap=1.0, safety_interval=30, max_rate=None)
+    # Sub-second lifecycles: every job's first describe must come at once (no slow start),
+    # or the first describes, not the sweeps, would see the jobs end.
     defaults = {"retry": QUICK_RETRY, "strategy": "sweep", "sweep": sweep}
     return opts(mock, session, **{**defaults, **extra})
 

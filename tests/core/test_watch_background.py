@@ -36,7 +36,9 @@ async def test_a_busy_consumer_does_not_pause_polling(aio_session: Any) -> None:
     async with MockSageMaker(seed=41, lifecycle=life) as mock:
         names = mock.seed_jobs(4, prefix="busy")
         events: list[Event] = []
-        async for event in watch(names, **opts(mock, aio_session, poll_interval=STEADY)):
+        # No slow start: the lifecycle is shorter than its first doublings.
+        steady = opts(mock, aio_session, poll_interval=STEADY)
+        async for event in watch(names, **steady):
             events.append(event)
             if len(events) == 1:
                 # The consumer spends "forever" on its first event: it only goes on once

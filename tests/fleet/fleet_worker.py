@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import structlog
 
-from asyncoptjob import JobError, Poller, PollPolicy, StatusChange
+from asyncoptjob import JobError, Poller, PollPolicy, StatusChange, SweepPolicy
 from asyncoptjob._transport import open_transport
 from tests.helpers import CountingTransport
 
@@ -40,7 +40,9 @@ async def main(config: dict[str, Any]) -> None:
             max_rate=config["max_rate"],
             max_concurrency=config.get("max_concurrency", 8),
             poll_interval=PollPolicy(interval=config["poll"], max_interval=config["poll"]),
-            strategy="describe",
+            strategy=config.get("strategy", "describe"),
+            sweep=SweepPolicy(**config.get("sweep", {})),
+            not_found_grace=config.get("not_found_grace", 60.0),
         ) as poller:
 
             async def run(i: int) -> None:
@@ -71,6 +73,7 @@ async def main(config: dict[str, Any]) -> None:
                 "requests": dict(stats.requests),
                 "outages": stats.fleet.outages,
                 "round_trips": stats.fleet.budget_round_trips,
+                "lists": transport.lists,
             }
     print(json.dumps(report), flush=True)
 

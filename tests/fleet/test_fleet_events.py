@@ -14,6 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from asyncoptjob import Event, Poller, StatusChange, watch
+from asyncoptjob._fleet._budget import UNKNOWN_FLEET_SHARE
 from asyncoptjob._transport import open_transport
 from asyncoptjob.mock import MockSageMaker
 from asyncoptjob.testing import RedisServer, check_events
@@ -68,9 +69,12 @@ async def test_two_pollers_poll_each_job_once_and_both_hear_everything(
         check_events(results["a"], a_names)
         check_events(results["a-half"], a_names[8:])
         check_events(results["b"], b_names)
-        # One poller per job: no job was described by both processes.
+        # One poller per job at a time: a job is described by both processes only if it
+        # was handed over to balance the leases (the first to attach claims all it
+        # watches; a hand-over costs the new holder one describe).
         both = set(ta.describes) & set(tb.describes)
-        assert not both, f"described by both pollers: {sorted(both)}"
+        moved = [name for name in both if min(ta.describes[name], tb.describes[name]) > 1]
+        assert len(moved) <= 2, f"described again and again by both pollers: {moved}"
         assert set(ta.describes) | set(tb.describes) == set(names)
 
 
@@ -132,6 +136,9 @@ async def test_unreachable_redis_means_local_mode_with_a_warning() -> None:
                 redis_lease_ttl=0.5,
             ) as poller:
                 check_events(await collect(poller, names), names)
+                # It never saw the fleet, so it cannot know how many share max_rate:
+                # a conservative share, not all of it.
+                assert poller.stats.rate_limit == pytest.approx(50 * UNKNOWN_FLEET_SHARE)
         assert any(entry["event"] == "fleet_redis_unavailable" for entry in logs)
 
 

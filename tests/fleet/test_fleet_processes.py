@@ -64,12 +64,20 @@ class Fleet:
     """The worker processes of one test."""
 
     def __init__(
-        self, mock: MockSageMaker, redis: RedisServer, names: list[str], lease_ttl: float
+        self,
+        mock: MockSageMaker,
+        redis: RedisServer,
+        names: list[str],
+        lease_ttl: float,
+        *,
+        processes: int = PROCESSES,
+        extra: dict[str, Any] | None = None,
+        watch: Any = None,
     ) -> None:
-        prefix = f"t-{secrets.token_hex(4)}"
+        self.prefix = prefix = f"t-{secrets.token_hex(4)}"
         self.procs: list[subprocess.Popen[str]] = []
-        for i in range(PROCESSES):
-            mine = watched_by(i, names)
+        for i in range(processes):
+            mine = (watch or watched_by)(i, names)
             config = {
                 "mock_url": mock.url,
                 "redis_url": redis.url,
@@ -80,6 +88,7 @@ class Fleet:
                 "timeout": 40,
                 # Two subscribers per process, overlapping.
                 "subs": [mine, mine[: len(mine) // 2]],
+                **(extra or {}),
             }
             self.procs.append(
                 subprocess.Popen(
@@ -100,8 +109,17 @@ class Fleet:
     def reports(self, alive: list[int]) -> list[dict[str, Any]]:
         out = []
         for i in alive:
-            stdout, stderr = self.procs[i].communicate(timeout=50)
-            assert self.procs[i].returncode == 0, stderr[-3000:]
+            proc = self.procs[i]
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            # Read through the same buffered file ``wait_ready`` read "ready" from: a
+            # worker that finishes at once may have its report in that buffer already,
+            # where ``communicate`` (reading the raw pipe) would never see it.
+            stdout = proc.stdout.read()
+            stderr = proc.stderr.read()
+            proc.wait(timeout=50)
+            assert proc.returncode == 0, stderr[-3000:]
+            assert stdout.strip(), f"worker {i} printed no report: {stderr[-3000:]}"
             out.append(json.loads(stdout.strip().splitlines()[-1]))
         return out
 
@@ -120,9 +138,13 @@ def fleet_factory() -> Iterator[Any]:
     made: list[Fleet] = []
 
     def make(
-        mock: MockSageMaker, redis: RedisServer, names: list[str], lease_ttl: float = 1.0
+        mock: MockSageMaker,
+        redis: RedisServer,
+        names: list[str],
+        lease_ttl: float = 1.0,
+        **kwargs: Any,
     ) -> Fleet:
-        fleet = Fleet(mock, redis, names, lease_ttl)
+        fleet = Fleet(mock, redis, names, lease_ttl, **kwargs)
         made.append(fleet)
         return fleet
 
@@ -150,8 +172,8 @@ def as_events(rows: list[list[Any]]) -> list[Event]:
     return events
 
 
-def check_subscribers(report: dict[str, Any], i: int, names: list[str]) -> None:
-    mine = watched_by(i, names)
+def check_subscribers(report: dict[str, Any], i: int, names: list[str], watch: Any = None) -> None:
+    mine = (watch or watched_by)(i, names)
     for rows, expected in zip(report["events"], [mine, mine[: len(mine) // 2]], strict=True):
         by_job = check_events(as_events(rows), expected)
         for seq in by_job.values():
@@ -179,11 +201,13 @@ def test_a_fleet_shares_the_budget_and_polls_each_job_once(
     # would use 3 budgets.
     most = endpoint.max_requests_in_window("describe", 1.0, outcome=None)
     assert most <= RATE * 1.25 + BURST + 2, most
-    # One poller per job: about one process's describes per job, not two.
+    # One poller per job at a time: a job is described by the process holding its lease,
+    # and at most by one more, the one that handed it over when the leases were
+    # balanced (the first process to attach claims every job it watches, then hands
+    # the surplus over its even share to the others): never by all three.
     counts = describers(reports)
     assert set(counts) == set(names)
-    shared = [name for name, n in counts.items() if n > 1]
-    assert len(shared) <= 2, f"jobs described by several processes: {shared}"
+    assert max(counts.values()) <= 2, counts
     total = endpoint.stats().count("DescribeOptimizationJob")
     assert total == sum(sum(r["describes"].values()) for r in reports)
     # Batched budget: fewer Redis round trips than describes.
@@ -227,3 +251,131 @@ def test_redis_going_away_loses_nothing(
     for i, report in enumerate(reports):
         check_subscribers(report, i, names)
         assert report["outages"] >= 1
+
+
+# -- sweeps in a fleet: one sweep lease, hints through the stream ----------------------
+
+#: Sweep often (so a short test makes enough List calls to compare) and describe rarely.
+SWEEPS = {
+    "strategy": "sweep",
+    "poll": 5.0,
+    "sweep": {"interval": 0.3, "overlap": 5.0, "safety_interval": 60.0, "max_rate": 20.0},
+}
+MISSING = "no-such-job"
+#: Long enough that the jobs are still running when slow-starting workers first look.
+SWEPT = Lifecycle(starting=(4.0, 6.0), in_progress=(3.0, 6.0), stopping=(0.2, 0.5))
+
+
+def everything(i: int, names: list[str]) -> list[str]:
+    del i
+    return names
+
+
+def redis_client(redis: RedisServer) -> Any:
+    import redis as redis_py
+
+    return redis_py.Redis.from_url(redis.url, decode_responses=True)
+
+
+def holder_pid(client: Any, key: str) -> int | None:
+    holder = client.get(key)
+    return int(holder.split(":")[1]) if holder else None
+
+
+def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run_sweeping(
+    redis_server: RedisServer, fleet_factory: Any, processes: int, seed: int
+) -> tuple[int, list[dict[str, Any]], list[str]]:
+    """Watch the same jobs from ``processes`` processes with sweeps; List calls and reports."""
+    with MockSageMaker(seed=seed, lifecycle=SWEPT).run_in_thread() as mock:
+        names = mock.seed_jobs(JOBS)
+        fleet = fleet_factory(
+            mock, redis_server, names, 3.0, processes=processes, extra=SWEEPS, watch=everything
+        )
+        fleet.wait_ready()
+        reports = fleet.reports(list(range(processes)))
+        lists = mock.stats().count("ListOptimizationJobs")
+    return lists, reports, names
+
+
+def test_a_fleet_sweeps_once_for_everyone(redis_server: RedisServer, fleet_factory: Any) -> None:
+    alone, _, _ = run_sweeping(redis_server, fleet_factory, 1, seed=21)
+    together, reports, names = run_sweeping(redis_server, fleet_factory, PROCESSES, seed=21)
+    # Every subscriber in every process saw every job to its end, from one process's sweeps.
+    for i, report in enumerate(reports):
+        check_subscribers(report, i, names, everything)
+    assert alone > 0
+    assert together <= 1.5 * alone, (together, alone)
+    assert sum(r["lists"] for r in reports) == together
+
+
+def test_a_job_error_reaches_every_process(
+    endpoint: MockSageMaker, redis_server: RedisServer, fleet_factory: Any
+) -> None:
+    names = endpoint.seed_jobs(6)
+    watch = lambda i, names: [*names, MISSING]  # noqa: E731 - a one-line watch rule
+    fleet = fleet_factory(
+        endpoint, redis_server, names, 3.0, extra={"not_found_grace": 0.5}, watch=watch
+    )
+    fleet.wait_ready()
+    reports = fleet.reports(list(range(PROCESSES)))
+    describers_of_missing = [r for r in reports if MISSING in r["describes"]]
+    assert len(describers_of_missing) == 1, "one process polls the missing job"
+    for report in reports:
+        rows = [row for row in report["events"][0] if row[0] == MISSING]
+        assert len(rows) == 1, rows
+        assert rows[0][1] == "error", rows
+        assert "JobNotFoundError" in rows[0][2]
+
+
+def test_killing_the_sweep_lease_holder_moves_the_lease(
+    endpoint: MockSageMaker, redis_server: RedisServer, fleet_factory: Any
+) -> None:
+    names = endpoint.seed_jobs(JOBS, lifecycle=UNTIL_STOPPED)
+    fleet = fleet_factory(endpoint, redis_server, names, extra=SWEEPS, watch=everything)
+    fleet.wait_ready()
+    client = redis_client(redis_server)
+    key = f"{fleet.prefix}:sweep"
+    first = wait_for(lambda: holder_pid(client, key), "a sweep lease holder")
+    (victim,) = [i for i, proc in enumerate(fleet.procs) if proc.pid == first]
+    fleet.procs[victim].send_signal(signal.SIGKILL)
+    fleet.procs[victim].wait()
+    second = wait_for(
+        lambda: (pid := holder_pid(client, key)) != first and pid, "the lease to move"
+    )
+    survivors = [i for i in range(PROCESSES) if i != victim]
+    assert second in {fleet.procs[i].pid for i in survivors}
+    stop_all(endpoint, names)
+    for i, report in zip(survivors, fleet.reports(survivors), strict=True):
+        check_subscribers(report, i, names, everything)
+
+
+def test_job_leases_are_spread_across_processes(
+    endpoint: MockSageMaker, redis_server: RedisServer, fleet_factory: Any
+) -> None:
+    names = endpoint.seed_jobs(JOBS, lifecycle=UNTIL_STOPPED)
+    fleet = fleet_factory(endpoint, redis_server, names, watch=everything)
+    fleet.wait_ready()
+    client = redis_client(redis_server)
+    pids = {proc.pid for proc in fleet.procs}
+    even = JOBS / PROCESSES
+
+    def spread() -> Counter[int] | None:
+        held = Counter(holder_pid(client, f"{fleet.prefix}:lease:{name}") for name in names)
+        balanced = set(held) == pids and all(0.5 * even <= n <= 1.5 * even for n in held.values())
+        return held if balanced else None
+
+    held = wait_for(spread, "leases spread across the processes")
+    assert sum(held.values()) == JOBS
+    stop_all(endpoint, names)
+    for i, report in enumerate(fleet.reports(list(range(PROCESSES)))):
+        check_subscribers(report, i, names, everything)

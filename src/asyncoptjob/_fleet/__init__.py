@@ -16,13 +16,23 @@ key                   type    holds / expiry
                               state (``w_max``, ``last_cut``, ``k``, ``cuts``) and the
                               fleet's success rate (``win_start``, ``win_ok``,
                               ``measured``); expires 1 h after the last request.
+``P:budget:list``     hash    the same for ListOptimizationJobs (the sweeps' budget,
+                              ``SweepPolicy.max_rate`` for the whole fleet).
+``P:sweep``           string  the id of the process that sweeps for the fleet; ``PX`` three
+                              sweep intervals, renewed by each of its sweeps.
+``P:load``            hash    leases held, per live process (written with the heartbeat):
+                              the even share every process balances towards.
 ``P:lease:<job>``     string  the id (``host:pid:random``) of the process polling the job;
                               ``PX redis_lease_ttl``, renewed in batches every third of it.
 ``P:job:<job>``       hash    the job's last status ``s`` and description ``d`` (JSON,
                               datetimes tagged); expires 7 days after the last change.
+``P:error:<job>``     string  a job's definitive error (not found, invalid request) as JSON,
+                              for processes that start watching it later; ``EX 3600``.
 ``P:events``          stream  one entry per status change: ``j`` job, ``s`` status,
                               ``p`` previous status, ``d`` description, ``o`` origin;
-                              ``XADD ... MAXLEN ~ 10000``.
+                              also sweep hints (``k=hint``, ``j``, ``s``) and final job
+                              errors (``k=error``, ``j``, ``e`` JSON); ``XADD ... MAXLEN ~
+                              10000``.
 ``P:members``         zset    live processes, scored by heartbeat expiry (wall clock);
                               sizes each process's share if Redis goes away.
 ====================  ======  ===========================================================
@@ -39,8 +49,9 @@ The Lua scripts (``_scripts.py``), each atomic and timed by Redis's own ``TIME``
 * ``CUT`` is a throttle: unless the throttled request was sent before the last cut (one
   cut per congestion event), ``w_max`` becomes ``min(current rate, measured rate)`` and
   the CUBIC curve restarts (RFC 8312, C = 0.4, beta = 0.7): everyone slows down at once.
-* ``CLAIM`` renews the caller's leases and takes free ones (``SET NX PX``); ``RELEASE``
-  deletes the caller's own leases only.
+* ``CLAIM`` renews the caller's leases and takes free ones (``SET NX PX``), at most
+  ``room`` of them (the rest it reports as left for others); ``RELEASE`` deletes the
+  caller's own leases only. The sweep lease is claimed and released the same way.
 * ``PUBLISH`` compare-and-sets ``P:job:<job>``: statuses only move forward (STARTING <
   INPROGRESS < STOPPING < terminal), and only a move forward is written and XADDed, so
   each change, above all the terminal one, is published exactly once fleet-wide, even
@@ -56,17 +67,30 @@ the statuses of jobs polled elsewhere (healing any gap in the stream). Processes
 not poll a job get its changes from ``P:events`` (``XREAD BLOCK``) and deliver them to
 their own subscribers; each subscriber still sees each status once, in order.
 
+Balance (``_leases.py``): a renewal takes free leases only up to an even share of the
+leases the live processes hold; a process above it by 10% hands the surplus back. A
+lease left free for one round and still free at the next is taken whatever the share:
+nobody else watches that job.
+
+Sweeps: only the holder of ``P:sweep`` makes List calls (within ``P:budget:list``); its
+hub acts on what it lists, and it adds each listed status it has not hinted before to
+``P:events``; every other process hands those hints to its hub, which describes the
+job if it holds the job's lease. A job given up with a ``JobError`` by the process
+polling it is added as an error entry, and every process watching it ends it the same.
+
 Redis going away: the first failed call logs ``fleet_redis_unavailable`` and switches to
 local mode: every process polls all the jobs it watches, within ``max_rate / live
 processes``; statuses seen meanwhile are kept. The renewal loop reconnects, publishes
 what was kept (terminal ones included, so nothing is lost), re-claims leases and
-re-reads the fleet's statuses, then logs ``fleet_redis_reconnected``.
+re-reads the fleet's statuses, then logs ``fleet_redis_reconnected``. A process that
+never reached Redis does not know the fleet's size and takes a quarter of ``max_rate``.
 """
 
 from __future__ import annotations
 
 from ._budget import FleetRateLimiter
-from ._coordinator import Fleet, FleetKeys
+from ._coordinator import Fleet
 from ._host import FleetHost
+from ._store import FleetKeys
 
 __all__ = ["Fleet", "FleetHost", "FleetKeys", "FleetRateLimiter"]

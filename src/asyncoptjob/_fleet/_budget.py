@@ -25,6 +25,9 @@ UNLIMITED_RECHECK = 0.2
 #: A batch reserves tokens usable at most this far ahead.
 RESERVE_HORIZON = 0.25
 BUDGET_TTL_MS = 3_600_000
+#: The share of ``max_rate`` a process takes when Redis is away and it never saw the
+#: fleet (so it cannot know how many others share the budget).
+UNKNOWN_FLEET_SHARE = 0.25
 
 
 class FleetRateLimiter:
@@ -48,8 +51,10 @@ class FleetRateLimiter:
         beta: float = 0.7,
         scale: float = 0.4,
         batch: int = 8,
+        key: str | None = None,
     ) -> None:
         self._fleet = fleet
+        self._key = key or fleet.keys.budget
         self._clock = clock
         self._max_rate = max_rate
         self._burst = burst
@@ -146,9 +151,19 @@ class FleetRateLimiter:
 
     # -- modes --------------------------------------------------------------------------
 
-    def go_local(self, members: int) -> None:
-        """Redis is gone: keep to this process's share of the budget."""
-        share = None if self._max_rate is None else self._max_rate / max(1, members)
+    def go_local(self, members: int | None) -> None:
+        """Redis is gone: keep to this process's share of the budget.
+
+        Args:
+            members: the live processes at the last heartbeat; None if this process
+                never reached the fleet (it takes ``UNKNOWN_FLEET_SHARE`` then).
+        """
+        if self._max_rate is None:
+            share = None
+        elif members is None:
+            share = self._max_rate * UNKNOWN_FLEET_SHARE
+        else:
+            share = self._max_rate / max(1, members)
         self._local = AdaptiveRateLimiter(max_rate=share, clock=self._clock)
         self._slots.clear()
         self._unlimited_until = -math.inf
@@ -164,8 +179,8 @@ class FleetRateLimiter:
         )
         if self._cut_pending is not None:
             sent, self._cut_pending = self._cut_pending, None
-            cut = await fleet.scripts.cut(
-                keys=[fleet.keys.budget],
+            cut = await fleet.store.cut(
+                keys=[self._key],
                 args=[
                     repr(sent + self._offset),
                     *args,
@@ -180,8 +195,8 @@ class FleetRateLimiter:
                 self._cuts += 1
                 fleet.log.info("fleet_rate_cut", sent_at=round(sent, 3))
         ok, self._successes = self._successes, 0
-        reply = await fleet.scripts.take(
-            keys=[fleet.keys.budget],
+        reply = await fleet.store.take(
+            keys=[self._key],
             args=[*args, want, self._min_rate, self._scale, ok, BUDGET_TTL_MS, RESERVE_HORIZON],
         )
         self.round_trips += 1

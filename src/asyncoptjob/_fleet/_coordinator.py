@@ -1,4 +1,4 @@
-"""The fleet coordinator: leases, shared statuses, the event stream, Redis outages."""
+"""The fleet coordinator: leases (jobs and sweeps), shared statuses, the stream, outages."""
 
 from __future__ import annotations
 
@@ -6,25 +6,24 @@ import math
 import os
 import secrets
 import socket
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
-import anyio.lowlevel
 
 from .._clock import Clock
+from .._errors import TransportError
 from .._events import JobStatus
 from .._log import get_logger
 from .._stats import FleetStats
-from . import _scripts
 from ._budget import FleetRateLimiter
-from ._codec import decode, encode
+from ._codec import decode
+from ._leases import JobLeases
+from ._store import FleetKeys, FleetStore, decode_error
+from ._stream import FleetStream
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
 
     from .._events import Description
     from ._host import FleetHost
@@ -34,59 +33,16 @@ __all__ = ["Fleet", "FleetKeys"]
 log = get_logger()
 
 
-#: Entries the events stream keeps (approximately: ``XADD ... MAXLEN ~``).
-STREAM_MAXLEN = 10_000
-#: How long a job's last status stays in Redis after its last change (seconds).
-JOB_TTL = 7 * 24 * 3600
-#: Keys per Lua call or pipeline: long enough to amortise a round trip, short enough
-#: not to block Redis for long.
-CHUNK = 500
-
-
-@dataclass(frozen=True, slots=True)
-class FleetKeys:
-    """The key layout of one fleet (every key starts with ``prefix``)."""
-
-    prefix: str
-
-    @property
-    def budget(self) -> str:
-        return f"{self.prefix}:budget"
-
-    @property
-    def events(self) -> str:
-        return f"{self.prefix}:events"
-
-    @property
-    def members(self) -> str:
-        return f"{self.prefix}:members"
-
-    def lease(self, name: str) -> str:
-        return f"{self.prefix}:lease:{name}"
-
-    def job(self, name: str) -> str:
-        return f"{self.prefix}:job:{name}"
-
-
-class _Scripts:
-    """The registered Lua scripts (EVALSHA, reloaded by redis-py after a Redis restart)."""
-
-    def __init__(self, redis: Redis) -> None:
-        self.take: AsyncScript = redis.register_script(_scripts.TAKE)
-        self.cut: AsyncScript = redis.register_script(_scripts.CUT)
-        self.claim: AsyncScript = redis.register_script(_scripts.CLAIM)
-        self.release: AsyncScript = redis.register_script(_scripts.RELEASE)
-        self.publish: AsyncScript = redis.register_script(_scripts.PUBLISH)
-
-
 class Fleet:
     """One process's membership in a fleet of Pollers sharing a Redis.
 
     Internal: ``Poller(redis_url=...)`` opens one. The hub asks it whether this process
-    polls a job (:meth:`owns`), hands it every describe answer (:meth:`publish`) and tells
-    it which jobs are added (:meth:`attach`) and gone (:meth:`forget`); the fleet sees the
-    hub only as a :class:`FleetHost` and feeds other processes' status changes back
-    through ``host.apply_remote``.
+    polls a job (:meth:`owns`), hands it every describe answer (:meth:`publish`) and
+    every job's final error (:meth:`share_error`), and tells it which jobs are added
+    (:meth:`attach`) and gone (:meth:`forget`); the sweep driver asks it for the sweep
+    lease (:meth:`sweep_turn`) and hands it what sweeps found (:meth:`share_hints`).
+    The fleet sees the hub only as a :class:`FleetHost` and feeds other processes'
+    findings back through it. Redis calls live in :class:`FleetStore`.
     """
 
     def __init__(
@@ -97,6 +53,7 @@ class Fleet:
         max_rate: float | None,
         lease_ttl: float,
         clock: Clock,
+        list_max_rate: float | None = None,
     ) -> None:
         self.url = url
         self.keys = FleetKeys(prefix)
@@ -106,35 +63,44 @@ class Fleet:
         self.renew_every = lease_ttl / 3
         self.log = log.bind(fleet=prefix)
         self.connected = False
-        self.owned: set[str] = set()
+        self.ever_connected = False
+        self.leases = JobLeases(self)
+        self.stream = FleetStream(self)
         self.members = 1
         self.errors: tuple[type[BaseException], ...] = (OSError,)
         self.budget = FleetRateLimiter(self, max_rate=max_rate, clock=clock)
+        #: The fleet's List budget (sweeps), shared like the describe budget.
+        self.list_budget = FleetRateLimiter(
+            self, max_rate=list_max_rate, clock=clock, key=self.keys.list_budget
+        )
         self.host: FleetHost | None = None
         self.outages = 0
         self.published = 0
-        self.remote_events = 0
+        self.holds_sweep = False
+        self._store: FleetStore | None = None
         self._redis: Redis | None = None
-        self._scripts: _Scripts | None = None
-        self._released: set[str] = set()
         self._unsynced: set[str] = set()
         # Statuses seen while Redis was away, published once it is back (terminal first
         # of all: a late subscriber must never poll a job the fleet already finished).
         self._backlog: dict[str, Description] = {}
-        self._last_id = "0-0"
         self._renewed_at = -math.inf
 
     # -- lifecycle ----------------------------------------------------------------------
 
     @property
-    def redis(self) -> Redis:
-        assert self._redis is not None, "the fleet is not open"
-        return self._redis
+    def owned(self) -> set[str]:
+        """The jobs this process polls for the fleet."""
+        return self.leases.owned
 
     @property
-    def scripts(self) -> _Scripts:
-        assert self._scripts is not None, "the fleet is not open"
-        return self._scripts
+    def remote_events(self) -> int:
+        """Status changes and errors applied from other processes."""
+        return self.stream.remote_events
+
+    @property
+    def store(self) -> FleetStore:
+        assert self._store is not None, "the fleet is not open"
+        return self._store
 
     async def open(self) -> None:
         """Connect (lazily importing redis-py); start in local mode if Redis is down."""
@@ -151,16 +117,16 @@ class Fleet:
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
         )
-        self._scripts = _Scripts(self._redis)
+        self._store = FleetStore(self._redis, self.keys, self.id)
         try:
             await self._connect()
-            last = await self.redis.xrevrange(self.keys.events, count=1)
-            self._last_id = str(last[0][0]) if last else "0-0"
+            self.stream.last_id = await self.store.last_event_id()
         except self.errors as exc:
             self.connected = True  # so that ``lost`` logs and switches over once
             self.lost(exc)
         else:
             self.connected = True
+            self.ever_connected = True
 
     async def aclose(self) -> None:
         """Give every lease back and leave the fleet (best effort)."""
@@ -170,35 +136,33 @@ class Fleet:
         try:
             if self.connected:
                 with anyio.move_on_after(2.0):
-                    self._released |= self.owned
-                    self.owned = set()
-                    self._redis = redis
-                    await self._release()
-                    await redis.zrem(self.keys.members, self.id)
+                    self.leases.released |= self.owned
+                    self.leases.owned = set()
+                    await self.leases.release()
+                    if self.holds_sweep:
+                        await self.store.release_sweep()
+                    await self.store.leave()
         except self.errors as exc:
             self.log.info("fleet_close_incomplete", error=repr(exc))
         finally:
-            self._redis = None
+            self._store = None
             await redis.aclose()
 
     async def _connect(self) -> None:
-        await self.redis.ping()
+        await self.store.ping()
         await self._heartbeat()
 
     async def _heartbeat(self) -> None:
-        now = time.time()
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zadd(self.keys.members, {self.id: now + self.lease_ttl})
-        pipe.zremrangebyscore(self.keys.members, "-inf", now)
-        pipe.zcard(self.keys.members)
-        reply = await pipe.execute()
-        self.members = max(1, int(reply[-1]))
+        self.members, self.leases.fleet_leases = await self.store.heartbeat(
+            self.lease_ttl, len(self.owned)
+        )
 
     def lost(self, exc: BaseException) -> None:
         """Redis failed: poll every watched job locally, on this process's share."""
         if not self.connected:
             return
         self.connected = False
+        self.holds_sweep = False
         self.outages += 1
         self.log.warning(
             "fleet_redis_unavailable",
@@ -206,7 +170,10 @@ class Fleet:
             members=self.members,
             mode="local",
         )
-        self.budget.go_local(self.members)
+        # A process that never saw the fleet does not know its size: a conservative share.
+        members = self.members if self.ever_connected else None
+        self.budget.go_local(members)
+        self.list_budget.go_local(members)
         host = self.host
         if host is not None:
             for name in list(host.watched()):
@@ -221,9 +188,7 @@ class Fleet:
 
     def forget(self, name: str) -> None:
         """``name`` left the hub: hand its lease back (batched, on the next renewal)."""
-        if name in self.owned:
-            self.owned.discard(name)
-            self._released.add(name)
+        self.leases.forget(name)
         self._unsynced.discard(name)
 
     async def attach(self, host: FleetHost, added: Sequence[str]) -> None:
@@ -232,13 +197,17 @@ class Fleet:
         names = [name for name in added if name in watched]
         if names and self.connected:
             try:
-                claimed = await self._claim(names)
-                snapshot = await self._snapshot(names)
+                claimed = await self.store.claim(names, self.lease_ttl)
+                snapshot = await self.store.snapshot(names)
+                errors = await self.store.errors(names)
             except self.errors as exc:
                 self.lost(exc)
             else:
-                for name, mine in zip(names, claimed, strict=True):
-                    if mine:
+                for name, text in zip(names, errors, strict=True):
+                    if text:  # another process gave it up for good: the same JobError
+                        host.apply_remote_error(name, decode_error(name, text))
+                for name, flag in zip(names, claimed, strict=True):
+                    if flag == 1:
                         self.owned.add(name)
                 for name, (status, text) in zip(names, snapshot, strict=True):
                     if status and text and host.wants(name, status):
@@ -265,21 +234,48 @@ class Fleet:
             self._backlog[name] = description
 
     async def _publish(self, name: str, status: str, description: Description) -> None:
-        done = await self.scripts.publish(
-            keys=[self.keys.job(name), self.keys.events],
-            args=[name, status, encode(description), self.id, STREAM_MAXLEN, JOB_TTL],
-        )
-        if int(done):
+        if await self.store.publish(name, status, description):
             self.published += 1
+
+    def share_error(self, name: str, error: TransportError) -> None:
+        """A job this process polled ended with ``error``: every watcher hears of it."""
+        if self.connected and name in self.owned:
+            self.stream.share_error(name, error)
+
+    # -- the sweep driver's side (SweepLease) -------------------------------------------
+
+    async def sweep_turn(self, ttl: float) -> bool:
+        """Whether this process sweeps now: it holds (or just took) the sweep lease.
+
+        Args:
+            ttl: how long the lease lasts unless renewed (a few sweep intervals).
+        """
+        if not self.connected:
+            return True  # local mode: every process sweeps for itself
+        try:
+            held = await self.store.claim_sweep(ttl)
+        except self.errors as exc:
+            self.lost(exc)
+            return True
+        if held != self.holds_sweep:
+            self.log.info("fleet_sweep_lease", held=held)
+        self.holds_sweep = held
+        return held
+
+    async def share_hints(self, hints: Sequence[tuple[str, str]]) -> None:
+        """Hand what a sweep listed to the other processes (each change once)."""
+        if self.connected:
+            self.stream.share_hints(hints)
 
     # -- background ---------------------------------------------------------------------
 
     async def run(self, host: FleetHost) -> None:
-        """Renew leases and read the fleet's events until cancelled."""
+        """Renew leases, read the fleet's events and send hints and errors until cancelled."""
         self.host = host
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._lease_loop, host)
-            tg.start_soon(self._read_loop, host)
+            tg.start_soon(self.stream.read_loop, host)
+            tg.start_soon(self.stream.send_loop)
 
     async def _lease_loop(self, host: FleetHost) -> None:
         while True:
@@ -301,27 +297,19 @@ class Fleet:
 
     async def _renew(self, host: FleetHost) -> None:
         await self._heartbeat()
-        await self._release()
+        shed = await self.leases.shed()
+        if shed:
+            self.log.info("fleet_leases_shed", jobs=shed, fair_share=self.leases.fair_share())
+        await self.leases.release()
         watched = host.watched()
-        names = list(watched)
-        claimed = await self._claim(names)
-        gained = []
-        for name, mine in zip(names, claimed, strict=True):
-            if name not in watched:
-                if mine:
-                    self._released.add(name)
-            elif mine:
-                if name not in self.owned:
-                    self.owned.add(name)
-                    gained.append(name)
-            elif name in self.owned:
-                self.owned.discard(name)
-                self.log.info("fleet_lease_lost", job_name=name)
+        gained, lost = await self.leases.renew(watched)
+        for name in lost:
+            self.log.info("fleet_lease_lost", job_name=name)
         for name in gained:
             host.poll_soon(name)
         if gained:
             self.log.info("fleet_leases_taken", jobs=len(gained))
-        await self._resync(host, [name for name in watched if name not in self.owned])
+        await self.stream.catch_up(host, [name for name in watched if name not in self.owned])
 
     async def _reconnect(self, host: FleetHost) -> None:
         await self._connect()
@@ -335,80 +323,14 @@ class Fleet:
         watched = host.watched()
         self._unsynced = set(watched)
         names = list(watched)
-        claimed = await self._claim(names)
-        self.owned = {name for name, mine in zip(names, claimed, strict=True) if mine}
+        claimed = await self.store.claim(names, self.lease_ttl)
+        self.leases.owned = {name for name, flag in zip(names, claimed, strict=True) if flag == 1}
         self.connected = True
+        self.ever_connected = True
         self.log.warning(
             "fleet_redis_reconnected", members=self.members, owned=len(self.owned), jobs=len(names)
         )
-        await self._resync(host, [name for name in watched if name not in self.owned])
-
-    async def _read_loop(self, host: FleetHost) -> None:
-        while True:
-            if not self.connected:
-                await self.clock.sleep(0.1)
-                continue
-            try:
-                reply = await self.redis.xread(
-                    {self.keys.events: self._last_id}, count=CHUNK, block=1000
-                )
-            except self.errors as exc:
-                self.lost(exc)
-                continue
-            for entry_id, fields in _stream_entries(reply):
-                self._last_id = entry_id
-                name = fields.get("j", "")
-                if fields.get("o") == self.id or name not in host.watched():
-                    continue
-                if host.wants(name, fields["s"]):
-                    self.remote_events += 1
-                    host.apply_remote(name, decode(fields["d"]))
-            await anyio.lowlevel.checkpoint()
-
-    # -- Redis calls --------------------------------------------------------------------
-
-    async def _claim(self, names: Sequence[str]) -> list[bool]:
-        ttl_ms = max(1, math.ceil(self.lease_ttl * 1000))
-        out: list[bool] = []
-        for chunk in _chunks(names):
-            reply = await self.scripts.claim(
-                keys=[self.keys.lease(name) for name in chunk], args=[self.id, ttl_ms]
-            )
-            out.extend(bool(int(flag)) for flag in reply)
-        return out
-
-    async def _release(self) -> None:
-        names, self._released = list(self._released), set()
-        for chunk in _chunks(names):
-            await self.scripts.release(
-                keys=[self.keys.lease(name) for name in chunk], args=[self.id]
-            )
-
-    async def _snapshot(self, names: Sequence[str]) -> list[tuple[str | None, str | None]]:
-        out: list[tuple[str | None, str | None]] = []
-        for chunk in _chunks(names):
-            pipe = self.redis.pipeline(transaction=False)
-            for name in chunk:
-                pipe.hmget(self.keys.job(name), ["s", "d"])
-            out.extend((s, d) for s, d in await pipe.execute())
-        return out
-
-    async def _resync(self, host: FleetHost, names: Sequence[str]) -> None:
-        """Catch up on jobs polled elsewhere (heals a gap in the stream): status first."""
-        stale: list[str] = []
-        for chunk in _chunks(names):
-            pipe = self.redis.pipeline(transaction=False)
-            for name in chunk:
-                pipe.hget(self.keys.job(name), "s")
-            for name, status in zip(chunk, await pipe.execute(), strict=True):
-                if status and host.wants(name, status):
-                    stale.append(name)
-        if not stale:
-            return
-        for name, (_status, text) in zip(stale, await self._snapshot(stale), strict=True):
-            if text:
-                self.remote_events += 1
-                host.apply_remote(name, decode(text))
+        await self.stream.catch_up(host, [name for name in watched if name not in self.owned])
 
     def statistics(self) -> FleetStats:
         """A snapshot of this process's part in the fleet."""
@@ -420,24 +342,9 @@ class Fleet:
             remote_events=self.remote_events,
             outages=self.outages,
             budget_round_trips=self.budget.round_trips,
+            sweep_lease=self.holds_sweep,
         )
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "local"
         return f"<Fleet {self.keys.prefix!r} {state} owned={len(self.owned)}>"
-
-
-def _chunks(names: Sequence[str] | Iterable[str]) -> Iterable[Sequence[str]]:
-    items = list(names)
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
-
-
-def _stream_entries(reply: Any) -> Iterable[tuple[str, dict[str, str]]]:
-    """``(id, fields)`` of an XREAD reply, whichever RESP version shaped it."""
-    if not reply:
-        return
-    streams = reply.values() if isinstance(reply, dict) else (entries for _, entries in reply)
-    for entries in streams:
-        for entry_id, fields in entries:
-            yield str(entry_id), dict(fields or {})

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from .._errors import TransportError
     from .._events import Description
 
 __all__ = ["FleetHost"]
@@ -24,6 +25,14 @@ class FleetHost(Protocol):
 
     def apply_remote(self, name: str, description: Description) -> None:
         """Apply a status another process observed."""
+        ...
+
+    def apply_remote_error(self, name: str, error: TransportError) -> None:
+        """Another process gave ``name`` up with ``error``: end it here too."""
+        ...
+
+    def hint(self, name: str, status: str) -> None:
+        """Another process's sweep listed ``name`` in ``status``: describe it if news."""
         ...
 
     def poll_soon(self, name: str) -> None:

@@ -114,21 +114,26 @@ return 1
 """
 )
 
-#: Claim or renew leases. KEYS: lease keys. ARGV: owner id, ttl (ms).
-#: Returns one 1/0 per key: 1 if the caller holds the lease now (renewed or newly taken).
+#: Claim or renew leases. KEYS: lease keys. ARGV: owner id, ttl (ms), room: how many
+#: free leases to take at most (-1: all). The caller's own leases are always renewed.
+#: Returns one flag per key: 1 the caller holds the lease now (renewed or newly taken),
+#: 0 another process holds it, 2 it is free but was left for others (no room).
 CLAIM = """
-local owner, ttl = ARGV[1], ARGV[2]
+local owner, ttl, room = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out = {}
 for i, key in ipairs(KEYS) do
   local holder = redis.call('GET', key)
   if holder == owner then
     redis.call('PEXPIRE', key, ttl)
     out[i] = 1
-  elseif not holder then
+  elseif holder then
+    out[i] = 0
+  elseif room ~= 0 then
     redis.call('SET', key, owner, 'PX', ttl)
     out[i] = 1
+    if room > 0 then room = room - 1 end
   else
-    out[i] = 0
+    out[i] = 2
   end
 end
 return out

@@ -14,8 +14,7 @@ import time
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
-import structlog
-
+from .._log import get_logger
 from ._consumer import DEFAULT_CONSUMER, ConsumerCursors, check_consumer
 from ._store import BatchedStore, Cursor
 
@@ -37,7 +36,7 @@ __all__ = [
     "remember",
 ]
 
-log = structlog.get_logger("asyncoptjob")
+log = get_logger()
 
 NO_STATE = (
     "consumer= needs somewhere to keep its cursors: give state='watch.db' (a SQLite file) "

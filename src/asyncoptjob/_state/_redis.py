@@ -39,7 +39,7 @@ class RedisStore(BatchedStore):
         if not batch:
             return
         try:
-            async with self._fleet.redis.pipeline(transaction=False) as pipe:
+            async with self._fleet.store.redis.pipeline(transaction=False) as pipe:
                 for (consumer, job), (status, description) in batch.items():
                     pipe.hset(self._key(consumer), job, encode({"s": status, "d": description}))
                 await pipe.execute()
@@ -57,7 +57,7 @@ class RedisStore(BatchedStore):
         cursors: dict[str, Cursor] = {}
         if not names:
             return cursors
-        values = await self._fleet.redis.hmget(self._key(consumer), list(names))
+        values = await self._fleet.store.redis.hmget(self._key(consumer), list(names))
         for name, value in zip(names, values, strict=True):
             if value:
                 row = decode(str(value))
@@ -68,13 +68,13 @@ class RedisStore(BatchedStore):
     async def register(self, consumer: str, names: Sequence[str]) -> None:
         """Record, before they are watched, that ``consumer`` watches ``names``."""
         empty = encode({"s": None, "d": None})
-        async with self._fleet.redis.pipeline(transaction=False) as pipe:
+        async with self._fleet.store.redis.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.hsetnx(self._key(consumer), name, empty)
             await pipe.execute()
 
     async def _unfinished(self, consumer: str) -> list[str]:
-        rows = await self._fleet.redis.hgetall(self._key(consumer))
+        rows = await self._fleet.store.redis.hgetall(self._key(consumer))
         return sorted(
             str(name) for name, value in rows.items() if not _terminal(decode(str(value))["s"])
         )

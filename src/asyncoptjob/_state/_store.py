@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
-import structlog
 
 from .._events import JobStatus
+from .._log import get_logger
 
 if TYPE_CHECKING:
     from .._events import Description
 
 __all__ = ["COMMIT_INTERVAL", "BatchedStore", "Cursor", "Row"]
 
-log = structlog.get_logger("asyncoptjob")
+log = get_logger()
 
 #: Seconds a commit may wait for the next batch: what a crash can cost in re-delivery.
 COMMIT_INTERVAL = 0.05

@@ -98,7 +98,8 @@ async def check_reachable(client: SageMakerClient, name: str, *, attempts: int =
     Raises:
         CliError: nothing answers at the endpoint, or the credentials are refused.
     """
-    transport = AioBotocoreTransport(client)
+    # Its own quick attempts below: no waiting for a first answer inside the transport.
+    transport = AioBotocoreTransport(client, first_answer_timeout=None)
     for attempt in range(1, attempts + 1):
         error = await _probe(transport, name)
         if error is None or error.code not in _UNREACHABLE_CODES:

@@ -80,7 +80,13 @@ class App:
     # -- AWS operations ------------------------------------------------------
 
     def _describe(self, payload: dict[str, Any]) -> bytes:
-        return self.sim.describe(payload.get("OptimizationJobName"))
+        try:
+            return self.sim.describe(payload.get("OptimizationJobName"))
+        except AwsError as error:
+            if error.code != "ResourceNotFound" or self.faults.not_found_code == error.code:
+                raise
+            # Other SageMaker Describe calls answer a missing resource this way.
+            raise AwsError(self.faults.not_found_code, error.message) from None
 
     def _list(self, payload: dict[str, Any]) -> bytes:
         faults = self.injector.faults

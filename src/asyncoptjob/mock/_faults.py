@@ -51,6 +51,10 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+#: The ways a mock Describe can answer for a missing job.
+NOT_FOUND_CODES = ("ResourceNotFound", "ValidationException")
+
+
 def _validate(name: str, value: Any) -> Any:
     """Return *value* checked (and normalized) for the `Faults` field *name*."""
     if name in _RATE_FIELDS:
@@ -87,6 +91,12 @@ def _validate(name: str, value: Any) -> Any:
     if name == "error_code_status":
         if not isinstance(value, int) or isinstance(value, bool) or not 400 <= value <= 599:
             raise ValueError(f"error_code_status must be an HTTP status 400-599, got {value!r}")
+        return value
+    if name == "not_found_code":
+        if value not in NOT_FOUND_CODES:
+            raise ValueError(
+                f"not_found_code must be one of {', '.join(NOT_FOUND_CODES)}, got {value!r}"
+            )
         return value
     if name == "list_lag":
         if not _is_number(value) or not 0 <= value <= math.inf:
@@ -130,6 +140,9 @@ class Faults:
             (eventual consistency): List reports every job as it was this
             long ago and omits jobs younger than that; Describe is always
             current. ``math.inf``: List never reports anything.
+        not_found_code: How Describe says a job is missing: ``"ResourceNotFound"``
+            (DescribeOptimizationJob's documented error) or ``"ValidationException"``
+            with a "Could not find ..." message, as other SageMaker Describe calls do.
 
     Example:
         >>> faults = Faults(describe_rate=10, latency_ms=5)
@@ -154,6 +167,7 @@ class Faults:
     error_code_status: int = 400
     empty_list_pages: int = 0
     list_lag: float = 0.0
+    not_found_code: str = "ResourceNotFound"
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, _validate(name, value))

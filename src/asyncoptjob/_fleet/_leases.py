@@ -1,0 +1,91 @@
+"""Job leases: which process polls which job, balanced across the live processes.
+
+A process claims every job a subscriber adds (so it is polled at once); each renewal
+then evens the load out. Every process tells the fleet how many leases it holds (the
+``P:load`` hash, beside the heartbeat), so each knows the even share, ``leases held /
+live processes``; one above it by more than ``BALANCE_SLACK`` hands the surplus back,
+one below takes free leases only up to it. A free lease left for others that is still
+free at the next renewal is taken whatever the balance: nobody else watches that job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._coordinator import Fleet
+
+__all__ = ["BALANCE_SLACK", "JobLeases"]
+
+#: Leases a process may hold beyond an even share before it hands the rest back.
+BALANCE_SLACK = 0.1
+
+
+class JobLeases:
+    """The leases this process holds, and the balancing rounds that renew them."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+        self.owned: set[str] = set()
+        self.released: set[str] = set()
+        #: Leases the fleet holds in all (live processes), at the last heartbeat.
+        self.fleet_leases = 0
+        # Free leases left for others at the last renewal.
+        self._left: set[str] = set()
+
+    def forget(self, name: str) -> None:
+        """``name`` left the hub: hand its lease back on the next renewal."""
+        if name in self.owned:
+            self.owned.discard(name)
+            self.released.add(name)
+        self._left.discard(name)
+
+    async def release(self) -> None:
+        """Hand back the leases of jobs gone from this process."""
+        names, self.released = list(self.released), set()
+        await self._fleet.store.release(names)
+
+    def fair_share(self) -> int:
+        """An even share of the leases the live processes hold (at least one)."""
+        return max(1, math.ceil(self.fleet_leases / self._fleet.members))
+
+    async def shed(self) -> int:
+        """Hand back leases beyond an even share; returns how many."""
+        if self._fleet.members <= 1:
+            return 0
+        excess = len(self.owned) - math.ceil(self.fair_share() * (1 + BALANCE_SLACK))
+        if excess <= 0:
+            return 0
+        shed = list(self.owned)[:excess]
+        self.owned.difference_update(shed)
+        # Free now: this round's claim leaves them for others (no room), and if nobody
+        # takes them they come back on the round after.
+        await self._fleet.store.release(shed)
+        return len(shed)
+
+    async def renew(self, watched: Collection[str]) -> tuple[list[str], list[str]]:
+        """Renew this process's leases of ``watched`` and take free ones up to its share.
+
+        Returns:
+            ``(gained, lost)``: jobs whose lease became this process's, and jobs whose
+            lease another process holds now.
+        """
+        fleet = self._fleet
+        names = list(watched)
+        room = -1 if fleet.members <= 1 else max(0, self.fair_share() - len(self.owned))
+        flags = await fleet.store.claim(names, fleet.lease_ttl, room, self.owned)
+        left = {name for name, flag in zip(names, flags, strict=True) if flag == 2}
+        orphans = [name for name in names if name in left and name in self._left]
+        self._left = left - set(orphans)
+        mine = {name for name, flag in zip(names, flags, strict=True) if flag == 1}
+        if orphans:
+            again = await fleet.store.claim(orphans, fleet.lease_ttl)
+            mine.update(name for name, flag in zip(orphans, again, strict=True) if flag == 1)
+        gained = [name for name in names if name in mine and name not in self.owned]
+        lost = [name for name in self.owned if name in watched and name not in mine]
+        self.owned = {name for name in self.owned if name in mine} | set(gained)
+        for name in [name for name in self.owned if name not in watched]:
+            self.forget(name)  # left the hub while the claim was on its way
+        return [name for name in gained if name in watched], lost
