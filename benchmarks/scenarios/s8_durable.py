@@ -190,10 +190,12 @@ def run(ctx: RunContext) -> ScenarioResult:
             repeats=durable,
         ),
     ]
+    restart_values = {k: float(v) for k, v in restart.items()}
     restart_row = Row(
         "asyncoptjob",
         f"{sizes.restart_jobs} jobs, first {sizes.window_s:g} s",
-        {k: float(v) for k, v in restart.items()},
+        restart_values,
+        repeats=[restart_values],  # one run of each
     )
     open_row = Row("asyncoptjob", f"{sizes.open_jobs:,} cursors", dict(opn), repeats=opened)
     targets = [

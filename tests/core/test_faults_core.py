@@ -165,7 +165,9 @@ async def test_validation_error_becomes_a_job_error(aio_session: Any) -> None:
 
 
 async def test_structured_logs_and_stats(aio_session: Any) -> None:
-    async with MockSageMaker(seed=18, lifecycle=FAST, faults=Faults(error_rate=0.5)) as mock:
+    # In progress long enough that every job is seen changing, retries and all.
+    lifecycle = Lifecycle(starting=(0.05, 0.1), in_progress=(0.6, 1.0))
+    async with MockSageMaker(seed=18, lifecycle=lifecycle, faults=Faults(error_rate=0.5)) as mock:
         with structlog.testing.capture_logs() as logs:
             async with Poller(**quick_retry_opts(mock, aio_session)) as poller:
                 # Seeded once the client is open: a slow start-up on a busy machine must

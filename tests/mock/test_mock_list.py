@@ -257,7 +257,8 @@ def test_list_lag_validation() -> None:
 
 async def test_list_lag_through_aiobotocore(aio_client: Any, mock: MockSageMaker) -> None:
     mock.set_faults(list_lag=3_600)
-    mock.seed_jobs(4)
+    # STARTING for an hour: the client's first (slow) request still finds them starting.
+    mock.seed_jobs(4, lifecycle=Lifecycle(starting=(3_600, 3_600)))
     # Describe sees a new job at once; List does not for an hour.
     described = await aio_client.describe_optimization_job(OptimizationJobName=mock.job_names()[0])
     assert described["OptimizationJobStatus"] == "STARTING"
