@@ -212,6 +212,15 @@ class AdaptiveRateLimiter:
             self._acquired += 1
             self._window_sent += 1
             return
+        if not self._lock.locked():
+            # Nobody waits: take a token without the lock and its checkpoint (the poll
+            # loop's common case under a limit that is not reached, the slow start's too).
+            now = self._clock.now()
+            if self._try_take(now) <= 0:
+                self._acquired += 1
+                self._window_sent += 1
+                return
+            self._limited_at = now
         async with self._lock:
             while True:
                 now = self._clock.now()
