@@ -32,6 +32,7 @@ import anyio.lowlevel
 from botocore.config import Config
 
 from asyncoptjob import Event, JobError, PollPolicy, RetryPolicy
+from asyncoptjob._ratelimit import MIN_BURST
 from asyncoptjob._scheduler import NOT_QUEUED
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 from asyncoptjob.testing import check_against_truth, check_events
@@ -156,7 +157,7 @@ def quick_retry_opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[st
 
 def limiter_burst(max_rate: float) -> float:
     """The default bucket capacity of ``AdaptiveRateLimiter(max_rate=...)``."""
-    return max(1.0, max_rate * 0.05)
+    return max(MIN_BURST, max_rate * 0.05)
 
 
 def check_rate(mock: MockSageMaker, max_rate: float) -> dict[float, int]:

@@ -116,7 +116,7 @@ class Pipeline:
             self.in_flight -= 1
         counts["ok"] += 1
         self._answered()
-        budget.on_success()
+        budget.on_success(sent_at)
         return answer, sent_at
 
     def _answered(self) -> None:

@@ -18,13 +18,28 @@ TCP reacts once per window, so a burst of in-flight throttles does not collapse 
 **Slow start.** botocore's adaptive mode does not limit at all until the first throttle,
 so a cold client sends ``max_concurrency`` requests per round trip into an account whose
 limit it does not know, and pays for it in a burst of throttles (and a first cut computed
-from a rate the burst inflated). Here, without ``max_rate``, the rate starts at
-``initial_rate`` and grows with every accepted request, doubling every
-``SLOW_START_DOUBLING`` seconds of successes (TCP's slow start, RFC 5681, in rate form:
-growth is paid for by answers, so an endpoint that does not answer is never flooded).
-The first throttle ends the slow start and hands over to CUBIC from the rate the service
-was accepting. An explicit ``max_rate`` is trusted from the first request (no slow start);
-``initial_rate=None`` keeps botocore's behaviour (nothing limits before a throttle).
+from a rate the burst inflated). Here, without ``max_rate``, a cold limiter learns the
+limit in two steps, each paid for by one congestion event:
+
+1. **The ramp.** The rate starts at ``initial_rate`` and doubles every
+   ``SLOW_START_DOUBLING`` seconds of accepted requests while it is what holds requests
+   back (TCP's slow start, RFC 5681, in rate form: growth is paid for by answers, so an
+   endpoint that does not answer is never flooded). Its first throttle says the service's
+   bucket ran dry, but not where the limit is: the service's burst hid it, so the ramp is
+   by then far above it. A fraction of the ramp's rate (``SLOW_START_EXIT``) is a guess
+   under the limit.
+2. **The climb.** From the guess the rate doubles every ``CLIMB_DOUBLING`` seconds to the
+   next throttle. The service's bucket was empty at both throttles, so the requests it
+   accepted in between, over the time between, *are* its rate (less one request, to err
+   low), free of the burst. That measure is the CUBIC maximum.
+
+After that, CUBIC: a measured limit dips less after a throttle than a guessed one
+(``MEASURED_DIP``), and is probed above ever more gently each time it is found in the
+same place, since every probe above a fixed account limit costs a throttle. Throttles
+after the slow start are measured the same way. An explicit ``max_rate`` is trusted from
+the first request (no slow start); ``initial_rate=None`` keeps botocore's behaviour
+(nothing limits before a throttle). ``benchmarks`` S2 measures the cold start against
+botocore's adaptive mode at three account limits.
 """
 
 from __future__ import annotations
@@ -40,20 +55,40 @@ from ._validate import check_fraction, check_positive
 
 __all__ = ["DEFAULT_INITIAL_RATE", "AdaptiveRateLimiter", "RateBudget", "RateLimiterStatistics"]
 
+#: The default bucket's smallest capacity (requests): with one, a waiter whose timer
+#: fires a millisecond late loses that millisecond of the rate, every time.
+MIN_BURST = 2.0
 # Longest sleep between two looks at the bucket while waiting for a token (seconds).
 _RECHECK = 0.1
 #: The default first rate of a cold limiter without ``max_rate`` (requests/s).
 DEFAULT_INITIAL_RATE = 5.0
-#: Seconds of accepted requests over which the slow-start rate doubles.
-SLOW_START_DOUBLING = 0.25
-#: The first throttle sets CUBIC's maximum to this fraction of the slow-start rate.
-SLOW_START_EXIT = 0.25
-#: Probing above the learned maximum starts at this fraction of C; each cut that finds
-#: the limit where the last one did (within ``SAME_LIMIT``) halves it, down to
-#: ``MIN_PROBE``: a limit found again and again is fixed, and every probe costs throttles.
-PROBE = 0.25
-MIN_PROBE = 1 / 64
+#: Seconds of accepted requests over which the slow-start rate doubles (the ramp).
+SLOW_START_DOUBLING = 0.3
+#: The bucket's capacity during a slow start, in seconds of its rate.
+SLOW_START_BURST = 0.01
+#: The ramp's first throttle guesses the limit at this fraction of the ramp's rate ...
+SLOW_START_EXIT = 0.15
+#: ... and from there the rate climbs, doubling every this many seconds of limited
+#: answers, to the next throttle, which measures the limit.
+CLIMB_DOUBLING = 1.5
+#: A climb that left less than this many seconds of the limit unused below it cannot
+#: have overflowed any but a tiny service bucket: its measure is trusted.
+TRUSTED_DEFICIT = 0.1
+TRUSTED_COUNT = 25
+#: Probing above a measured limit, as a fraction of C: ``PROBE`` while the measure may
+#: be low, ``CONFIRMED_PROBE`` once trusted or found again in the same place (within
+#: ``SAME_LIMIT``), halving each time it is found again down to ``MIN_PROBE``: a limit
+#: found again and again is fixed, and every probe above it costs a throttle.
+PROBE = 1 / 16
+CONFIRMED_PROBE = 1 / 1024
+MIN_PROBE = 1 / 16384
 SAME_LIMIT = 0.2
+#: After a measured limit the rate dips by this share of an ordinary cut (1 - beta).
+MEASURED_DIP = 0.5
+#: A measure counts only if at least this share of what the rate allowed was sent.
+USED_SHARE = 0.8
+#: Throttles closer than this (seconds) after a cut are too close to measure a rate.
+MIN_BETWEEN = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +112,15 @@ class RateLimiterStatistics:
     acquired: int
 
 
+def _climb_deficit(start: float, limit: float) -> float:
+    """Seconds of ``limit`` a climb from ``start`` (doubling every ``CLIMB_DOUBLING`` s)
+    left unused below it: what the service's bucket had to hold for none to be lost."""
+    if limit <= start:
+        return 0.0
+    ratio = start / limit
+    return CLIMB_DOUBLING * (math.log2(1 / ratio) - (1 - ratio) / math.log(2))
+
+
 class RateBudget(Protocol):
     """What the request pipeline needs from a rate budget.
 
@@ -97,8 +141,8 @@ class RateBudget(Protocol):
         """Wait until one request may be sent."""
         ...
 
-    def on_success(self) -> None:
-        """Report a request the service accepted."""
+    def on_success(self, sent_at: float | None = None) -> None:
+        """Report a request the service accepted, sent at ``sent_at`` (the budget's clock)."""
         ...
 
     def on_throttle(self, sent_at: float | None = None) -> None:
@@ -118,7 +162,9 @@ class AdaptiveRateLimiter:
 
     Args:
         max_rate: hard ceiling in requests/s (``None``: adaptive only).
-        burst: bucket capacity in requests; default: 50 ms worth of the rate, at least 1.
+        burst: bucket capacity in requests; default: 50 ms worth of the rate, at least
+            ``MIN_BURST`` (2: a waiter whose timer fires late keeps the token it waited
+            for, so pacing at ``max_rate`` reaches ``max_rate``).
         min_rate: the rate never drops below this (requests/s).
         initial_rate: without ``max_rate``, the rate of the first requests (requests/s);
             it doubles every ``SLOW_START_DOUBLING`` seconds of accepted requests until
@@ -163,6 +209,10 @@ class AdaptiveRateLimiter:
         self._started = now
         # Slow start (no max_rate): the rate until the first throttle; None: unlimited.
         self._slow: float | None = None
+        # Seconds of limited answers per doubling of the slow-start rate: the ramp's
+        # SLOW_START_DOUBLING, then CLIMB_DOUBLING once the first throttle guessed the limit.
+        self._doubling = SLOW_START_DOUBLING
+        self._climb_from = 0.0
         self._limited_at = now
         if max_rate is None and initial_rate is not None:
             self._slow = max(float(initial_rate), self._min_rate)
@@ -181,6 +231,11 @@ class AdaptiveRateLimiter:
         self._throttles = 0
         self._cuts = 0
         self._acquired = 0
+        # Successes since the last cut: the service's bucket was empty at both ends of
+        # the interval, so their rate over it is what the service accepts.
+        self._since_cut = 0
+        # Requests the rate allowed since the last cut (whether sent or not).
+        self._offered = 0.0
 
     # -- public -------------------------------------------------------------------------
 
@@ -237,19 +292,27 @@ class AdaptiveRateLimiter:
                 # for up to 1 / min_rate seconds while the allowed rate climbs.
                 await self._clock.sleep(min(wait, _RECHECK))
 
-    def on_success(self) -> None:
-        """Report a request the service accepted."""
+    def on_success(self, sent_at: float | None = None) -> None:
+        """Report a request the service accepted.
+
+        Args:
+            sent_at: when the request was sent (the limiter's clock). An answer to a
+                request sent before the latest cut was accepted before that congestion
+                event and does not count towards the rate measured since.
+        """
         now = self._clock.now()
         self._tick_measure(now)
         self._window_count += 1
+        if sent_at is None or sent_at >= self._last_cut:
+            self._since_cut += 1
         slow = self._slow
-        if slow is not None and now - self._limited_at < SLOW_START_DOUBLING:
+        if slow is not None and now - self._limited_at < self._doubling:
             # Each answer adds 1 / (rate * doubling) of a doubling: the rate doubles per
             # SLOW_START_DOUBLING seconds of answers, whatever the rate. Only while the
             # rate is what holds requests back (RFC 7661): a rate nobody uses proves
             # nothing, and would be a burst waiting to happen.
             self._refill(now)
-            self._slow = slow * 2.0 ** (1.0 / max(1.0, slow * SLOW_START_DOUBLING))
+            self._slow = slow * 2.0 ** (1.0 / max(1.0, slow * self._doubling))
 
     def on_throttle(self, sent_at: float | None = None) -> None:
         """Report a throttled request.
@@ -264,37 +327,111 @@ class AdaptiveRateLimiter:
         if sent_at is not None and sent_at < self._last_cut:
             return
         self._tick_measure(now)
+        self._refill(now)
+        sent = now if sent_at is None else sent_at
+        if self._slow is not None:
+            self._slow_start_throttled(now, sent)
+        else:
+            self._congestion(now, sent)
+        self._cut(now)
+
+    def _slow_start_throttled(self, now: float, sent: float) -> None:
+        """A throttle during the slow start: guess the limit, or measure it."""
+        slow = self._slow
+        assert slow is not None
+        if self._doubling == SLOW_START_DOUBLING:
+            # The ramp's end: the service's bucket ran dry. The rate then is far above the
+            # limit (the service's burst hid the limit for a while), and the answers so far
+            # count that burst too. A fraction of the ramp's rate is a guess under the
+            # limit, from which the rate climbs gently to the next throttle.
+            self._climb(slow * SLOW_START_EXIT)
+            return
+        if sent - self._last_cut < MIN_BETWEEN:
+            # Throttled too soon after the guess to measure anything: it was too high.
+            self._climb(slow / 2)
+            return
+        accepted = self._accepted(sent)
+        if accepted is None:
+            self._guess(now)
+            return
+        limit = min(slow, accepted)
+        # The measure is exact unless the service's bucket overflowed while the climb was
+        # below the limit. The climb's own deficit says how large a bucket that took:
+        # under TRUSTED_DEFICIT seconds of the limit (and over enough requests), the
+        # measure is trusted and probed above only gently; otherwise it may be low, and
+        # is probed sooner.
+        trusted = (
+            _climb_deficit(self._climb_from, limit) <= TRUSTED_DEFICIT
+            and self._since_cut >= TRUSTED_COUNT
+        )
+        self._enter_cubic(limit, measured=True, probe=CONFIRMED_PROBE if trusted else PROBE)
+
+    def _climb(self, rate: float) -> None:
+        self._slow = self._climb_from = max(self._min_rate, rate)
+        self._doubling = CLIMB_DOUBLING
+        self._limited_at = self._clock.now()
+
+    def _congestion(self, now: float, sent: float) -> None:
+        """A throttle after the slow start (or without one): cut the rate, CUBIC."""
+        accepted = self._accepted(sent)
+        if accepted is None:
+            self._guess(now)
+            return
         current = self._fill_rate(now)
-        measured = self._measured_rate(now)
+        limit = accepted if current is None else min(current, accepted)
+        previous = self._w_max
+        if previous is not None and abs(limit - previous) <= SAME_LIMIT * previous:
+            # The limit found where it was last time: it is fixed, probe less.
+            probe = max(MIN_PROBE, min(self._probe / 2, CONFIRMED_PROBE))
+        else:
+            probe = PROBE
+        self._enter_cubic(limit, measured=True, probe=probe)
+
+    def _guess(self, now: float) -> None:
+        """No measure: CUBIC from the best guess, probing above it at CUBIC's own pace."""
         # The service's acceptance rate is the best estimate of the account's limit; the
         # rate we were allowing may have been far above it.
-        candidates = [r for r in (current, measured) if r]
-        if self._slow is not None:
-            # The end of a slow start: the service's bucket ran dry. The rate then is far
-            # above the limit (the service's burst hid the limit for a while); the
-            # measured rate lags a doubling ramp by up to a window and would restart
-            # CUBIC far below it. A fraction of the slow-start rate (TCP halves it, for
-            # ssthresh; the burst calls for more) lands near the limit, and the next
-            # throttles, one cut per round trip, close the rest.
-            candidates = [self._slow * SLOW_START_EXIT]
+        candidates = [r for r in (self._fill_rate(now), self._measured_rate(now)) if r]
         if not candidates:
             # Nothing succeeded yet and nothing limited us: the rate we were sending at
             # is the only evidence (botocore's adaptive mode uses it throughout).
             candidates = [self._window_sent / max(now - self._window_start, 1.0)]
-        w_max = min(candidates)
-        self._refill(now)
-        w_max = max(w_max, self._min_rate)
-        previous = self._w_max
-        if previous is not None and abs(w_max - previous) <= SAME_LIMIT * previous:
-            self._probe = max(MIN_PROBE, self._probe / 2)
-        else:
-            self._probe = PROBE
-        self._w_max = w_max
+        self._enter_cubic(min(candidates), measured=False, probe=1.0)
+
+    def _accepted(self, sent: float) -> float | None:
+        """The service's rate since the last cut, measured by a throttle sent at ``sent``.
+
+        The service's bucket was empty at both ends (each was a throttle), so what it
+        accepted in between is its rate, free of the burst a fixed window counts too. One
+        request less: the bucket may have held up to one token at either end, and a rate
+        a little under the limit is kept, one over it is not.
+
+        ``None`` when there is nothing to measure: the first throttle, one too soon after
+        the last cut, or an interval in which the rate allowed went largely unused (the
+        poller had less to send), since the service's bucket then filled up and what it
+        accepted says nothing of its limit.
+        """
+        between = sent - self._last_cut
+        if not MIN_BETWEEN <= between < math.inf or self._since_cut < 2:
+            return None
+        if self._since_cut < USED_SHARE * self._offered:
+            return None
+        return (self._since_cut - 1) / between
+
+    def _enter_cubic(self, limit: float, *, measured: bool, probe: float) -> None:
+        self._w_max = max(limit, self._min_rate)
         self._slow = None
+        self._probe = probe
+        # K: time for the cubic to climb back to w_max from beta * w_max. A measured limit
+        # dips less: it is known to a request, and a dip wastes the limit.
+        beta = 1 - (1 - self._beta) * MEASURED_DIP if measured else self._beta
+        self._k = (self._w_max * (1 - beta) / self._scale) ** (1 / 3)
+
+    def _cut(self, now: float) -> None:
         self._last_cut = now
+        self._since_cut = 0
+        self._offered = 0.0
         self._cuts += 1
-        # K: time for the cubic to climb back to w_max from beta * w_max.
-        self._k = (self._w_max * (1 - self._beta) / self._scale) ** (1 / 3)
         # The service just said its bucket is empty: so is ours. A token saved up before
         # the cut would send one more request straight into the throttle.
         self._tokens = 0.0
@@ -313,6 +450,8 @@ class AdaptiveRateLimiter:
         """
         check_positive("rate", rate)
         now = self._clock.now()
+        self._slow = None
+        self._probe = CONFIRMED_PROBE
         self._w_max = max(float(rate), self._min_rate)
         self._k = (self._w_max * (1 - self._beta) / self._scale) ** (1 / 3)
         self._last_cut = now - self._k
@@ -340,14 +479,17 @@ class AdaptiveRateLimiter:
     def _capacity(self, rate: float | None) -> float:
         if self._burst_option is not None:
             return self._burst_option
+        # A slow start paces requests nearly one at a time (no burst into an unknown
+        # limit); 10 ms worth still lets a batch of workers through in one go once the
+        # rate is high, instead of one per event-loop turn.
         if self._slow is not None:
-            # A slow start paces one request at a time: no burst into an unknown limit.
-            return 1.0
-        return max(1.0, (rate or 0.0) * 0.05)
+            return max(1.0, (rate or 0.0) * SLOW_START_BURST)
+        return max(MIN_BURST, (rate or 0.0) * 0.05)
 
     def _refill(self, now: float) -> None:
         rate = self._fill_rate(now) or 0.0
         elapsed = max(0.0, now - self._last_refill)
+        self._offered += elapsed * rate
         self._tokens = min(self._capacity(rate), self._tokens + elapsed * rate)
         self._last_refill = now
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncoptjob import AdaptiveRateLimiter, JobStatus, PollPolicy
+from asyncoptjob._ratelimit import MIN_BURST
 from asyncoptjob._scheduler import DueQueue
 from tests.helpers import FakeClock, QueueItem
 
@@ -121,7 +122,7 @@ async def test_rate_never_above_max_rate_plus_burst(
         clock.advance(gap)
         await limiter.acquire()
         starts.append(clock.now())
-    capacity = burst if burst is not None else max(1.0, max_rate * 0.05)
+    capacity = burst if burst is not None else max(MIN_BURST, max_rate * 0.05)
     assert windows_ok(starts, max_rate, capacity)
 
 

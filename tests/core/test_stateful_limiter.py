@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from asyncoptjob import AdaptiveRateLimiter
+from asyncoptjob._ratelimit import MIN_BURST
 from asyncoptjob.mock._faults import TokenBucket
 from tests.helpers import FakeClock
 
@@ -55,7 +56,7 @@ class LimiterMachine(RuleBasedStateMachine):
     def capacity(self, rate: float | None) -> float:
         if self.burst is not None:
             return self.burst
-        return max(1.0, (rate or 0.0) * 0.05)
+        return max(MIN_BURST, (rate or 0.0) * 0.05)
 
     @rule(seconds=st.floats(0, 3))
     def wait(self, seconds: float) -> None:

@@ -132,10 +132,10 @@ class FleetRateLimiter:
             self._waiting -= 1
         await self._local.acquire()
 
-    def on_success(self) -> None:
+    def on_success(self, sent_at: float | None = None) -> None:
         """Report an accepted request (counted into the fleet's rate on the next refill)."""
         self._successes += 1
-        self._local.on_success()
+        self._local.on_success(sent_at)
 
     def on_throttle(self, sent_at: float | None = None) -> None:
         """Report a throttle: the fleet's rate is cut before the next tokens are taken."""
