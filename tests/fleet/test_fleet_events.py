@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,12 +13,12 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from asyncoptjob import Event, Poller, StatusChange, watch
+from asyncoptjob import Event, Poller, PollPolicy, StatusChange, watch
 from asyncoptjob._fleet._budget import UNKNOWN_FLEET_SHARE
 from asyncoptjob._transport import open_transport
 from asyncoptjob.mock import MockSageMaker
 from asyncoptjob.testing import RedisServer, check_events
-from tests.helpers import FAST, FAST_POLL, CountingTransport
+from tests.helpers import FAST, FAST_POLL, FOREVER, CountingTransport, check_handovers
 
 
 @asynccontextmanager
@@ -76,6 +76,49 @@ async def test_two_pollers_poll_each_job_once_and_both_hear_everything(
         moved = [name for name in both if min(ta.describes[name], tb.describes[name]) > 1]
         assert len(moved) <= 2, f"described again and again by both pollers: {moved}"
         assert set(ta.describes) | set(tb.describes) == set(names)
+
+
+async def wait_until(predicate: Callable[[], object], what: str) -> None:
+    """Sync on state, never on elapsed time (the outer ``fail_after`` bounds it)."""
+    while not predicate():
+        await anyio.sleep(0.02)
+    del what
+
+
+async def test_a_lease_handed_over_costs_no_describe(
+    redis_server: RedisServer, aio_session: Any
+) -> None:
+    prefix = f"t-{secrets.token_hex(4)}"
+    policy = PollPolicy(interval=0.3, max_interval=0.3, jitter=0.2)
+    options = fleet_opts(redis_server, prefix, poll_interval=policy)
+    async with MockSageMaker(seed=7, lifecycle=FOREVER) as mock:
+        names = mock.seed_jobs(20)
+        async with (
+            counting(mock, aio_session) as ta,
+            counting(mock, aio_session) as tb,
+            Poller(transport=ta, **options) as a,
+            Poller(transport=tb, **options) as b,
+            anyio.create_task_group() as tg,
+        ):
+            with anyio.fail_after(30):
+                # ``a`` watches first and takes every lease; ``b`` joins and balancing
+                # hands about half of them over.
+                tg.start_soon(collect, a, names)
+                await wait_until(lambda: set(ta.describes) == set(names), "a polls all")
+                tg.start_soon(collect, b, names)
+
+                def moved() -> bool:
+                    fleet = b.stats.fleet
+                    return fleet is not None and fleet.leases >= 5 and len(tb.describes) >= 5
+
+                await wait_until(moved, "leases handed over, and described by b")
+                # Every job b holds now is described by b at least twice: a steady state.
+                await wait_until(
+                    lambda: sum(1 for n in tb.describes.values() if n >= 2) >= 5, "b polls"
+                )
+            tg.cancel_scope.cancel()
+        changes = check_handovers({"a": ta.sent, "b": tb.sent}, policy)
+        assert len({job for job, old, new, _ in changes if (old, new) == ("a", "b")}) >= 5
 
 
 async def test_a_restarted_poller_resumes_from_redis_without_a_second_terminal(

@@ -25,7 +25,9 @@ key                   type    holds / expiry
 ``P:lease:<job>``     string  the id (``host:pid:random``) of the process polling the job;
                               ``PX redis_lease_ttl``, renewed in batches every third of it.
 ``P:job:<job>``       hash    the job's last status ``s`` and description ``d`` (JSON,
-                              datetimes tagged); expires 7 days after the last change.
+                              datetimes tagged), and ``t``, when the fleet last described
+                              it (Redis server time, seconds); expires 7 days after the
+                              last change.
 ``P:error:<job>``     string  a job's definitive error (not found, invalid request) as JSON,
                               for processes that start watching it later; ``EX 3600``.
 ``P:events``          stream  one entry per status change: ``j`` job, ``s`` status,
@@ -55,7 +57,10 @@ The Lua scripts (``_scripts.py``), each atomic and timed by Redis's own ``TIME``
 * ``PUBLISH`` compare-and-sets ``P:job:<job>``: statuses only move forward (STARTING <
   INPROGRESS < STOPPING < terminal), and only a move forward is written and XADDed, so
   each change, above all the terminal one, is published exactly once fleet-wide, even
-  when an old owner's stale answer lands after a lease hand-over.
+  when an old owner's stale answer lands after a lease hand-over. It sets ``t`` too.
+* ``LOOK`` records describe answers that changed nothing (batched by the outbox task):
+  ``t`` of each job becomes the server time of the answer, ``TIME - age``, where the age
+  is the process's own measure of how long ago it got the answer.
 
 Lease protocol: when a subscriber adds jobs, the process ``CLAIM``s them and reads their
 ``P:job`` hashes (a late subscriber's first event comes from there at once, a finished
@@ -66,6 +71,17 @@ taking over expired ones: a dead process's jobs move within one lease time), and
 the statuses of jobs polled elsewhere (healing any gap in the stream). Processes that do
 not poll a job get its changes from ``P:events`` (``XREAD BLOCK``) and deliver them to
 their own subscribers; each subscriber still sees each status once, in order.
+
+A lease handed over costs no describe: a process that gains a lease (claiming a new
+job, balancing, taking over) reads the job's ``t`` with Redis's ``TIME`` and schedules
+the job at ``last look + the poll interval its status calls for``, as the old holder
+would have. A dead holder's job whose last look is older than that is due at once; a
+job the fleet never described (no ``t``) too. A process hands a lease back only after
+the looks it noted are written (``LOOK`` before ``RELEASE``), and balancing never hands
+over a job with a describe under way (its answer would land after the new holder had
+scheduled the job from the look before). A job is still described at once for its
+first look, on a sweep hint (it changed), and in local mode (Redis away: the last looks
+are out of reach).
 
 Balance (``_leases.py``): a renewal takes free leases only up to an even share of the
 leases the live processes hold; a process above it by 10% hands the surplus back. A

@@ -192,10 +192,17 @@ class Fleet:
         self._unsynced.discard(name)
 
     async def attach(self, host: FleetHost, added: Sequence[str]) -> None:
-        """Claim the new jobs' leases and give their subscribers the fleet's last status."""
+        """Claim the new jobs' leases and give their subscribers the fleet's last status.
+
+        A job whose lease becomes this process's is described when its poll interval,
+        counted from the fleet's last describe of it, runs out: at once if the fleet
+        never described it (or long ago), and never twice because a subscriber moved.
+        """
         watched = host.watched()
         names = [name for name in added if name in watched]
-        if names and self.connected:
+        if not names:
+            return
+        if self.connected:
             try:
                 claimed = await self.store.claim(names, self.lease_ttl)
                 snapshot = await self.store.snapshot(names)
@@ -206,15 +213,20 @@ class Fleet:
                 for name, text in zip(names, errors, strict=True):
                     if text:  # another process gave it up for good: the same JobError
                         host.apply_remote_error(name, decode_error(name, text))
-                for name, flag in zip(names, claimed, strict=True):
-                    if flag == 1:
+                for name, job in zip(names, snapshot, strict=True):
+                    if job.status and job.description and host.wants(name, job.status):
+                        host.apply_remote(name, decode(job.description))
+                for name, flag, job in zip(names, claimed, snapshot, strict=True):
+                    if flag != 1 or name in self.owned:
+                        continue  # polled elsewhere, or scheduled here already
+                    if name in watched:
                         self.owned.add(name)
-                for name, (status, text) in zip(names, snapshot, strict=True):
-                    if status and text and host.wants(name, status):
-                        host.apply_remote(name, decode(text))
-        for name in names:
-            if self.owns(name):
-                host.poll_soon(name)
+                        host.lease_gained(name, job.age)
+                    else:  # the fleet's status or error just finished it
+                        self.leases.released.add(name)
+                return
+        for name in names:  # local mode: every process polls every job it watches
+            host.poll_soon(name)
 
     async def publish(
         self, name: str, previous: JobStatus | None, description: Description
@@ -225,6 +237,8 @@ class Fleet:
             self._backlog[name] = description
             return
         if previous is not None and previous.value == status and name not in self._unsynced:
+            # No news, but a look: whoever takes the lease over knows when it is due.
+            self.stream.share_look(name)
             return
         self._unsynced.discard(name)
         try:
@@ -297,7 +311,7 @@ class Fleet:
 
     async def _renew(self, host: FleetHost) -> None:
         await self._heartbeat()
-        shed = await self.leases.shed()
+        shed = self.leases.shed()
         if shed:
             self.log.info("fleet_leases_shed", jobs=shed, fair_share=self.leases.fair_share())
         await self.leases.release()
@@ -305,9 +319,11 @@ class Fleet:
         gained, lost = await self.leases.renew(watched)
         for name in lost:
             self.log.info("fleet_lease_lost", job_name=name)
-        for name in gained:
-            host.poll_soon(name)
         if gained:
+            # Due when the job's poll interval from the fleet's last look runs out: a
+            # hand-over costs no describe; a dead holder's stale job is due at once.
+            for name, age in zip(gained, await self.store.ages(gained), strict=True):
+                host.lease_gained(name, age)
             self.log.info("fleet_leases_taken", jobs=len(gained))
         await self.stream.catch_up(host, [name for name in watched if name not in self.owned])
 

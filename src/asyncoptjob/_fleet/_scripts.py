@@ -6,7 +6,7 @@ processes of a fleet never compare their own clocks.
 
 from __future__ import annotations
 
-__all__ = ["CLAIM", "CUT", "PUBLISH", "RELEASE", "TAKE"]
+__all__ = ["CLAIM", "CUT", "LOOK", "PUBLISH", "RELEASE", "TAKE"]
 
 # The CUBIC rate (RFC 8312 section 4.1) shared by TAKE and CUT: W(t) = C (t - K)^3 + W_max,
 # clamped to [min_rate, max_rate]; nil while nothing limits (no max_rate, no throttle yet).
@@ -151,18 +151,45 @@ return n
 #: Compare-and-set a job's last status, publishing the change exactly once fleet-wide.
 #: Statuses only move forward (STARTING < INPROGRESS < STOPPING < terminal), so a stale
 #: answer (a describe sent before a lease hand-over) can never move a job back, and
-#: nothing follows a terminal status. KEYS: job hash, events stream.
+#: nothing follows a terminal status. Every call is a look at the job: ``t`` (server
+#: time) becomes now, so a process that takes the job's lease over knows when the job
+#: is due. KEYS: job hash, events stream.
 #: ARGV: job name, status, description JSON, origin id, stream MAXLEN, job ttl (s).
 #: Returns 1 if this call published the change, 0 if the fleet already knew it.
 PUBLISH = """
 local rank = {STARTING = 0, INPROGRESS = 1, STOPPING = 2,
               COMPLETED = 3, FAILED = 3, STOPPED = 3}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local current = redis.call('HGET', KEYS[1], 's')
 local new = ARGV[2]
-if current and rank[new] <= rank[current] then return 0 end
-redis.call('HSET', KEYS[1], 's', new, 'd', ARGV[3])
+if current and rank[new] <= rank[current] then
+  if now > (tonumber(redis.call('HGET', KEYS[1], 't')) or 0) then
+    redis.call('HSET', KEYS[1], 't', tostring(now))
+  end
+  return 0
+end
+redis.call('HSET', KEYS[1], 's', new, 'd', ARGV[3], 't', tostring(now))
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
            'j', ARGV[1], 's', new, 'p', current or '', 'd', ARGV[3], 'o', ARGV[4])
 return 1
+"""
+
+#: Record looks at jobs whose status did not change (describe answers a process got):
+#: ``t`` of each job hash becomes the server time the answer came, ``now - age``, unless
+#: it is later already. A hash that does not exist is left alone (no status to go with).
+#: KEYS: job hashes. ARGV: per key, seconds since the answer (the caller's own clock:
+#: a duration, never a timestamp compared across processes). Returns nothing.
+LOOK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i, key in ipairs(KEYS) do
+  local seen = now - tonumber(ARGV[i])
+  local old = redis.call('HGET', key, 't')
+  if redis.call('EXISTS', key) == 1 and seen > (tonumber(old) or 0) then
+    redis.call('HSET', key, 't', tostring(seen))
+  end
+end
+return 0
 """
