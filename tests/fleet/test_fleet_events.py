@@ -5,15 +5,17 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from typing import Any
 
 import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from asyncoptjob import Event, Poller, PollPolicy, StatusChange, watch
+from asyncoptjob import Event, Poller, PollPolicy, StatusChange, SweepPolicy, watch
 from asyncoptjob._fleet._budget import UNKNOWN_FLEET_SHARE
 from asyncoptjob._transport import open_transport
 from asyncoptjob.mock import MockSageMaker
@@ -117,6 +119,56 @@ async def test_a_lease_handed_over_costs_no_describe(
             tg.cancel_scope.cancel()
         changes = check_handovers({"a": ta.sent, "b": tb.sent}, policy)
         assert len({job for job, old, new, _ in changes if (old, new) == ("a", "b")}) >= 5
+
+
+async def test_a_new_sweep_holder_goes_on_from_the_fleet_s_watermark(
+    redis_server: RedisServer, aio_session: Any
+) -> None:
+    import redis.asyncio as redis_py
+
+    prefix = f"t-{secrets.token_hex(4)}"
+    sweep = SweepPolicy(interval=0.1, overlap=5.0, max_rate=None)
+    options = fleet_opts(redis_server, prefix, strategy="sweep", sweep=sweep)
+    client = redis_py.Redis.from_url(redis_server.url, decode_responses=True)
+    async with (
+        client,
+        MockSageMaker(seed=8, lifecycle=FOREVER) as mock,
+        counting(mock, aio_session) as ta,
+        counting(mock, aio_session) as tb,
+        anyio.create_task_group() as tg,
+    ):
+        mock.seed_jobs(3)  # something to list (a hub sweeps whether or not it watches)
+        with anyio.fail_after(30):
+            async with Poller(transport=ta, **options):
+                # ``a`` is alone, so it holds the sweep lease; once it has read a whole
+                # window, the fleet's watermark is in Redis.
+                watermark_key = f"{prefix}:sweep:watermark"
+                await wait_until(lambda: ta.lists >= 2, "a sweeps")
+                while await client.get(watermark_key) is None:
+                    await anyio.sleep(0.02)
+                b_started = time.time()
+                done = anyio.Event()
+                await tg.start(run_poller, tb, options, done)
+            # ``a`` left (its sweep lease is free): ``b`` takes the lease over.
+            watermark = float(await client.get(watermark_key) or "nan")
+            await wait_until(lambda: tb.lists >= 1, "b sweeps")
+            done.set()
+    # b's own watermark (its start) is later than the fleet's: sweeping from it would
+    # miss what changed in between for jobs other processes watch.
+    assert watermark < b_started
+    first = tb.list_params[0]
+    assert "NextToken" not in first
+    expected = datetime.fromtimestamp(watermark - sweep.overlap, tz=timezone.utc)
+    assert first["LastModifiedTimeAfter"] == expected
+
+
+async def run_poller(
+    transport: CountingTransport, options: dict[str, Any], done: anyio.Event, *, task_status: Any
+) -> None:
+    """A Poller of its own task (so it may outlive one opened before it) until ``done``."""
+    async with Poller(transport=transport, **options):
+        task_status.started()
+        await done.wait()
 
 
 async def test_a_restarted_poller_resumes_from_redis_without_a_second_terminal(

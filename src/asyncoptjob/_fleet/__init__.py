@@ -20,6 +20,9 @@ key                   type    holds / expiry
                               ``SweepPolicy.max_rate`` for the whole fleet).
 ``P:sweep``           string  the id of the process that sweeps for the fleet; ``PX`` three
                               sweep intervals, renewed by each of its sweeps.
+``P:sweep:watermark``  string  where the fleet's sweeps got to: the newest watermark a
+                              sweep lease holder reached (epoch seconds, its wall clock);
+                              only moves forward (``ADVANCE``); expires 7 days after.
 ``P:load``            hash    leases held, per live process (written with the heartbeat):
                               the even share every process balances towards.
 ``P:lease:<job>``     string  the id (``host:pid:random``) of the process polling the job;
@@ -51,6 +54,8 @@ The Lua scripts (``_scripts.py``), each atomic and timed by Redis's own ``TIME``
 * ``CUT`` is a throttle: unless the throttled request was sent before the last cut (one
   cut per congestion event), ``w_max`` becomes ``min(current rate, measured rate)`` and
   the CUBIC curve restarts (RFC 8312, C = 0.4, beta = 0.7): everyone slows down at once.
+* ``ADVANCE`` moves ``P:sweep:watermark`` forward, never back (a holder that lost the
+  lease without knowing it yet may still report an older one).
 * ``CLAIM`` renews the caller's leases and takes free ones (``SET NX PX``), at most
   ``room`` of them (the rest it reports as left for others); ``RELEASE`` deletes the
   caller's own leases only. The sweep lease is claimed and released the same way.
@@ -91,8 +96,14 @@ nobody else watches that job.
 Sweeps: only the holder of ``P:sweep`` makes List calls (within ``P:budget:list``); its
 hub acts on what it lists, and it adds each listed status it has not hinted before to
 ``P:events``; every other process hands those hints to its hub, which describes the
-job if it holds the job's lease. A job given up with a ``JobError`` by the process
-polling it is added as an error entry, and every process watching it ends it the same.
+job if it holds the job's lease. The fleet's sweeps are one sweep: before each, the
+holder reads ``P:sweep:watermark`` and goes on from it if another holder moved it (a
+replica that takes the lease over lists from where the last holder got to, not from its
+own start, which would miss what changed in between for other replicas' jobs); after
+each complete window it moves the watermark forward.
+
+A job given up with a ``JobError`` by the process polling it is added as an error entry,
+and every process watching it ends it the same.
 
 Redis going away: the first failed call logs ``fleet_redis_unavailable`` and switches to
 local mode: every process polls all the jobs it watches, within ``max_rate / live

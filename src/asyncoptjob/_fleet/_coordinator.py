@@ -77,6 +77,8 @@ class Fleet:
         self.outages = 0
         self.published = 0
         self.holds_sweep = False
+        # The sweep watermark this process last wrote to Redis.
+        self._watermark: float | None = None
         self._store: FleetStore | None = None
         self._redis: Redis | None = None
         self._unsynced: set[str] = set()
@@ -276,10 +278,30 @@ class Fleet:
         self.holds_sweep = held
         return held
 
-    async def share_hints(self, hints: Sequence[tuple[str, str]]) -> None:
-        """Hand what a sweep listed to the other processes (each change once)."""
-        if self.connected:
-            self.stream.share_hints(hints)
+    async def sweep_watermark(self) -> float | None:
+        """Where the fleet's sweeps got to (None: no sweep finished a window, or local)."""
+        if not self.connected:
+            return None
+        try:
+            return await self.store.sweep_watermark()
+        except self.errors as exc:
+            self.lost(exc)
+            return None
+
+    async def share_hints(self, hints: Sequence[tuple[str, str]], watermark: float) -> None:
+        """Hand what a sweep listed to the other processes (each change once), and how far
+        the sweeps have read (so the next holder of the sweep lease goes on from there)."""
+        if not self.connected:
+            return
+        self.stream.share_hints(hints)
+        if watermark == self._watermark:
+            return
+        try:
+            await self.store.advance_sweep_watermark(watermark)
+        except self.errors as exc:
+            self.lost(exc)
+        else:
+            self._watermark = watermark
 
     # -- background ---------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ processes of a fleet never compare their own clocks.
 
 from __future__ import annotations
 
-__all__ = ["CLAIM", "CUT", "LOOK", "PUBLISH", "RELEASE", "TAKE"]
+__all__ = ["ADVANCE", "CLAIM", "CUT", "LOOK", "PUBLISH", "RELEASE", "TAKE"]
 
 # The CUBIC rate (RFC 8312 section 4.1) shared by TAKE and CUT: W(t) = C (t - K)^3 + W_max,
 # clamped to [min_rate, max_rate]; nil while nothing limits (no max_rate, no throttle yet).
@@ -192,4 +192,15 @@ for i, key in ipairs(KEYS) do
   end
 end
 return 0
+"""
+
+#: Move the fleet's sweep watermark forward (never back: a holder that lost the lease
+#: without knowing it yet may report an older one). KEYS: watermark key.
+#: ARGV: watermark (epoch seconds, as the sweeper's wall clock gave it), ttl (s).
+#: Returns 1 if it moved.
+ADVANCE = """
+local old = tonumber(redis.call('GET', KEYS[1]))
+if old and tonumber(ARGV[1]) <= old then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
 """

@@ -82,6 +82,10 @@ class FleetKeys:
     def sweep(self) -> str:
         return f"{self.prefix}:sweep"
 
+    @property
+    def watermark(self) -> str:
+        return f"{self.prefix}:sweep:watermark"
+
     def error(self, name: str) -> str:
         return f"{self.prefix}:error:{name}"
 
@@ -105,6 +109,7 @@ class FleetStore:
         self._release: AsyncScript = redis.register_script(_scripts.RELEASE)
         self._publish: AsyncScript = redis.register_script(_scripts.PUBLISH)
         self._look: AsyncScript = redis.register_script(_scripts.LOOK)
+        self._advance: AsyncScript = redis.register_script(_scripts.ADVANCE)
 
     async def ping(self) -> None:
         await self.redis.ping()
@@ -181,6 +186,15 @@ class FleetStore:
 
     async def release_sweep(self) -> None:
         await self._release(keys=[self.keys.sweep], args=[self.owner])
+
+    async def sweep_watermark(self) -> float | None:
+        """The fleet's sweep watermark (epoch seconds), if its sweeps have one."""
+        value = await self.redis.get(self.keys.watermark)
+        return None if value is None else float(value)
+
+    async def advance_sweep_watermark(self, watermark: float) -> None:
+        """Move the fleet's sweep watermark forward to ``watermark``."""
+        await self._advance(keys=[self.keys.watermark], args=[repr(watermark), JOB_TTL])
 
     async def snapshot(self, names: Sequence[str]) -> list[Snapshot]:
         """Each job's last status and description as the fleet knows them, and how long
