@@ -38,6 +38,7 @@ def fleet_opts(server: RedisServer, prefix: str, **extra: Any) -> dict[str, Any]
         "poll_interval": FAST_POLL,
         "strategy": "describe",
         "redis_lease_ttl": 1.0,
+        "initial_rate": None,  # no slow start: the sub-second lifecycles need fast polls
         **extra,
     }
 

@@ -12,10 +12,12 @@ cluster):
 ====================  ======  ===========================================================
 key                   type    holds / expiry
 ====================  ======  ===========================================================
-``P:budget``          hash    the token bucket (``tokens``, ``ts``), the shared CUBIC
-                              state (``w_max``, ``last_cut``, ``k``, ``cuts``) and the
-                              fleet's success rate (``win_start``, ``win_ok``,
-                              ``measured``); expires 1 h after the last request.
+``P:budget``          hash    the token bucket (``tokens``, ``ts``), the slow start
+                              (``slow``, ``limited_at``; gone after the first throttle),
+                              the shared CUBIC state (``w_max``, ``last_cut``, ``k``,
+                              ``cuts``) and the fleet's success rate (``win_start``,
+                              ``win_ok``, ``measured``); expires 1 h after the last
+                              request (the next request finds a cold fleet).
 ``P:budget:list``     hash    the same for ListOptimizationJobs (the sweeps' budget,
                               ``SweepPolicy.max_rate`` for the whole fleet).
 ``P:sweep``           string  the id of the process that sweeps for the fleet; ``PX`` three
@@ -51,9 +53,17 @@ The Lua scripts (``_scripts.py``), each atomic and timed by Redis's own ``TIME``
   bucket would have held *i* tokens, so a batch is spread out exactly like single
   requests and the fleet never exceeds ``max_rate * t + burst``; a reservation reaches
   at most 250 ms ahead, and a token unused 50 ms after it became usable is dropped.
+  Without ``max_rate``, a cold fleet slow-starts like a single Poller: the rate starts at
+  ``initial_rate`` and each success reported with a take grows it (it doubles every
+  ``SLOW_START_DOUBLING`` seconds of answers) while the rate is what holds requests back
+  (a take found the bucket short within that time); the constants come from
+  ``_ratelimit`` as ``ARGV``, so the Lua and ``AdaptiveRateLimiter`` share them.
+  ``initial_rate=None``: nothing limits until the first throttle.
 * ``CUT`` is a throttle: unless the throttled request was sent before the last cut (one
   cut per congestion event), ``w_max`` becomes ``min(current rate, measured rate)`` and
   the CUBIC curve restarts (RFC 8312, C = 0.4, beta = 0.7): everyone slows down at once.
+  The first throttle ends the slow start: ``w_max`` becomes ``SLOW_START_EXIT`` times
+  the slow-start rate (the measured rate lags a doubling ramp).
 * ``ADVANCE`` moves ``P:sweep:watermark`` forward, never back (a holder that lost the
   lease without knowing it yet may still report an older one).
 * ``CLAIM`` renews the caller's leases and takes free ones (``SET NX PX``), at most

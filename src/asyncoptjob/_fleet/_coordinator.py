@@ -54,6 +54,7 @@ class Fleet:
         lease_ttl: float,
         clock: Clock,
         list_max_rate: float | None = None,
+        initial_rate: float | None = None,
     ) -> None:
         self.url = url
         self.keys = FleetKeys(prefix)
@@ -68,7 +69,11 @@ class Fleet:
         self.stream = FleetStream(self)
         self.members = 1
         self.errors: tuple[type[BaseException], ...] = (OSError,)
-        self.budget = FleetRateLimiter(self, max_rate=max_rate, clock=clock)
+        # Describes slow-start fleet-wide (Poller option ``initial_rate``); List calls do
+        # not, as a single Poller's sweeps do not.
+        self.budget = FleetRateLimiter(
+            self, max_rate=max_rate, initial_rate=initial_rate, clock=clock
+        )
         #: The fleet's List budget (sweeps), shared like the describe budget.
         self.list_budget = FleetRateLimiter(
             self, max_rate=list_max_rate, clock=clock, key=self.keys.list_budget

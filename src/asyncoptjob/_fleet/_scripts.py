@@ -8,11 +8,17 @@ from __future__ import annotations
 
 __all__ = ["ADVANCE", "CLAIM", "CUT", "LOOK", "PUBLISH", "RELEASE", "TAKE"]
 
-# The CUBIC rate (RFC 8312 section 4.1) shared by TAKE and CUT: W(t) = C (t - K)^3 + W_max,
-# clamped to [min_rate, max_rate]; nil while nothing limits (no max_rate, no throttle yet).
+# The rate shared by TAKE and CUT: the slow-start rate until the first throttle (if the
+# fleet has a slow start: ``initial`` > 0, no max_rate), then the CUBIC rate (RFC 8312
+# section 4.1) W(t) = C (t - K)^3 + W_max; clamped to [min_rate, max_rate]; nil while
+# nothing limits (no max_rate, no slow start, no throttle yet).
 _RATE = """
-local function fill_rate(b, now, max_rate, min_rate, scale)
-  local rate = nil
+local function slow_rate(b, initial, min_rate)
+  if initial <= 0 or b.w_max then return nil end
+  return tonumber(b.slow) or math.max(initial, min_rate)
+end
+local function fill_rate(b, now, max_rate, min_rate, scale, slow)
+  local rate = slow
   local w_max = tonumber(b.w_max)
   if w_max then
     local t = now - tonumber(b.last_cut)
@@ -29,9 +35,10 @@ local function capacity(rate, burst)
 end
 local function load(key)
   local v = redis.call('HMGET', key, 'tokens', 'ts', 'w_max', 'last_cut', 'k',
-                       'win_start', 'win_ok', 'measured')
+                       'win_start', 'win_ok', 'measured', 'slow', 'limited_at')
   return {tokens = v[1], ts = v[2], w_max = v[3], last_cut = v[4], k = v[5],
-          win_start = v[6], win_ok = v[7], measured = v[8]}
+          win_start = v[6], win_ok = v[7], measured = v[8], slow = v[9],
+          limited_at = v[10]}
 end
 local function server_now()
   local t = redis.call('TIME')
@@ -41,27 +48,35 @@ end
 
 #: Reserve ``want`` tokens from the fleet's bucket and report successes.
 #: KEYS: budget hash. ARGV: max_rate (<= 0: none), burst (<= 0: 50 ms of the rate),
-#: want, min_rate, scale, successes since the last call, key ttl (ms), horizon (s).
+#: want, min_rate, scale, successes since the last call, key ttl (ms), horizon (s),
+#: initial rate (<= 0: no slow start), slow-start doubling time (s).
 #: The bucket may go into debt: token *i* of the reservation becomes usable when the
 #: bucket would have held *i* tokens, ``(i - before) / rate`` seconds from now, so a
 #: batch is spread out exactly as single requests would be (never a burst beyond it).
 #: A reservation reaches at most ``horizon`` seconds ahead (at least one token), so a
 #: rate that changes meanwhile is picked up soon.
-#: Returns {granted, before (tokens before the take), rate (-1: unlimited), server_now}
-#: (floats as strings).
+#: Slow start (``AdaptiveRateLimiter``'s, fleet-wide): until the first throttle the rate
+#: is ``slow`` (from ``initial``); each success reported multiplies it by
+#: ``2 ^ (1 / max(1, slow * doubling))`` (it doubles every ``doubling`` seconds of
+#: answers) while the rate is what holds requests back: a take that found the bucket
+#: short (``limited_at``) less than ``doubling`` ago. The grown rate applies from the
+#: next take. Returns {granted, before (tokens before the take), rate (-1: unlimited),
+#: server_now} (floats as strings).
 TAKE = (
     _RATE
     + """
 local key = KEYS[1]
 local max_rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local min_rate, scale, ok = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local initial, doubling = tonumber(ARGV[9]), tonumber(ARGV[10])
 local now = server_now()
 local b = load(key)
 -- Success rate in fixed windows of >= 1 s (as botocore's measured_tx_rate).
 local ws, wok = tonumber(b.win_start) or now, (tonumber(b.win_ok) or 0) + ok
 local measured = tonumber(b.measured) or 0
 if now - ws >= 1 then measured = wok / (now - ws); ws = now; wok = 0 end
-local rate = fill_rate(b, now, max_rate, min_rate, scale)
+local slow = slow_rate(b, initial, min_rate)
+local rate = fill_rate(b, now, max_rate, min_rate, scale, slow)
 local before = want
 if rate then
   local cap = capacity(rate, burst)
@@ -72,6 +87,16 @@ if rate then
   want = math.max(1, math.min(want, math.floor(tokens + rate * tonumber(ARGV[8]))))
   redis.call('HSET', key, 'tokens', tostring(tokens - want), 'ts', tostring(now))
 end
+if slow then
+  local limited_at = tonumber(b.limited_at)
+  if before < want then limited_at = now end
+  if limited_at and now - limited_at < doubling then
+    -- Growth is paid for by answers (RFC 5681, in rate form), and only while the rate
+    -- limits (RFC 7661): a rate nobody uses proves nothing. At most 1000 answers a take.
+    for _ = 1, math.min(ok, 1000) do slow = slow * 2 ^ (1 / math.max(1, slow * doubling)) end
+  end
+  redis.call('HSET', key, 'slow', tostring(slow), 'limited_at', tostring(limited_at or 0))
+end
 redis.call('HSET', key, 'win_start', tostring(ws), 'win_ok', tostring(wok),
            'measured', tostring(measured))
 redis.call('PEXPIRE', key, ARGV[7])
@@ -81,18 +106,23 @@ return {want, tostring(before), tostring(rate or -1), tostring(now)}
 
 #: A throttle: cut the fleet's rate once per congestion event (CUBIC multiplicative cut).
 #: KEYS: budget hash. ARGV: sent_at (server time), max_rate, burst, min_rate, beta, scale,
-#: key ttl (ms). Returns 1 if the rate was cut, 0 if the throttle belongs to a
-#: congestion event already answered (its request was sent before the last cut).
+#: key ttl (ms), initial rate (<= 0: no slow start), slow-start exit fraction.
+#: The first throttle ends the slow start: ``w_max`` becomes ``exit`` times the
+#: slow-start rate (the measured rate lags a doubling ramp), as in AdaptiveRateLimiter.
+#: Returns 1 if the rate was cut, 0 if the throttle belongs to a congestion event
+#: already answered (its request was sent before the last cut).
 CUT = (
     _RATE
     + """
 local key = KEYS[1]
 local sent_at, max_rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local min_rate, beta, scale = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local initial, exit = tonumber(ARGV[8]), tonumber(ARGV[9])
 local now = server_now()
 local b = load(key)
 if b.last_cut and sent_at < tonumber(b.last_cut) then return 0 end
-local current = fill_rate(b, now, max_rate, min_rate, scale)
+local slow = slow_rate(b, initial, min_rate)
+local current = fill_rate(b, now, max_rate, min_rate, scale, slow)
 local measured = tonumber(b.measured) or 0
 if measured <= 0 and b.win_start then
   local elapsed = now - tonumber(b.win_start)
@@ -102,12 +132,14 @@ end
 local w_max = nil
 if current and current > 0 then w_max = current end
 if measured > 0 and (not w_max or measured < w_max) then w_max = measured end
+if slow then w_max = slow * exit end
 w_max = math.max(w_max or min_rate, min_rate)
 local k = (w_max * (1 - beta) / scale) ^ (1 / 3)
 local cap = capacity(beta * w_max, burst)
 local tokens = math.min(tonumber(b.tokens) or cap, cap)
 redis.call('HSET', key, 'w_max', tostring(w_max), 'last_cut', tostring(now), 'k', tostring(k),
            'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('HDEL', key, 'slow', 'limited_at')
 redis.call('HINCRBY', key, 'cuts', 1)
 redis.call('PEXPIRE', key, ARGV[7])
 return 1
