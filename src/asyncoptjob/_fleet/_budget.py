@@ -76,9 +76,7 @@ class FleetRateLimiter:
         self._beta = beta
         self._scale = scale
         self._batch = batch
-        self._local = AdaptiveRateLimiter(
-            max_rate=max_rate, initial_rate=self._initial_rate, clock=clock
-        )
+        self._local = AdaptiveRateLimiter(max_rate=max_rate, clock=clock)
         self._lock = anyio.Lock()
         self._waiting = 0
         # Usable-from times (local clock) of the tokens this process has reserved.
@@ -180,12 +178,7 @@ class FleetRateLimiter:
             share = self._max_rate * UNKNOWN_FLEET_SHARE
         else:
             share = self._max_rate / max(1, members)
-        # Without max_rate: a slow start again, from this process's share of the rate the
-        # fleet had reached (from ``initial_rate`` if it never saw one).
-        start = self._initial_rate
-        if start is not None and self._rate is not None and members is not None:
-            start = max(start, self._rate / max(1, members))
-        self._local = AdaptiveRateLimiter(max_rate=share, initial_rate=start, clock=self._clock)
+        self._local = AdaptiveRateLimiter(max_rate=share, clock=self._clock)
         self._slots.clear()
         self._unlimited_until = -math.inf
         self._cut_pending = None
