@@ -197,20 +197,69 @@ def check_send_rate(sent: Sequence[float], max_rate: float) -> None:
 
 
 class CountingTransport:
-    """The real transport, counting the describes per job and the List calls."""
+    """The real transport, counting the describes per job and the List calls.
+
+    ``sent`` keeps each describe's send time per job (``time.monotonic()``: one clock for
+    every process of the machine), ``list_params`` each List call's parameters.
+    """
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.describes: Counter[str] = Counter()
+        self.sent: dict[str, list[float]] = {}
         self.lists = 0
+        self.list_params: list[dict[str, Any]] = []
 
     async def describe(self, name: str) -> Any:
         self.describes[name] += 1
+        self.sent.setdefault(name, []).append(time.monotonic())
         return await self.inner.describe(name)
 
     async def list_jobs(self, **params: Any) -> Any:
         self.lists += 1
+        self.list_params.append(params)
         return await self.inner.list_jobs(**params)
+
+
+def describer_changes(
+    sent_by: Mapping[str, Mapping[str, Sequence[float]]],
+) -> list[tuple[str, str, str, float]]:
+    """Every change of the process describing a job: ``(job, from, to, seconds between)``.
+
+    Args:
+        sent_by: per process, per job, the send times of its describes (one clock).
+    """
+    sends = sorted(
+        (at, job, process)
+        for process, jobs in sent_by.items()
+        for job, times in jobs.items()
+        for at in times
+    )
+    last: dict[str, tuple[float, str]] = {}
+    changes = []
+    for at, job, process in sends:
+        before = last.get(job)
+        if before is not None and before[1] != process:
+            changes.append((job, before[1], process, at - before[0]))
+        last[job] = (at, process)
+    return changes
+
+
+def check_handovers(
+    sent_by: Mapping[str, Mapping[str, Sequence[float]]], policy: PollPolicy
+) -> list[tuple[str, str, str, float]]:
+    """Assert a job's lease changing hands cost no extra describe; returns the changes.
+
+    Whichever process describes a job next, it does so no sooner after the last describe
+    than the poll policy allows (the shortest jittered interval): a new lease holder
+    goes on from the fleet's last describe of the job instead of describing it at once.
+    A lower bound only, so a slow machine (later describes) can never break it.
+    """
+    shortest = policy.interval * (1 - policy.jitter)
+    changes = describer_changes(sent_by)
+    early = [change for change in changes if change[3] < shortest]
+    assert not early, f"described again within {shortest:g} s by a new lease holder: {early}"
+    return changes
 
 
 class RecordingTransport:

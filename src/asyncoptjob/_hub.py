@@ -10,7 +10,7 @@ jobs leave the table.
 
 Beside the flow, through narrow protocols the hub implements: the sweep driver
 (``SweepHost``: a List sweep hints which jobs changed) and the fleet (``FleetHost``:
-the jobs watched, whether a status is news, apply a remote status, poll soon).
+the jobs watched, whether a status is news, apply a remote status, a lease gained).
 """
 
 from __future__ import annotations
@@ -392,10 +392,27 @@ class Hub:
             self._finish_error(job, error, remote=True)
 
     def poll_soon(self, name: str) -> None:
-        """Describe ``name`` now unless it is already on the wire (its lease became ours)."""
+        """Describe ``name`` now unless it is already on the wire (Redis went away)."""
         job = self.jobs.get(name)
         if job is not None and not job.in_flight:
             self._schedule(job, self.clock.now())
+
+    def lease_gained(self, name: str, age: float | None) -> None:
+        """``name``'s lease became ours: describe it when it is due, counted from the
+        fleet's last describe ``age`` seconds ago (now if never, or never seen here)."""
+        job = self.jobs.get(name)
+        if job is None or job.in_flight:
+            return
+        now = self.clock.now()
+        if age is None or job.status is None:
+            self._schedule(job, now)
+        else:
+            self._schedule(job, now - age + self._delay(job))
+
+    def in_flight(self, name: str) -> bool:
+        """Whether a describe of ``name`` is under way."""
+        job = self.jobs.get(name)
+        return job is not None and job.in_flight
 
     def _polled_elsewhere(self, job: _Job) -> bool:
         # Another process holds the lease; the fleet re-queues the job if that changes.

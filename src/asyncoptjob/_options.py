@@ -57,8 +57,9 @@ class PollerOptions(TypedDict, total=False):
     - ``max_rate`` (None): hard ceiling in requests/s; None leaves only the adaptive rate.
     - ``initial_rate`` (5/s): without ``max_rate``, the adaptive rate starts here and
       doubles every 0.25 s of accepted requests until the first throttle (a slow
-      start: no burst of throttles while it learns the account's limit); None sends
-      freely until the first throttle, like botocore's adaptive mode.
+      start: no burst of throttles while it learns the account's limit; in fleet mode
+      one slow start for the whole fleet); None sends freely until the first throttle,
+      like botocore's adaptive mode.
     - ``poll_interval`` (20 s): seconds between polls of a job, or a ``PollPolicy``.
     - ``not_found_grace`` (60 s): how long ResourceNotFound is retried for a job
       (a describe right after create can answer it) before it counts.

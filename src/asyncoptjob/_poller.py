@@ -101,6 +101,7 @@ async def _enter_fleet(stack: AsyncExitStack, options: Options) -> Fleet | None:
         lease_ttl=options.redis_lease_ttl,
         clock=MonotonicClock(),
         list_max_rate=options.sweep.max_rate,
+        initial_rate=options.initial_rate,
     )
     stack.push_async_callback(fleet.aclose)
     await fleet.open()

@@ -145,6 +145,8 @@ class Sweeper:
         self.log = log.bind()
         # Changes before the hub started are covered by every job's first describe.
         self.watermark = wall_clock()
+        # The last watermark taken from another sweeper (``continue_from``).
+        self._continued_from: float | None = None
         self._resume: tuple[dict[str, Any], str] | None = None
         self._window_start: float | None = None
         self.sweeps = 0
@@ -211,6 +213,15 @@ class Sweeper:
         self.log.debug("sweep_done", pages=pages, resumed=bool(token))
         return True
 
+    def continue_from(self, watermark: float) -> None:
+        """Go on from another sweeper's ``watermark`` (a fleet's, by the sweep lease)."""
+        if watermark in (self.watermark, self._continued_from):
+            return  # this sweeper's own: a window it is reading page by page goes on
+        self._continued_from = watermark
+        # Never from the future (a clock ahead); a page token belongs to another window.
+        self.watermark = min(watermark, self.wall_clock())
+        self._resume = None
+
     async def _list(self, params: dict[str, Any]) -> Any:
         deadline = self.clock.now() + min(self.pipeline.retry.max_elapsed, self.interval * 3)
         page, _ = await self.pipeline.call_retrying(
@@ -242,8 +253,12 @@ class SweepLease(Protocol):
         """Whether this process sweeps now (it holds, or just took, the sweep lease)."""
         ...
 
-    async def share_hints(self, hints: Sequence[tuple[str, str]]) -> None:
-        """Hand what a sweep listed to the other processes."""
+    async def sweep_watermark(self) -> float | None:
+        """Where the fleet's sweeps got to (epoch seconds), if anywhere yet."""
+        ...
+
+    async def share_hints(self, hints: Sequence[tuple[str, str]], watermark: float) -> None:
+        """Hand what a sweep listed, and the watermark after it, to the other processes."""
         ...
 
 
@@ -298,6 +313,12 @@ class SweepDriver:
             return True
         if not await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS):
             return False
+        # The fleet's sweeps are one sweep: whoever held the lease last, go on from where
+        # it got to (a holder that just took over would otherwise list from its own start
+        # and miss what changed in between for the other processes' jobs).
+        watermark = await lease.sweep_watermark()
+        if watermark is not None:
+            self.sweeper.continue_from(watermark)
         found: list[tuple[str, str]] = []
 
         def hint(name: str, status: str) -> None:
@@ -305,7 +326,7 @@ class SweepDriver:
             found.append((name, status))
 
         await self.sweeper.sweep(hint)
-        await lease.share_hints(found)
+        await lease.share_hints(found, self.sweeper.watermark)
         return True
 
     def _wanted(self, host: SweepHost) -> bool:

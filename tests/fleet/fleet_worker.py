@@ -70,6 +70,7 @@ async def main(config: dict[str, Any]) -> None:
             report = {
                 "events": results,
                 "describes": dict(transport.describes),
+                "sent": transport.sent,
                 "requests": dict(stats.requests),
                 "outages": stats.fleet.outages,
                 "round_trips": stats.fleet.budget_round_trips,

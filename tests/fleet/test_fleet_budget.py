@@ -5,13 +5,18 @@ from __future__ import annotations
 import bisect
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+import redis.asyncio as redis_py
 
-from asyncoptjob import MonotonicClock
+from asyncoptjob import MonotonicClock, Poller
 from asyncoptjob._fleet import Fleet
+from asyncoptjob._ratelimit import DEFAULT_INITIAL_RATE, SLOW_START_EXIT
+from asyncoptjob.mock import MockSageMaker
 from asyncoptjob.testing import RedisServer
+from tests.helpers import FAST, FAST_POLL
 
 
 @pytest.fixture
@@ -19,15 +24,26 @@ def prefix() -> str:
     return f"t-{secrets.token_hex(4)}"
 
 
-def make_fleet(server: RedisServer, prefix: str, max_rate: float | None) -> Fleet:
+def make_fleet(
+    server: RedisServer, prefix: str, max_rate: float | None, initial_rate: float | None = None
+) -> Fleet:
     return Fleet(
-        server.url, prefix=prefix, max_rate=max_rate, lease_ttl=3.0, clock=MonotonicClock()
+        server.url,
+        prefix=prefix,
+        max_rate=max_rate,
+        lease_ttl=3.0,
+        clock=MonotonicClock(),
+        initial_rate=initial_rate,
     )
 
 
-@pytest.fixture
-async def pair(redis_server: RedisServer, prefix: str) -> AsyncIterator[tuple[Fleet, Fleet]]:
-    a, b = make_fleet(redis_server, prefix, 40.0), make_fleet(redis_server, prefix, 40.0)
+@asynccontextmanager
+async def two_members(
+    server: RedisServer, prefix: str, max_rate: float | None, initial_rate: float | None = None
+) -> AsyncIterator[tuple[Fleet, Fleet]]:
+    """Two members of one fleet (as two processes would be), open."""
+    a = make_fleet(server, prefix, max_rate, initial_rate)
+    b = make_fleet(server, prefix, max_rate, initial_rate)
     await a.open()
     await b.open()
     try:
@@ -35,6 +51,12 @@ async def pair(redis_server: RedisServer, prefix: str) -> AsyncIterator[tuple[Fl
     finally:
         await a.aclose()
         await b.aclose()
+
+
+@pytest.fixture
+async def pair(redis_server: RedisServer, prefix: str) -> AsyncIterator[tuple[Fleet, Fleet]]:
+    async with two_members(redis_server, prefix, 40.0) as members:
+        yield members
 
 
 def most_in_window(times: list[float], window: float) -> int:
@@ -106,10 +128,11 @@ async def test_throttles_from_before_the_cut_do_not_cut_again(pair: tuple[Fleet,
     assert a.budget.rate >= rate_after_one * 0.99
 
 
-async def test_no_max_rate_is_unlimited_until_the_first_throttle(
+async def test_no_max_rate_and_no_initial_rate_is_unlimited_until_the_first_throttle(
     redis_server: RedisServer, prefix: str
 ) -> None:
-    a, b = make_fleet(redis_server, prefix, None), make_fleet(redis_server, prefix, None)
+    a = make_fleet(redis_server, prefix, None, initial_rate=None)
+    b = make_fleet(redis_server, prefix, None, initial_rate=None)
     await a.open()
     await b.open()
     try:
@@ -164,3 +187,98 @@ async def test_redis_gone_falls_back_to_a_local_share(
     finally:
         await a.aclose()
         await b.aclose()
+
+
+# -- the slow start, fleet-wide -------------------------------------------------------
+
+
+async def budget_hash(fleet: Fleet) -> dict[str, str]:
+    values: dict[str, str] = await fleet.store.redis.hgetall(fleet.keys.budget)
+    return values
+
+
+async def answered(fleet: Fleet, count: int) -> list[float]:
+    """Send ``count`` requests one after the other, each accepted; the rate after each."""
+    rates = []
+    for _ in range(count):
+        await fleet.budget.acquire()
+        fleet.budget.on_success()
+        assert fleet.budget.rate is not None
+        rates.append(fleet.budget.rate)
+    return rates
+
+
+@pytest.fixture
+async def slow_pair(redis_server: RedisServer, prefix: str) -> AsyncIterator[tuple[Fleet, Fleet]]:
+    async with two_members(redis_server, prefix, None, DEFAULT_INITIAL_RATE) as members:
+        yield members
+
+
+async def test_a_cold_fleet_starts_at_the_initial_rate_and_grows_with_answers(
+    slow_pair: tuple[Fleet, Fleet],
+) -> None:
+    a, b = slow_pair
+    await a.budget.acquire()
+    assert a.budget.rate == DEFAULT_INITIAL_RATE, "a cold fleet starts at initial_rate"
+    a.budget.on_success()
+    rates = await answered(a, 12)
+    # Each answer, while the rate holds requests back, grows the rate (never cuts it).
+    assert rates == sorted(rates)
+    assert rates[-1] > DEFAULT_INITIAL_RATE
+    state = await budget_hash(a)
+    assert float(state["slow"]) >= rates[-1]
+    assert "w_max" not in state
+    # Fleet-wide: b reported no answer of its own, and starts where a's answers got to.
+    await b.budget.acquire()
+    assert b.budget.rate is not None
+    assert b.budget.rate >= rates[-1]
+
+
+async def test_the_first_throttle_ends_the_fleet_s_slow_start(
+    slow_pair: tuple[Fleet, Fleet],
+) -> None:
+    a, b = slow_pair
+    await answered(a, 12)
+    slow = float((await budget_hash(a))["slow"])
+    assert slow > DEFAULT_INITIAL_RATE
+    b.budget.on_throttle(MonotonicClock().now())
+    await b.budget.acquire()  # the cut is applied with the next refill
+    state = await budget_hash(b)
+    assert "slow" not in state
+    # As AdaptiveRateLimiter: CUBIC's maximum is a fraction of the slow-start rate.
+    w_max = float(state["w_max"])
+    assert w_max == pytest.approx(slow * SLOW_START_EXIT)
+    assert b.budget.statistics().cuts == 1
+    # From here on the rate follows CUBIC (from 0.7 x w_max, flat near w_max): answers
+    # no longer grow it by doublings, and the slow start does not come back.
+    rates = await answered(a, 4)
+    assert max(rates) < slow
+    assert "slow" not in await budget_hash(a)
+
+
+async def test_the_poller_s_initial_rate_reaches_the_fleet_budget(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    async with MockSageMaker(seed=9, lifecycle=FAST) as mock:
+        names = mock.seed_jobs(3, outcome="COMPLETED")
+        for initial_rate, key in ((2.0, f"{prefix}-slow"), (None, f"{prefix}-free")):
+            async with Poller(
+                endpoint_url=mock.url,
+                redis_url=redis_server.url,
+                redis_prefix=key,
+                poll_interval=FAST_POLL,
+                strategy="describe",
+                initial_rate=initial_rate,
+            ) as poller:
+                async for _event in poller.watch(names, timeout=30):
+                    pass
+                assert poller.stats.fleet is not None
+                stats = poller.stats
+            async with redis_py.Redis.from_url(redis_server.url, decode_responses=True) as client:
+                state = await client.hgetall(f"{key}:budget")
+            if initial_rate is None:
+                assert "slow" not in state
+                assert stats.rate_limit is None
+            else:
+                assert float(state["slow"]) >= initial_rate
+                assert stats.rate_limit is not None

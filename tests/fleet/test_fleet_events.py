@@ -5,20 +5,22 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from typing import Any
 
 import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from asyncoptjob import Event, Poller, StatusChange, watch
+from asyncoptjob import Event, Poller, PollPolicy, StatusChange, SweepPolicy, watch
 from asyncoptjob._fleet._budget import UNKNOWN_FLEET_SHARE
 from asyncoptjob._transport import open_transport
 from asyncoptjob.mock import MockSageMaker
 from asyncoptjob.testing import RedisServer, check_events
-from tests.helpers import FAST, FAST_POLL, CountingTransport
+from tests.helpers import FAST, FAST_POLL, FOREVER, CountingTransport, check_handovers
 
 
 @asynccontextmanager
@@ -36,6 +38,7 @@ def fleet_opts(server: RedisServer, prefix: str, **extra: Any) -> dict[str, Any]
         "poll_interval": FAST_POLL,
         "strategy": "describe",
         "redis_lease_ttl": 1.0,
+        "initial_rate": None,  # no slow start: the sub-second lifecycles need fast polls
         **extra,
     }
 
@@ -69,13 +72,104 @@ async def test_two_pollers_poll_each_job_once_and_both_hear_everything(
         check_events(results["a"], a_names)
         check_events(results["a-half"], a_names[8:])
         check_events(results["b"], b_names)
-        # One poller per job at a time: a job is described by both processes only if it
-        # was handed over to balance the leases (the first to attach claims all it
-        # watches; a hand-over costs the new holder one describe).
-        both = set(ta.describes) & set(tb.describes)
-        moved = [name for name in both if min(ta.describes[name], tb.describes[name]) > 1]
-        assert len(moved) <= 2, f"described again and again by both pollers: {moved}"
+        # One poller per job at a time: a job moves from one process to the other only
+        # with its lease (the first to attach claims all it watches, then hands the
+        # surplus over), and the new holder goes on from the old one's last describe.
+        check_handovers({"a": ta.sent, "b": tb.sent}, FAST_POLL)
         assert set(ta.describes) | set(tb.describes) == set(names)
+
+
+async def wait_until(predicate: Callable[[], object], what: str) -> None:
+    """Sync on state, never on elapsed time (the outer ``fail_after`` bounds it)."""
+    while not predicate():
+        await anyio.sleep(0.02)
+    del what
+
+
+async def test_a_lease_handed_over_costs_no_describe(
+    redis_server: RedisServer, aio_session: Any
+) -> None:
+    prefix = f"t-{secrets.token_hex(4)}"
+    policy = PollPolicy(interval=0.3, max_interval=0.3, jitter=0.2)
+    options = fleet_opts(redis_server, prefix, poll_interval=policy)
+    async with MockSageMaker(seed=7, lifecycle=FOREVER) as mock:
+        names = mock.seed_jobs(20)
+        async with (
+            counting(mock, aio_session) as ta,
+            counting(mock, aio_session) as tb,
+            Poller(transport=ta, **options) as a,
+            Poller(transport=tb, **options) as b,
+            anyio.create_task_group() as tg,
+        ):
+            with anyio.fail_after(30):
+                # ``a`` watches first and takes every lease; ``b`` joins and balancing
+                # hands about half of them over.
+                tg.start_soon(collect, a, names)
+                await wait_until(lambda: set(ta.describes) == set(names), "a polls all")
+                tg.start_soon(collect, b, names)
+
+                def moved() -> bool:
+                    fleet = b.stats.fleet
+                    return fleet is not None and fleet.leases >= 5 and len(tb.describes) >= 5
+
+                await wait_until(moved, "leases handed over, and described by b")
+                # Every job b holds now is described by b at least twice: a steady state.
+                await wait_until(
+                    lambda: sum(1 for n in tb.describes.values() if n >= 2) >= 5, "b polls"
+                )
+            tg.cancel_scope.cancel()
+        changes = check_handovers({"a": ta.sent, "b": tb.sent}, policy)
+        assert len({job for job, old, new, _ in changes if (old, new) == ("a", "b")}) >= 5
+
+
+async def test_a_new_sweep_holder_goes_on_from_the_fleet_s_watermark(
+    redis_server: RedisServer, aio_session: Any
+) -> None:
+    import redis.asyncio as redis_py
+
+    prefix = f"t-{secrets.token_hex(4)}"
+    sweep = SweepPolicy(interval=0.1, overlap=5.0, max_rate=None)
+    options = fleet_opts(redis_server, prefix, strategy="sweep", sweep=sweep)
+    client = redis_py.Redis.from_url(redis_server.url, decode_responses=True)
+    async with (
+        client,
+        MockSageMaker(seed=8, lifecycle=FOREVER) as mock,
+        counting(mock, aio_session) as ta,
+        counting(mock, aio_session) as tb,
+        anyio.create_task_group() as tg,
+    ):
+        mock.seed_jobs(3)  # something to list (a hub sweeps whether or not it watches)
+        with anyio.fail_after(30):
+            async with Poller(transport=ta, **options):
+                # ``a`` is alone, so it holds the sweep lease; once it has read a whole
+                # window, the fleet's watermark is in Redis.
+                watermark_key = f"{prefix}:sweep:watermark"
+                await wait_until(lambda: ta.lists >= 2, "a sweeps")
+                while await client.get(watermark_key) is None:
+                    await anyio.sleep(0.02)
+                b_started = time.time()
+                done = anyio.Event()
+                await tg.start(run_poller, tb, options, done)
+            # ``a`` left (its sweep lease is free): ``b`` takes the lease over.
+            watermark = float(await client.get(watermark_key) or "nan")
+            await wait_until(lambda: tb.lists >= 1, "b sweeps")
+            done.set()
+    # b's own watermark (its start) is later than the fleet's: sweeping from it would
+    # miss what changed in between for jobs other processes watch.
+    assert watermark < b_started
+    first = tb.list_params[0]
+    assert "NextToken" not in first
+    expected = datetime.fromtimestamp(watermark - sweep.overlap, tz=timezone.utc)
+    assert first["LastModifiedTimeAfter"] == expected
+
+
+async def run_poller(
+    transport: CountingTransport, options: dict[str, Any], done: anyio.Event, *, task_status: Any
+) -> None:
+    """A Poller of its own task (so it may outlive one opened before it) until ``done``."""
+    async with Poller(transport=transport, **options):
+        task_status.started()
+        await done.wait()
 
 
 async def test_a_restarted_poller_resumes_from_redis_without_a_second_terminal(

@@ -12,20 +12,27 @@ cluster):
 ====================  ======  ===========================================================
 key                   type    holds / expiry
 ====================  ======  ===========================================================
-``P:budget``          hash    the token bucket (``tokens``, ``ts``), the shared CUBIC
-                              state (``w_max``, ``last_cut``, ``k``, ``cuts``) and the
-                              fleet's success rate (``win_start``, ``win_ok``,
-                              ``measured``); expires 1 h after the last request.
+``P:budget``          hash    the token bucket (``tokens``, ``ts``), the slow start
+                              (``slow``, ``limited_at``; gone after the first throttle),
+                              the shared CUBIC state (``w_max``, ``last_cut``, ``k``,
+                              ``cuts``) and the fleet's success rate (``win_start``,
+                              ``win_ok``, ``measured``); expires 1 h after the last
+                              request (the next request finds a cold fleet).
 ``P:budget:list``     hash    the same for ListOptimizationJobs (the sweeps' budget,
                               ``SweepPolicy.max_rate`` for the whole fleet).
 ``P:sweep``           string  the id of the process that sweeps for the fleet; ``PX`` three
                               sweep intervals, renewed by each of its sweeps.
+``P:sweep:watermark``  string  where the fleet's sweeps got to: the newest watermark a
+                              sweep lease holder reached (epoch seconds, its wall clock);
+                              only moves forward (``ADVANCE``); expires 7 days after.
 ``P:load``            hash    leases held, per live process (written with the heartbeat):
                               the even share every process balances towards.
 ``P:lease:<job>``     string  the id (``host:pid:random``) of the process polling the job;
                               ``PX redis_lease_ttl``, renewed in batches every third of it.
 ``P:job:<job>``       hash    the job's last status ``s`` and description ``d`` (JSON,
-                              datetimes tagged); expires 7 days after the last change.
+                              datetimes tagged), and ``t``, when the fleet last described
+                              it (Redis server time, seconds); expires 7 days after the
+                              last change.
 ``P:error:<job>``     string  a job's definitive error (not found, invalid request) as JSON,
                               for processes that start watching it later; ``EX 3600``.
 ``P:events``          stream  one entry per status change: ``j`` job, ``s`` status,
@@ -46,16 +53,29 @@ The Lua scripts (``_scripts.py``), each atomic and timed by Redis's own ``TIME``
   bucket would have held *i* tokens, so a batch is spread out exactly like single
   requests and the fleet never exceeds ``max_rate * t + burst``; a reservation reaches
   at most 250 ms ahead, and a token unused 50 ms after it became usable is dropped.
+  Without ``max_rate``, a cold fleet slow-starts like a single Poller: the rate starts at
+  ``initial_rate`` and each success reported with a take grows it (it doubles every
+  ``SLOW_START_DOUBLING`` seconds of answers) while the rate is what holds requests back
+  (a take found the bucket short within that time); the constants come from
+  ``_ratelimit`` as ``ARGV``, so the Lua and ``AdaptiveRateLimiter`` share them.
+  ``initial_rate=None``: nothing limits until the first throttle.
 * ``CUT`` is a throttle: unless the throttled request was sent before the last cut (one
   cut per congestion event), ``w_max`` becomes ``min(current rate, measured rate)`` and
   the CUBIC curve restarts (RFC 8312, C = 0.4, beta = 0.7): everyone slows down at once.
+  The first throttle ends the slow start: ``w_max`` becomes ``SLOW_START_EXIT`` times
+  the slow-start rate (the measured rate lags a doubling ramp).
+* ``ADVANCE`` moves ``P:sweep:watermark`` forward, never back (a holder that lost the
+  lease without knowing it yet may still report an older one).
 * ``CLAIM`` renews the caller's leases and takes free ones (``SET NX PX``), at most
   ``room`` of them (the rest it reports as left for others); ``RELEASE`` deletes the
   caller's own leases only. The sweep lease is claimed and released the same way.
 * ``PUBLISH`` compare-and-sets ``P:job:<job>``: statuses only move forward (STARTING <
   INPROGRESS < STOPPING < terminal), and only a move forward is written and XADDed, so
   each change, above all the terminal one, is published exactly once fleet-wide, even
-  when an old owner's stale answer lands after a lease hand-over.
+  when an old owner's stale answer lands after a lease hand-over. It sets ``t`` too.
+* ``LOOK`` records describe answers that changed nothing (batched by the outbox task):
+  ``t`` of each job becomes the server time of the answer, ``TIME - age``, where the age
+  is the process's own measure of how long ago it got the answer.
 
 Lease protocol: when a subscriber adds jobs, the process ``CLAIM``s them and reads their
 ``P:job`` hashes (a late subscriber's first event comes from there at once, a finished
@@ -67,6 +87,17 @@ the statuses of jobs polled elsewhere (healing any gap in the stream). Processes
 not poll a job get its changes from ``P:events`` (``XREAD BLOCK``) and deliver them to
 their own subscribers; each subscriber still sees each status once, in order.
 
+A lease handed over costs no describe: a process that gains a lease (claiming a new
+job, balancing, taking over) reads the job's ``t`` with Redis's ``TIME`` and schedules
+the job at ``last look + the poll interval its status calls for``, as the old holder
+would have. A dead holder's job whose last look is older than that is due at once; a
+job the fleet never described (no ``t``) too. A process hands a lease back only after
+the looks it noted are written (``LOOK`` before ``RELEASE``), and balancing never hands
+over a job with a describe under way (its answer would land after the new holder had
+scheduled the job from the look before). A job is still described at once for its
+first look, on a sweep hint (it changed), and in local mode (Redis away: the last looks
+are out of reach).
+
 Balance (``_leases.py``): a renewal takes free leases only up to an even share of the
 leases the live processes hold; a process above it by 10% hands the surplus back. A
 lease left free for one round and still free at the next is taken whatever the share:
@@ -75,8 +106,14 @@ nobody else watches that job.
 Sweeps: only the holder of ``P:sweep`` makes List calls (within ``P:budget:list``); its
 hub acts on what it lists, and it adds each listed status it has not hinted before to
 ``P:events``; every other process hands those hints to its hub, which describes the
-job if it holds the job's lease. A job given up with a ``JobError`` by the process
-polling it is added as an error entry, and every process watching it ends it the same.
+job if it holds the job's lease. The fleet's sweeps are one sweep: before each, the
+holder reads ``P:sweep:watermark`` and goes on from it if another holder moved it (a
+replica that takes the lease over lists from where the last holder got to, not from its
+own start, which would miss what changed in between for other replicas' jobs); after
+each complete window it moves the watermark forward.
+
+A job given up with a ``JobError`` by the process polling it is added as an error entry,
+and every process watching it ends it the same.
 
 Redis going away: the first failed call logs ``fleet_redis_unavailable`` and switches to
 local mode: every process polls all the jobs it watches, within ``max_rate / live

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .._clock import Clock
-from .._ratelimit import AdaptiveRateLimiter, RateLimiterStatistics
+from .._ratelimit import (
+    SLOW_START_DOUBLING,
+    SLOW_START_EXIT,
+    AdaptiveRateLimiter,
+    RateLimiterStatistics,
+)
+from .._validate import check_positive
 
 if TYPE_CHECKING:
     from ._coordinator import Fleet
@@ -19,8 +25,8 @@ __all__ = ["FleetRateLimiter"]
 #: A reserved token not used within this long after it became usable is dropped, so no
 #: process sits on budget (the batch is sized to the workers waiting, so this is rare).
 TOKEN_LIFE = 0.05
-#: While nothing limits (no max_rate, no throttle yet) a process asks again this often,
-#: so a throttle seen anywhere reaches every process within this time.
+#: While nothing limits (no max_rate, no slow start, no throttle yet) a process asks
+#: again this often, so a throttle seen anywhere reaches every process within this time.
 UNLIMITED_RECHECK = 0.2
 #: A batch reserves tokens usable at most this far ahead.
 RESERVE_HORIZON = 0.25
@@ -36,8 +42,12 @@ class FleetRateLimiter:
     ``max_rate`` is the budget of the whole fleet. Tokens are taken in small batches
     (one per worker waiting, at most ``batch``) to keep round trips per describe low.
     A throttle seen by any process cuts the shared CUBIC rate (``CUT``), so everyone
-    slows down. While Redis is unreachable, a local limiter with this process's share
-    of the budget (``max_rate / live processes``) takes over.
+    slows down. Without ``max_rate``, a cold fleet starts at ``initial_rate`` and grows
+    with the successes every process reports, the slow start of
+    :class:`AdaptiveRateLimiter` with one state for the fleet (``initial_rate=None``:
+    nothing limits until the first throttle). While Redis is unreachable, a local
+    limiter with this process's share of the budget (``max_rate / live processes``)
+    takes over.
     """
 
     def __init__(
@@ -46,6 +56,7 @@ class FleetRateLimiter:
         *,
         max_rate: float | None,
         clock: Clock,
+        initial_rate: float | None = None,
         burst: float | None = None,
         min_rate: float = 0.5,
         beta: float = 0.7,
@@ -53,10 +64,13 @@ class FleetRateLimiter:
         batch: int = 8,
         key: str | None = None,
     ) -> None:
+        check_positive("initial_rate", initial_rate, allow_none=True)
         self._fleet = fleet
         self._key = key or fleet.keys.budget
         self._clock = clock
         self._max_rate = max_rate
+        # A slow start only where AdaptiveRateLimiter has one: no max_rate (it is trusted).
+        self._initial_rate = initial_rate if max_rate is None else None
         self._burst = burst
         self._min_rate = min_rate if max_rate is None else min(min_rate, max_rate)
         self._beta = beta
@@ -177,6 +191,7 @@ class FleetRateLimiter:
             -1 if self._max_rate is None else self._max_rate,
             -1 if self._burst is None else self._burst,
         )
+        initial = -1 if self._initial_rate is None else self._initial_rate
         if self._cut_pending is not None:
             sent, self._cut_pending = self._cut_pending, None
             cut = await fleet.store.cut(
@@ -188,6 +203,8 @@ class FleetRateLimiter:
                     self._beta,
                     self._scale,
                     BUDGET_TTL_MS,
+                    initial,
+                    SLOW_START_EXIT,
                 ],
             )
             self.round_trips += 1
@@ -197,7 +214,17 @@ class FleetRateLimiter:
         ok, self._successes = self._successes, 0
         reply = await fleet.store.take(
             keys=[self._key],
-            args=[*args, want, self._min_rate, self._scale, ok, BUDGET_TTL_MS, RESERVE_HORIZON],
+            args=[
+                *args,
+                want,
+                self._min_rate,
+                self._scale,
+                ok,
+                BUDGET_TTL_MS,
+                RESERVE_HORIZON,
+                initial,
+                SLOW_START_DOUBLING,
+            ],
         )
         self.round_trips += 1
         now = self._clock.now()

@@ -54,6 +54,7 @@ class Fleet:
         lease_ttl: float,
         clock: Clock,
         list_max_rate: float | None = None,
+        initial_rate: float | None = None,
     ) -> None:
         self.url = url
         self.keys = FleetKeys(prefix)
@@ -68,7 +69,11 @@ class Fleet:
         self.stream = FleetStream(self)
         self.members = 1
         self.errors: tuple[type[BaseException], ...] = (OSError,)
-        self.budget = FleetRateLimiter(self, max_rate=max_rate, clock=clock)
+        # Describes slow-start fleet-wide (Poller option ``initial_rate``); List calls do
+        # not, as a single Poller's sweeps do not.
+        self.budget = FleetRateLimiter(
+            self, max_rate=max_rate, initial_rate=initial_rate, clock=clock
+        )
         #: The fleet's List budget (sweeps), shared like the describe budget.
         self.list_budget = FleetRateLimiter(
             self, max_rate=list_max_rate, clock=clock, key=self.keys.list_budget
@@ -77,6 +82,8 @@ class Fleet:
         self.outages = 0
         self.published = 0
         self.holds_sweep = False
+        # The sweep watermark this process last wrote to Redis.
+        self._watermark: float | None = None
         self._store: FleetStore | None = None
         self._redis: Redis | None = None
         self._unsynced: set[str] = set()
@@ -192,10 +199,17 @@ class Fleet:
         self._unsynced.discard(name)
 
     async def attach(self, host: FleetHost, added: Sequence[str]) -> None:
-        """Claim the new jobs' leases and give their subscribers the fleet's last status."""
+        """Claim the new jobs' leases and give their subscribers the fleet's last status.
+
+        A job whose lease becomes this process's is described when its poll interval,
+        counted from the fleet's last describe of it, runs out: at once if the fleet
+        never described it (or long ago), and never twice because a subscriber moved.
+        """
         watched = host.watched()
         names = [name for name in added if name in watched]
-        if names and self.connected:
+        if not names:
+            return
+        if self.connected:
             try:
                 claimed = await self.store.claim(names, self.lease_ttl)
                 snapshot = await self.store.snapshot(names)
@@ -206,15 +220,20 @@ class Fleet:
                 for name, text in zip(names, errors, strict=True):
                     if text:  # another process gave it up for good: the same JobError
                         host.apply_remote_error(name, decode_error(name, text))
-                for name, flag in zip(names, claimed, strict=True):
-                    if flag == 1:
+                for name, job in zip(names, snapshot, strict=True):
+                    if job.status and job.description and host.wants(name, job.status):
+                        host.apply_remote(name, decode(job.description))
+                for name, flag, job in zip(names, claimed, snapshot, strict=True):
+                    if flag != 1 or name in self.owned:
+                        continue  # polled elsewhere, or scheduled here already
+                    if name in watched:
                         self.owned.add(name)
-                for name, (status, text) in zip(names, snapshot, strict=True):
-                    if status and text and host.wants(name, status):
-                        host.apply_remote(name, decode(text))
-        for name in names:
-            if self.owns(name):
-                host.poll_soon(name)
+                        host.lease_gained(name, job.age)
+                    else:  # the fleet's status or error just finished it
+                        self.leases.released.add(name)
+                return
+        for name in names:  # local mode: every process polls every job it watches
+            host.poll_soon(name)
 
     async def publish(
         self, name: str, previous: JobStatus | None, description: Description
@@ -225,6 +244,8 @@ class Fleet:
             self._backlog[name] = description
             return
         if previous is not None and previous.value == status and name not in self._unsynced:
+            # No news, but a look: whoever takes the lease over knows when it is due.
+            self.stream.share_look(name)
             return
         self._unsynced.discard(name)
         try:
@@ -262,10 +283,30 @@ class Fleet:
         self.holds_sweep = held
         return held
 
-    async def share_hints(self, hints: Sequence[tuple[str, str]]) -> None:
-        """Hand what a sweep listed to the other processes (each change once)."""
-        if self.connected:
-            self.stream.share_hints(hints)
+    async def sweep_watermark(self) -> float | None:
+        """Where the fleet's sweeps got to (None: no sweep finished a window, or local)."""
+        if not self.connected:
+            return None
+        try:
+            return await self.store.sweep_watermark()
+        except self.errors as exc:
+            self.lost(exc)
+            return None
+
+    async def share_hints(self, hints: Sequence[tuple[str, str]], watermark: float) -> None:
+        """Hand what a sweep listed to the other processes (each change once), and how far
+        the sweeps have read (so the next holder of the sweep lease goes on from there)."""
+        if not self.connected:
+            return
+        self.stream.share_hints(hints)
+        if watermark == self._watermark:
+            return
+        try:
+            await self.store.advance_sweep_watermark(watermark)
+        except self.errors as exc:
+            self.lost(exc)
+        else:
+            self._watermark = watermark
 
     # -- background ---------------------------------------------------------------------
 
@@ -297,7 +338,7 @@ class Fleet:
 
     async def _renew(self, host: FleetHost) -> None:
         await self._heartbeat()
-        shed = await self.leases.shed()
+        shed = self.leases.shed()
         if shed:
             self.log.info("fleet_leases_shed", jobs=shed, fair_share=self.leases.fair_share())
         await self.leases.release()
@@ -305,9 +346,11 @@ class Fleet:
         gained, lost = await self.leases.renew(watched)
         for name in lost:
             self.log.info("fleet_lease_lost", job_name=name)
-        for name in gained:
-            host.poll_soon(name)
         if gained:
+            # Due when the job's poll interval from the fleet's last look runs out: a
+            # hand-over costs no describe; a dead holder's stale job is due at once.
+            for name, age in zip(gained, await self.store.ages(gained), strict=True):
+                host.lease_gained(name, age)
             self.log.info("fleet_leases_taken", jobs=len(gained))
         await self.stream.catch_up(host, [name for name in watched if name not in self.owned])
 

@@ -36,5 +36,15 @@ class FleetHost(Protocol):
         ...
 
     def poll_soon(self, name: str) -> None:
-        """Describe ``name`` now unless it is on the wire already (its lease became ours)."""
+        """Describe ``name`` now unless it is on the wire already (Redis went away)."""
+        ...
+
+    def lease_gained(self, name: str, age: float | None) -> None:
+        """``name``'s lease became this process's: describe it when the poll interval its
+        status calls for has passed since the fleet last described it, ``age`` seconds
+        ago (None: never, or unknown: now)."""
+        ...
+
+    def in_flight(self, name: str) -> bool:
+        """Whether a describe of ``name`` is under way here (its lease is not handed over)."""
         ...

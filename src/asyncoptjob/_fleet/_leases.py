@@ -10,6 +10,7 @@ free at the next renewal is taken whatever the balance: nobody else watches that
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Collection
 from typing import TYPE_CHECKING
@@ -43,26 +44,39 @@ class JobLeases:
         self._left.discard(name)
 
     async def release(self) -> None:
-        """Hand back the leases of jobs gone from this process."""
+        """Hand back the leases of jobs gone from this process (and shed ones).
+
+        Their last looks go to Redis first, so whoever takes a lease over schedules
+        the job from this process's last describe of it, not from an older one.
+        """
         names, self.released = list(self.released), set()
+        if names:
+            await self._fleet.stream.flush_looks()
         await self._fleet.store.release(names)
 
     def fair_share(self) -> int:
         """An even share of the leases the live processes hold (at least one)."""
         return max(1, math.ceil(self.fleet_leases / self._fleet.members))
 
-    async def shed(self) -> int:
-        """Hand back leases beyond an even share; returns how many."""
-        if self._fleet.members <= 1:
+    def shed(self) -> int:
+        """Give up leases beyond an even share (handed back by :meth:`release`).
+
+        Returns how many. A job with a describe under way is kept: its answer would
+        reach Redis after the next holder had scheduled it from the look before.
+        """
+        fleet = self._fleet
+        if fleet.members <= 1:
             return 0
         excess = len(self.owned) - math.ceil(self.fair_share() * (1 + BALANCE_SLACK))
         if excess <= 0:
             return 0
-        shed = list(self.owned)[:excess]
+        host = fleet.host
+        idle = (name for name in self.owned if host is None or not host.in_flight(name))
+        shed = list(itertools.islice(idle, excess))
         self.owned.difference_update(shed)
-        # Free now: this round's claim leaves them for others (no room), and if nobody
-        # takes them they come back on the round after.
-        await self._fleet.store.release(shed)
+        # Free once released (this round): this round's claim leaves them for others (no
+        # room), and if nobody takes them they come back on the round after.
+        self.released.update(shed)
         return len(shed)
 
     async def renew(self, watched: Collection[str]) -> tuple[list[str], list[str]]:

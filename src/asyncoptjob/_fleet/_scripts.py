@@ -6,13 +6,19 @@ processes of a fleet never compare their own clocks.
 
 from __future__ import annotations
 
-__all__ = ["CLAIM", "CUT", "PUBLISH", "RELEASE", "TAKE"]
+__all__ = ["ADVANCE", "CLAIM", "CUT", "LOOK", "PUBLISH", "RELEASE", "TAKE"]
 
-# The CUBIC rate (RFC 8312 section 4.1) shared by TAKE and CUT: W(t) = C (t - K)^3 + W_max,
-# clamped to [min_rate, max_rate]; nil while nothing limits (no max_rate, no throttle yet).
+# The rate shared by TAKE and CUT: the slow-start rate until the first throttle (if the
+# fleet has a slow start: ``initial`` > 0, no max_rate), then the CUBIC rate (RFC 8312
+# section 4.1) W(t) = C (t - K)^3 + W_max; clamped to [min_rate, max_rate]; nil while
+# nothing limits (no max_rate, no slow start, no throttle yet).
 _RATE = """
-local function fill_rate(b, now, max_rate, min_rate, scale)
-  local rate = nil
+local function slow_rate(b, initial, min_rate)
+  if initial <= 0 or b.w_max then return nil end
+  return tonumber(b.slow) or math.max(initial, min_rate)
+end
+local function fill_rate(b, now, max_rate, min_rate, scale, slow)
+  local rate = slow
   local w_max = tonumber(b.w_max)
   if w_max then
     local t = now - tonumber(b.last_cut)
@@ -29,9 +35,10 @@ local function capacity(rate, burst)
 end
 local function load(key)
   local v = redis.call('HMGET', key, 'tokens', 'ts', 'w_max', 'last_cut', 'k',
-                       'win_start', 'win_ok', 'measured')
+                       'win_start', 'win_ok', 'measured', 'slow', 'limited_at')
   return {tokens = v[1], ts = v[2], w_max = v[3], last_cut = v[4], k = v[5],
-          win_start = v[6], win_ok = v[7], measured = v[8]}
+          win_start = v[6], win_ok = v[7], measured = v[8], slow = v[9],
+          limited_at = v[10]}
 end
 local function server_now()
   local t = redis.call('TIME')
@@ -41,27 +48,35 @@ end
 
 #: Reserve ``want`` tokens from the fleet's bucket and report successes.
 #: KEYS: budget hash. ARGV: max_rate (<= 0: none), burst (<= 0: 50 ms of the rate),
-#: want, min_rate, scale, successes since the last call, key ttl (ms), horizon (s).
+#: want, min_rate, scale, successes since the last call, key ttl (ms), horizon (s),
+#: initial rate (<= 0: no slow start), slow-start doubling time (s).
 #: The bucket may go into debt: token *i* of the reservation becomes usable when the
 #: bucket would have held *i* tokens, ``(i - before) / rate`` seconds from now, so a
 #: batch is spread out exactly as single requests would be (never a burst beyond it).
 #: A reservation reaches at most ``horizon`` seconds ahead (at least one token), so a
 #: rate that changes meanwhile is picked up soon.
-#: Returns {granted, before (tokens before the take), rate (-1: unlimited), server_now}
-#: (floats as strings).
+#: Slow start (``AdaptiveRateLimiter``'s, fleet-wide): until the first throttle the rate
+#: is ``slow`` (from ``initial``); each success reported multiplies it by
+#: ``2 ^ (1 / max(1, slow * doubling))`` (it doubles every ``doubling`` seconds of
+#: answers) while the rate is what holds requests back: a take that found the bucket
+#: short (``limited_at``) less than ``doubling`` ago. The grown rate applies from the
+#: next take. Returns {granted, before (tokens before the take), rate (-1: unlimited),
+#: server_now} (floats as strings).
 TAKE = (
     _RATE
     + """
 local key = KEYS[1]
 local max_rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local min_rate, scale, ok = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local initial, doubling = tonumber(ARGV[9]), tonumber(ARGV[10])
 local now = server_now()
 local b = load(key)
 -- Success rate in fixed windows of >= 1 s (as botocore's measured_tx_rate).
 local ws, wok = tonumber(b.win_start) or now, (tonumber(b.win_ok) or 0) + ok
 local measured = tonumber(b.measured) or 0
 if now - ws >= 1 then measured = wok / (now - ws); ws = now; wok = 0 end
-local rate = fill_rate(b, now, max_rate, min_rate, scale)
+local slow = slow_rate(b, initial, min_rate)
+local rate = fill_rate(b, now, max_rate, min_rate, scale, slow)
 local before = want
 if rate then
   local cap = capacity(rate, burst)
@@ -72,6 +87,16 @@ if rate then
   want = math.max(1, math.min(want, math.floor(tokens + rate * tonumber(ARGV[8]))))
   redis.call('HSET', key, 'tokens', tostring(tokens - want), 'ts', tostring(now))
 end
+if slow then
+  local limited_at = tonumber(b.limited_at)
+  if before < want then limited_at = now end
+  if limited_at and now - limited_at < doubling then
+    -- Growth is paid for by answers (RFC 5681, in rate form), and only while the rate
+    -- limits (RFC 7661): a rate nobody uses proves nothing. At most 1000 answers a take.
+    for _ = 1, math.min(ok, 1000) do slow = slow * 2 ^ (1 / math.max(1, slow * doubling)) end
+  end
+  redis.call('HSET', key, 'slow', tostring(slow), 'limited_at', tostring(limited_at or 0))
+end
 redis.call('HSET', key, 'win_start', tostring(ws), 'win_ok', tostring(wok),
            'measured', tostring(measured))
 redis.call('PEXPIRE', key, ARGV[7])
@@ -81,18 +106,23 @@ return {want, tostring(before), tostring(rate or -1), tostring(now)}
 
 #: A throttle: cut the fleet's rate once per congestion event (CUBIC multiplicative cut).
 #: KEYS: budget hash. ARGV: sent_at (server time), max_rate, burst, min_rate, beta, scale,
-#: key ttl (ms). Returns 1 if the rate was cut, 0 if the throttle belongs to a
-#: congestion event already answered (its request was sent before the last cut).
+#: key ttl (ms), initial rate (<= 0: no slow start), slow-start exit fraction.
+#: The first throttle ends the slow start: ``w_max`` becomes ``exit`` times the
+#: slow-start rate (the measured rate lags a doubling ramp), as in AdaptiveRateLimiter.
+#: Returns 1 if the rate was cut, 0 if the throttle belongs to a congestion event
+#: already answered (its request was sent before the last cut).
 CUT = (
     _RATE
     + """
 local key = KEYS[1]
 local sent_at, max_rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local min_rate, beta, scale = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local initial, exit = tonumber(ARGV[8]), tonumber(ARGV[9])
 local now = server_now()
 local b = load(key)
 if b.last_cut and sent_at < tonumber(b.last_cut) then return 0 end
-local current = fill_rate(b, now, max_rate, min_rate, scale)
+local slow = slow_rate(b, initial, min_rate)
+local current = fill_rate(b, now, max_rate, min_rate, scale, slow)
 local measured = tonumber(b.measured) or 0
 if measured <= 0 and b.win_start then
   local elapsed = now - tonumber(b.win_start)
@@ -102,12 +132,14 @@ end
 local w_max = nil
 if current and current > 0 then w_max = current end
 if measured > 0 and (not w_max or measured < w_max) then w_max = measured end
+if slow then w_max = slow * exit end
 w_max = math.max(w_max or min_rate, min_rate)
 local k = (w_max * (1 - beta) / scale) ^ (1 / 3)
 local cap = capacity(beta * w_max, burst)
 local tokens = math.min(tonumber(b.tokens) or cap, cap)
 redis.call('HSET', key, 'w_max', tostring(w_max), 'last_cut', tostring(now), 'k', tostring(k),
            'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('HDEL', key, 'slow', 'limited_at')
 redis.call('HINCRBY', key, 'cuts', 1)
 redis.call('PEXPIRE', key, ARGV[7])
 return 1
@@ -151,18 +183,56 @@ return n
 #: Compare-and-set a job's last status, publishing the change exactly once fleet-wide.
 #: Statuses only move forward (STARTING < INPROGRESS < STOPPING < terminal), so a stale
 #: answer (a describe sent before a lease hand-over) can never move a job back, and
-#: nothing follows a terminal status. KEYS: job hash, events stream.
+#: nothing follows a terminal status. Every call is a look at the job: ``t`` (server
+#: time) becomes now, so a process that takes the job's lease over knows when the job
+#: is due. KEYS: job hash, events stream.
 #: ARGV: job name, status, description JSON, origin id, stream MAXLEN, job ttl (s).
 #: Returns 1 if this call published the change, 0 if the fleet already knew it.
 PUBLISH = """
 local rank = {STARTING = 0, INPROGRESS = 1, STOPPING = 2,
               COMPLETED = 3, FAILED = 3, STOPPED = 3}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local current = redis.call('HGET', KEYS[1], 's')
 local new = ARGV[2]
-if current and rank[new] <= rank[current] then return 0 end
-redis.call('HSET', KEYS[1], 's', new, 'd', ARGV[3])
+if current and rank[new] <= rank[current] then
+  if now > (tonumber(redis.call('HGET', KEYS[1], 't')) or 0) then
+    redis.call('HSET', KEYS[1], 't', tostring(now))
+  end
+  return 0
+end
+redis.call('HSET', KEYS[1], 's', new, 'd', ARGV[3], 't', tostring(now))
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
            'j', ARGV[1], 's', new, 'p', current or '', 'd', ARGV[3], 'o', ARGV[4])
+return 1
+"""
+
+#: Record looks at jobs whose status did not change (describe answers a process got):
+#: ``t`` of each job hash becomes the server time the answer came, ``now - age``, unless
+#: it is later already. A hash that does not exist is left alone (no status to go with).
+#: KEYS: job hashes. ARGV: per key, seconds since the answer (the caller's own clock:
+#: a duration, never a timestamp compared across processes). Returns nothing.
+LOOK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i, key in ipairs(KEYS) do
+  local seen = now - tonumber(ARGV[i])
+  local old = redis.call('HGET', key, 't')
+  if redis.call('EXISTS', key) == 1 and seen > (tonumber(old) or 0) then
+    redis.call('HSET', key, 't', tostring(seen))
+  end
+end
+return 0
+"""
+
+#: Move the fleet's sweep watermark forward (never back: a holder that lost the lease
+#: without knowing it yet may report an older one). KEYS: watermark key.
+#: ARGV: watermark (epoch seconds, as the sweeper's wall clock gave it), ttl (s).
+#: Returns 1 if it moved.
+ADVANCE = """
+local old = tonumber(redis.call('GET', KEYS[1]))
+if old and tonumber(ARGV[1]) <= old then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import _errors
 from .._errors import TransportError
@@ -31,6 +31,7 @@ __all__ = [
     "HINT",
     "FleetKeys",
     "FleetStore",
+    "Snapshot",
     "chunks",
     "decode_error",
     "error_fields",
@@ -81,6 +82,10 @@ class FleetKeys:
     def sweep(self) -> str:
         return f"{self.prefix}:sweep"
 
+    @property
+    def watermark(self) -> str:
+        return f"{self.prefix}:sweep:watermark"
+
     def error(self, name: str) -> str:
         return f"{self.prefix}:error:{name}"
 
@@ -103,6 +108,8 @@ class FleetStore:
         self._claim: AsyncScript = redis.register_script(_scripts.CLAIM)
         self._release: AsyncScript = redis.register_script(_scripts.RELEASE)
         self._publish: AsyncScript = redis.register_script(_scripts.PUBLISH)
+        self._look: AsyncScript = redis.register_script(_scripts.LOOK)
+        self._advance: AsyncScript = redis.register_script(_scripts.ADVANCE)
 
     async def ping(self) -> None:
         await self.redis.ping()
@@ -180,15 +187,48 @@ class FleetStore:
     async def release_sweep(self) -> None:
         await self._release(keys=[self.keys.sweep], args=[self.owner])
 
-    async def snapshot(self, names: Sequence[str]) -> list[tuple[str | None, str | None]]:
-        """Each job's last status and description as the fleet knows them."""
-        out: list[tuple[str | None, str | None]] = []
+    async def sweep_watermark(self) -> float | None:
+        """The fleet's sweep watermark (epoch seconds), if its sweeps have one."""
+        value = await self.redis.get(self.keys.watermark)
+        return None if value is None else float(value)
+
+    async def advance_sweep_watermark(self, watermark: float) -> None:
+        """Move the fleet's sweep watermark forward to ``watermark``."""
+        await self._advance(keys=[self.keys.watermark], args=[repr(watermark), JOB_TTL])
+
+    async def snapshot(self, names: Sequence[str]) -> list[Snapshot]:
+        """Each job's last status and description as the fleet knows them, and how long
+        ago (seconds, by Redis's clock) the fleet last described it."""
+        out: list[Snapshot] = []
         for chunk in chunks(names):
             pipe = self.redis.pipeline(transaction=False)
+            pipe.time()
             for name in chunk:
-                pipe.hmget(self.keys.job(name), ["s", "d"])
-            out.extend((s, d) for s, d in await pipe.execute())
+                pipe.hmget(self.keys.job(name), ["s", "d", "t"])
+            now, *rows = await pipe.execute()
+            out.extend(Snapshot(s, d, _age(_seconds(now), t)) for s, d, t in rows)
         return out
+
+    async def ages(self, names: Sequence[str]) -> list[float | None]:
+        """Seconds since the fleet last described each job (None: never, or unknown)."""
+        out: list[float | None] = []
+        for chunk in chunks(names):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.time()
+            for name in chunk:
+                pipe.hget(self.keys.job(name), "t")
+            now, *looks = await pipe.execute()
+            out.extend(_age(_seconds(now), t) for t in looks)
+        return out
+
+    async def look(self, ages: Mapping[str, float]) -> None:
+        """Record describe answers that changed nothing: job -> seconds since the answer."""
+        names = list(ages)
+        for chunk in chunks(names):
+            await self._look(
+                keys=[self.keys.job(name) for name in chunk],
+                args=[repr(max(0.0, ages[name])) for name in chunk],
+            )
 
     async def errors(self, names: Sequence[str]) -> list[str | None]:
         """Each job's definitive error, if a process gave it up with one (JSON)."""
@@ -235,6 +275,25 @@ class FleetStore:
 
     async def read(self, after: str, block_ms: int) -> Any:
         return await self.redis.xread({self.keys.events: after}, count=CHUNK, block=block_ms)
+
+
+class Snapshot(NamedTuple):
+    """A job as the fleet knows it: status, description (JSON), seconds since its last
+    describe anywhere in the fleet (None if unknown)."""
+
+    status: str | None
+    description: str | None
+    age: float | None
+
+
+def _seconds(time_reply: Any) -> float:
+    """Redis ``TIME`` (seconds, microseconds) as float seconds."""
+    seconds, micros = time_reply
+    return int(seconds) + int(micros) / 1_000_000
+
+
+def _age(now: float, looked_at: str | None) -> float | None:
+    return None if looked_at is None else max(0.0, now - float(looked_at))
 
 
 def error_fields(name: str, error: TransportError) -> dict[str, str]:

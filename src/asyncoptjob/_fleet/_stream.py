@@ -1,9 +1,10 @@
 """The fleet's events stream, both ways: what this process tells the others, what it hears.
 
 Status changes go in through ``PUBLISH`` (exactly once fleet-wide, see ``_scripts.py``);
-sweep hints and final job errors go in as plain entries, sent by one outbox task so the
-hub never waits on Redis. One reader applies every entry from another process to the
-hub, through the :class:`FleetHost` protocol.
+sweep hints and final job errors go in as plain entries, and describe answers that
+changed nothing as looks (``LOOK``: when the fleet last described the job), all sent by
+one outbox task so the hub never waits on Redis. One reader applies every entry from
+another process to the hub, through the :class:`FleetHost` protocol.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class FleetStream:
         self.last_id = "0-0"
         self.remote_events = 0
         self._outbox: list[dict[str, str]] = []
+        # Describe answers that changed nothing: job -> when (this process's clock).
+        self._looks: dict[str, float] = {}
+        # Held while looks are written: a lease is handed over only after its job's
+        # last look is in Redis (see ``flush_looks``).
+        self._writing_looks = anyio.Lock()
         self._ready = anyio.Event()
         # The status each job was last hinted with: a sweep lists a job again and again
         # while it stays inside the watermark's overlap; the fleet hears it once.
@@ -50,6 +56,11 @@ class FleetStream:
                 hinted[name] = status
                 self._send({"k": HINT, "j": name, "s": status})
 
+    def share_look(self, name: str) -> None:
+        """This process just described ``name`` and its status did not change."""
+        self._looks[name] = self._fleet.clock.now()
+        self._ready.set()
+
     def _send(self, fields: dict[str, str]) -> None:
         self._outbox.append(fields)
         self._ready.set()
@@ -62,11 +73,28 @@ class FleetStream:
             self._ready = anyio.Event()
             entries, self._outbox = self._outbox, []
             if not fleet.connected:
-                continue  # hints are hints; an error is found again by whoever polls next
+                # Hints are hints; an error is found again by whoever polls next; a look
+                # lost only makes a later lease holder describe the job a little early.
+                self._looks.clear()
+                continue
             try:
-                await fleet.store.add_entries(entries)
+                if entries:
+                    await fleet.store.add_entries(entries)
+                await self.flush_looks()
             except fleet.errors as exc:
                 fleet.lost(exc)
+
+    async def flush_looks(self) -> None:
+        """Write every look noted so far (waits for a write already on its way).
+
+        Raises:
+            the fleet's connection errors (the caller decides what a lost Redis means).
+        """
+        async with self._writing_looks:
+            looks, self._looks = self._looks, {}
+            if looks:
+                now = self._fleet.clock.now()
+                await self._fleet.store.look({name: now - at for name, at in looks.items()})
 
     async def read_loop(self, host: FleetHost) -> None:
         """Apply other processes' entries to ``host`` until cancelled."""
@@ -111,7 +139,8 @@ class FleetStream:
         ]
         if not stale:
             return
-        for name, (_status, text) in zip(stale, await store.snapshot(stale), strict=True):
+        for name, job in zip(stale, await store.snapshot(stale), strict=True):
+            text = job.description
             if text:
                 self.remote_events += 1
                 host.apply_remote(name, decode(text))
