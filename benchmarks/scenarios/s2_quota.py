@@ -207,7 +207,8 @@ def _cold_table(
     )
     notes = [
         "Cold start: asyncoptjob's adaptive limiter starts at 5 requests/s and doubles its "
-        "rate every 0.25 s of accepted requests until the first throttle (slow start); "
+        "rate every 0.3 s of accepted requests until the first throttle, then climbs from "
+        "a guess under that to a second throttle, which measures the limit (slow start); "
         "botocore's adaptive mode does not limit until its first throttle."
     ]
     return table, targets, notes

@@ -56,10 +56,11 @@ class PollerOptions(TypedDict, total=False):
     - ``max_concurrency`` (16): describes on the wire at once (a sweep adds one List).
     - ``max_rate`` (None): hard ceiling in requests/s; None leaves only the adaptive rate.
     - ``initial_rate`` (5/s): without ``max_rate``, the adaptive rate starts here and
-      doubles every 0.25 s of accepted requests until the first throttle (a slow
-      start: no burst of throttles while it learns the account's limit; in fleet mode
-      one slow start for the whole fleet); None sends freely until the first throttle,
-      like botocore's adaptive mode.
+      doubles every 0.3 s of accepted requests until the first throttle, then climbs
+      from a guess under that to a second throttle, which measures the account's limit
+      (a slow start: no burst of throttles while it learns the limit; in fleet mode one
+      slow start for the whole fleet); None sends freely until the first throttle, like
+      botocore's adaptive mode.
     - ``poll_interval`` (20 s): seconds between polls of a job, or a ``PollPolicy``.
     - ``not_found_grace`` (60 s): how long ResourceNotFound is retried for a job
       (a describe right after create can answer it) before it counts.

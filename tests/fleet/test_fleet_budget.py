@@ -13,7 +13,8 @@ import redis.asyncio as redis_py
 
 from asyncoptjob import MonotonicClock, Poller
 from asyncoptjob._fleet import Fleet
-from asyncoptjob._ratelimit import DEFAULT_INITIAL_RATE, SLOW_START_EXIT
+from asyncoptjob._fleet._budget import FLEET_SLOW_START_EXIT
+from asyncoptjob._ratelimit import DEFAULT_INITIAL_RATE
 from asyncoptjob.mock import MockSageMaker
 from asyncoptjob.testing import RedisServer
 from tests.helpers import FAST, FAST_POLL
@@ -247,7 +248,7 @@ async def test_the_first_throttle_ends_the_fleet_s_slow_start(
     assert "slow" not in state
     # As AdaptiveRateLimiter: CUBIC's maximum is a fraction of the slow-start rate.
     w_max = float(state["w_max"])
-    assert w_max == pytest.approx(slow * SLOW_START_EXIT)
+    assert w_max == pytest.approx(slow * FLEET_SLOW_START_EXIT)
     assert b.budget.statistics().cuts == 1
     # From here on the rate follows CUBIC (from 0.7 x w_max, flat near w_max): answers
     # no longer grow it by doublings, and the slow start does not come back.

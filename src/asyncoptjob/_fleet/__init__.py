@@ -62,7 +62,7 @@ The Lua scripts (``_scripts.py``), each atomic and timed by Redis's own ``TIME``
 * ``CUT`` is a throttle: unless the throttled request was sent before the last cut (one
   cut per congestion event), ``w_max`` becomes ``min(current rate, measured rate)`` and
   the CUBIC curve restarts (RFC 8312, C = 0.4, beta = 0.7): everyone slows down at once.
-  The first throttle ends the slow start: ``w_max`` becomes ``SLOW_START_EXIT`` times
+  The first throttle ends the slow start: ``w_max`` becomes ``FLEET_SLOW_START_EXIT`` times
   the slow-start rate (the measured rate lags a doubling ramp).
 * ``ADVANCE`` moves ``P:sweep:watermark`` forward, never back (a holder that lost the
   lease without knowing it yet may still report an older one).

@@ -9,12 +9,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .._clock import Clock
-from .._ratelimit import (
-    SLOW_START_DOUBLING,
-    SLOW_START_EXIT,
-    AdaptiveRateLimiter,
-    RateLimiterStatistics,
-)
+from .._ratelimit import SLOW_START_DOUBLING, AdaptiveRateLimiter, RateLimiterStatistics
 from .._validate import check_positive
 
 if TYPE_CHECKING:
@@ -31,6 +26,10 @@ UNLIMITED_RECHECK = 0.2
 #: A batch reserves tokens usable at most this far ahead.
 RESERVE_HORIZON = 0.25
 BUDGET_TTL_MS = 3_600_000
+#: The fleet's slow start ends at its first throttle with CUBIC's maximum at this
+#: fraction of the ramp's rate. (A single process's limiter guesses lower and then
+#: measures the limit with a second throttle; the shared Lua budget does not measure.)
+FLEET_SLOW_START_EXIT = 0.25
 #: The share of ``max_rate`` a process takes when Redis is away and it never saw the
 #: fleet (so it cannot know how many others share the budget).
 UNKNOWN_FLEET_SHARE = 0.25
@@ -204,7 +203,7 @@ class FleetRateLimiter:
                     self._scale,
                     BUDGET_TTL_MS,
                     initial,
-                    SLOW_START_EXIT,
+                    FLEET_SLOW_START_EXIT,
                 ],
             )
             self.round_trips += 1
