@@ -204,6 +204,8 @@ class AdaptiveRateLimiter:
         self._scale = float(scale)
         self._probe = PROBE
         self._lock = anyio.Lock()
+        # Callers asleep in the lock until a token comes: newcomers queue behind them.
+        self._sleeping = 0
 
         now = self._clock.now()
         self._started = now
@@ -267,9 +269,11 @@ class AdaptiveRateLimiter:
             self._acquired += 1
             self._window_sent += 1
             return
-        if not self._lock.locked():
-            # Nobody waits: take a token without the lock and its checkpoint (the poll
-            # loop's common case under a limit that is not reached, the slow start's too).
+        if not self._sleeping:
+            # Nobody waits for a token: take one without the lock and its checkpoint (the
+            # poll loop's common case under a limit that is not reached). Callers queued
+            # on the lock while tokens are there do not count: going through the lock
+            # would keep it held, and every later caller behind it, one per loop turn.
             now = self._clock.now()
             if self._try_take(now) <= 0:
                 self._acquired += 1
@@ -290,7 +294,11 @@ class AdaptiveRateLimiter:
                 # after a cut, at the bottom of the cubic curve) grown, meanwhile. A wait
                 # computed at the lowest rate would otherwise hold every waiter behind it
                 # for up to 1 / min_rate seconds while the allowed rate climbs.
-                await self._clock.sleep(min(wait, _RECHECK))
+                self._sleeping += 1
+                try:
+                    await self._clock.sleep(min(wait, _RECHECK))
+                finally:
+                    self._sleeping -= 1
 
     def on_success(self, sent_at: float | None = None) -> None:
         """Report a request the service accepted.
