@@ -168,8 +168,10 @@ class AdaptiveRateLimiter:
         min_rate: the rate never drops below this (requests/s).
         initial_rate: without ``max_rate``, the rate of the first requests (requests/s);
             it doubles every ``SLOW_START_DOUBLING`` seconds of accepted requests until
-            the first throttle. ``None`` (the default here; a ``Poller`` passes its
-            ``initial_rate`` option, 5/s): no limit until the first throttle (botocore).
+            the first throttle, then climbs from a guess under that to a second throttle,
+            which measures the limit (see the module's docstring). ``None`` (the default
+            here; a ``Poller`` passes its ``initial_rate`` option, 5/s): no limit until
+            the first throttle (botocore).
         beta: multiplicative cut on a throttle (0 < beta < 1).
         scale: CUBIC's C constant: how fast the rate grows back.
         clock: time source (tests pass a fake).
@@ -316,7 +318,8 @@ class AdaptiveRateLimiter:
         slow = self._slow
         if slow is not None and now - self._limited_at < self._doubling:
             # Each answer adds 1 / (rate * doubling) of a doubling: the rate doubles per
-            # SLOW_START_DOUBLING seconds of answers, whatever the rate. Only while the
+            # ``_doubling`` seconds of answers (the ramp's or the climb's), whatever the
+            # rate. Only while the
             # rate is what holds requests back (RFC 7661): a rate nobody uses proves
             # nothing, and would be a burst waiting to happen.
             self._refill(now)
@@ -463,6 +466,8 @@ class AdaptiveRateLimiter:
         self._w_max = max(float(rate), self._min_rate)
         self._k = (self._w_max * (1 - self._beta) / self._scale) ** (1 / 3)
         self._last_cut = now - self._k
+        self._since_cut = 0
+        self._offered = 0.0
         self._tokens = self._capacity(self._fill_rate(now))
         self._last_refill = now
 
