@@ -242,8 +242,9 @@ def _shallow_table(
         f"cold start against a shallow bucket: as above, burst = R / 5 ({WORK_S} s of work)",
         [*COLD_COLUMNS[:2], Column("burst", "burst", ",.0f"), *COLD_COLUMNS[2:]],
         _pair_rows(sizes_list, shallow),
-        "No target: a bucket that holds less than the climb leaves unused overflows, and "
-        "the limit asyncoptjob measures then comes out low until a probe finds more.",
+        "No target: a bucket that holds less than the slow start's climb leaves unused "
+        "overflows, asyncoptjob's measure of the limit then comes out low (the average of a "
+        "rising rate), and later measures, taken the same way, stay low.",
     )
 
 
