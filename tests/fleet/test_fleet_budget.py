@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import anyio
 import pytest
@@ -17,41 +16,13 @@ from asyncoptjob._fleet._budget import FLEET_SLOW_START_EXIT
 from asyncoptjob._ratelimit import DEFAULT_INITIAL_RATE
 from asyncoptjob.mock import MockSageMaker
 from asyncoptjob.testing import RedisServer
+from tests.fleet.members import make_fleet, two_members
 from tests.helpers import FAST, FAST_POLL
 
 
 @pytest.fixture
 def prefix() -> str:
     return f"t-{secrets.token_hex(4)}"
-
-
-def make_fleet(
-    server: RedisServer, prefix: str, max_rate: float | None, initial_rate: float | None = None
-) -> Fleet:
-    return Fleet(
-        server.url,
-        prefix=prefix,
-        max_rate=max_rate,
-        lease_ttl=3.0,
-        clock=MonotonicClock(),
-        initial_rate=initial_rate,
-    )
-
-
-@asynccontextmanager
-async def two_members(
-    server: RedisServer, prefix: str, max_rate: float | None, initial_rate: float | None = None
-) -> AsyncIterator[tuple[Fleet, Fleet]]:
-    """Two members of one fleet (as two processes would be), open."""
-    a = make_fleet(server, prefix, max_rate, initial_rate)
-    b = make_fleet(server, prefix, max_rate, initial_rate)
-    await a.open()
-    await b.open()
-    try:
-        yield a, b
-    finally:
-        await a.aclose()
-        await b.aclose()
 
 
 @pytest.fixture

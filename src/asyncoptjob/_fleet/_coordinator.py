@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from .._events import Description
     from ._host import FleetHost
+    from ._store import Snapshot
 
 __all__ = ["Fleet", "FleetKeys"]
 
@@ -221,8 +222,7 @@ class Fleet:
                     if text:  # another process gave it up for good: the same JobError
                         host.apply_remote_error(name, decode_error(name, text))
                 for name, job in zip(names, snapshot, strict=True):
-                    if job.status and job.description and host.wants(name, job.status):
-                        host.apply_remote(name, decode(job.description))
+                    _catch_up(host, name, job)
                 for name, flag, job in zip(names, claimed, snapshot, strict=True):
                     if flag != 1 or name in self.owned:
                         continue  # polled elsewhere, or scheduled here already
@@ -348,9 +348,12 @@ class Fleet:
             self.log.info("fleet_lease_lost", job_name=name)
         if gained:
             # Due when the job's poll interval from the fleet's last look runs out: a
-            # hand-over costs no describe; a dead holder's stale job is due at once.
-            for name, age in zip(gained, await self.store.ages(gained), strict=True):
-                host.lease_gained(name, age)
+            # hand-over costs no describe; a dead holder's stale job is due at once. The
+            # fleet's status goes first: the stream may not have brought it here yet, and
+            # a job whose status is unknown here would be due at once.
+            for name, job in zip(gained, await self.store.snapshot(gained), strict=True):
+                _catch_up(host, name, job)
+                host.lease_gained(name, job.age)
             self.log.info("fleet_leases_taken", jobs=len(gained))
         await self.stream.catch_up(host, [name for name in watched if name not in self.owned])
 
@@ -391,3 +394,9 @@ class Fleet:
     def __repr__(self) -> str:
         state = "connected" if self.connected else "local"
         return f"<Fleet {self.keys.prefix!r} {state} owned={len(self.owned)}>"
+
+
+def _catch_up(host: FleetHost, name: str, job: Snapshot) -> None:
+    """Give ``name``'s subscribers the fleet's last status of it, if that is news here."""
+    if job.status and job.description and host.wants(name, job.status):
+        host.apply_remote(name, decode(job.description))

@@ -209,18 +209,6 @@ class FleetStore:
             out.extend(Snapshot(s, d, _age(_seconds(now), t)) for s, d, t in rows)
         return out
 
-    async def ages(self, names: Sequence[str]) -> list[float | None]:
-        """Seconds since the fleet last described each job (None: never, or unknown)."""
-        out: list[float | None] = []
-        for chunk in chunks(names):
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.time()
-            for name in chunk:
-                pipe.hget(self.keys.job(name), "t")
-            now, *looks = await pipe.execute()
-            out.extend(_age(_seconds(now), t) for t in looks)
-        return out
-
     async def look(self, ages: Mapping[str, float]) -> None:
         """Record describe answers that changed nothing: job -> seconds since the answer."""
         names = list(ages)

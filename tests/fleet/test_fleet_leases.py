@@ -1,0 +1,73 @@
+"""A lease taken over, unit by unit: two fleet members on a real Redis, a recording host."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection
+from typing import Any
+
+from asyncoptjob import JobStatus
+from asyncoptjob._errors import TransportError
+from asyncoptjob._events import Description
+from asyncoptjob.testing import RedisServer
+from tests.fleet.members import two_members
+
+
+class RecordingHost:
+    """A hub that watches ``names``, knows no status of them yet, and records calls."""
+
+    def __init__(self, names: Collection[str]) -> None:
+        self.names = set(names)
+        self.status: dict[str, JobStatus] = {}
+        self.calls: list[tuple[str, str, Any]] = []
+
+    def watched(self) -> Collection[str]:
+        return self.names
+
+    def wants(self, name: str, status: str) -> bool:
+        known = self.status.get(name)
+        return known is None or JobStatus(status).rank > known.rank
+
+    def apply_remote(self, name: str, description: Description) -> None:
+        self.status[name] = JobStatus(description["OptimizationJobStatus"])
+        self.calls.append(("apply_remote", name, description["OptimizationJobStatus"]))
+
+    def apply_remote_error(self, name: str, error: TransportError) -> None:
+        self.calls.append(("apply_remote_error", name, error))
+
+    def hint(self, name: str, status: str) -> None:
+        self.calls.append(("hint", name, status))
+
+    def poll_soon(self, name: str) -> None:
+        self.calls.append(("poll_soon", name, None))
+
+    def lease_gained(self, name: str, age: float | None) -> None:
+        # What the hub schedules from: the status it knows now, and the fleet's last look.
+        self.calls.append(("lease_gained", name, (self.status.get(name), age)))
+
+    def in_flight(self, name: str) -> bool:
+        return False
+
+
+async def test_a_lease_taken_over_brings_the_fleet_s_status_before_scheduling(
+    redis_server: RedisServer,
+) -> None:
+    # ``a`` described the job and published its status, then handed the lease back; the
+    # stream entry has not reached ``b`` (its reader is not running here, as on a busy
+    # machine). Taking the lease, ``b`` must know the status before it schedules the job,
+    # or a job with no status here would be described at once, right after ``a`` did.
+    async with two_members(redis_server, f"t-{secrets.token_hex(4)}", None) as (a, b):
+        name = "job-handed-over"
+        description: Any = {"OptimizationJobName": name, "OptimizationJobStatus": "INPROGRESS"}
+        assert await a.store.publish(name, "INPROGRESS", description)
+        host = RecordingHost({name})
+        await b._renew(host)
+        assert [call[:2] for call in host.calls] == [
+            ("apply_remote", name),
+            ("lease_gained", name),
+        ]
+        status, age = host.calls[1][2]
+        assert status is JobStatus.INPROGRESS
+        assert age is not None
+        assert age >= 0
+        assert b.owns(name)
