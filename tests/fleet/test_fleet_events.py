@@ -13,14 +13,24 @@ from typing import Any
 
 import anyio
 import pytest
+import redis.asyncio as redis_py
 from structlog.testing import capture_logs
 
 from asyncoptjob import Event, Poller, PollPolicy, StatusChange, SweepPolicy, watch
 from asyncoptjob._fleet._budget import UNKNOWN_FLEET_SHARE
+from asyncoptjob._fleet._store import FleetKeys
 from asyncoptjob._transport import open_transport
 from asyncoptjob.mock import MockSageMaker
 from asyncoptjob.testing import RedisServer, check_events
-from tests.helpers import FAST, FAST_POLL, FOREVER, CountingTransport, check_handovers
+from tests.helpers import (
+    FAST,
+    FAST_POLL,
+    FOREVER,
+    CountingTransport,
+    check_handovers,
+    check_no_leaks,
+    opts,
+)
 
 
 @asynccontextmanager
@@ -258,3 +268,31 @@ def test_the_default_path_never_imports_redis() -> None:
         "assert not any(m == 'redis' or m.startswith('redis.') for m in sys.modules), 'redis'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_a_poller_closed_by_its_caller_s_cancellation_still_leaves_the_fleet(
+    redis_server: RedisServer, aio_session: Any
+) -> None:
+    # A service shutting down cancels the task that holds the Poller: closing it must
+    # still hand the leases back and leave the fleet (others take the jobs over at once,
+    # not after the lease TTL), and close its connections.
+    prefix = f"t-{secrets.token_hex(4)}"
+    keys = FleetKeys(prefix)
+    async with MockSageMaker(seed=5, lifecycle=FOREVER) as mock:
+        names = mock.seed_jobs(6)
+        options = {**opts(mock, aio_session), **fleet_opts(redis_server, prefix)}
+        with anyio.CancelScope() as scope:
+            async with Poller(**options) as poller:
+                seen: set[str] = set()
+                async for event in poller.watch(names):
+                    seen.add(event.job_name)
+                    if seen == set(names):
+                        scope.cancel()  # the Poller closes in a cancelled task
+        assert scope.cancelled_caught
+        client = redis_py.Redis.from_url(redis_server.url, decode_responses=True)
+        try:
+            assert await client.exists(*[keys.lease(name) for name in names]) == 0
+            assert await client.zcard(keys.members) == 0
+        finally:
+            await client.aclose()
+        await check_no_leaks(mock)

@@ -137,13 +137,17 @@ class Fleet:
             self.ever_connected = True
 
     async def aclose(self) -> None:
-        """Give every lease back and leave the fleet (best effort)."""
+        """Give every lease back and leave the fleet (best effort, at most 2 s).
+
+        Shielded: a Poller closed by its caller's cancellation (a service shutting down)
+        still hands its leases over at once, rather than after their TTL.
+        """
         redis, self._redis = self._redis, None
         if redis is None:
             return
         try:
             if self.connected:
-                with anyio.move_on_after(2.0):
+                with anyio.move_on_after(2.0, shield=True):
                     self.leases.released |= self.owned
                     self.leases.owned = set()
                     await self.leases.release()
@@ -154,7 +158,8 @@ class Fleet:
             self.log.info("fleet_close_incomplete", error=repr(exc))
         finally:
             self._store = None
-            await redis.aclose()
+            with anyio.CancelScope(shield=True):
+                await redis.aclose()
 
     async def _connect(self) -> None:
         await self.store.ping()
