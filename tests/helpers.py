@@ -258,7 +258,16 @@ def check_handovers(
     shortest = policy.interval * (1 - policy.jitter)
     changes = describer_changes(sent_by)
     early = [change for change in changes if change[3] < shortest]
-    assert not early, f"described again within {shortest:g} s by a new lease holder: {early}"
+    timelines = {
+        job: sorted(
+            (round(at, 4), process) for process, jobs in sent_by.items() for at in jobs.get(job, ())
+        )
+        for job in {change[0] for change in early}
+    }
+    assert not early, (
+        f"described again within {shortest:g} s by a new lease holder: {early}; "
+        f"each job's describes (send time, process): {timelines}"
+    )
     return changes
 
 

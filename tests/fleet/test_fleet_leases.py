@@ -6,9 +6,13 @@ import secrets
 from collections.abc import Collection
 from typing import Any
 
+import anyio
+import pytest
+
 from asyncoptjob import JobStatus
 from asyncoptjob._errors import TransportError
 from asyncoptjob._events import Description
+from asyncoptjob._fleet import Fleet
 from asyncoptjob.testing import RedisServer
 from tests.fleet.members import two_members
 
@@ -71,3 +75,54 @@ async def test_a_lease_taken_over_brings_the_fleet_s_status_before_scheduling(
         assert age is not None
         assert age >= 0
         assert b.owns(name)
+
+
+async def holder(fleet: Fleet, name: str) -> str | None:
+    """Who holds ``name``'s lease in Redis."""
+    value: str | None = await fleet.store.redis.get(fleet.keys.lease(name))
+    return value
+
+
+async def shed_one(b: Fleet, host: RecordingHost, names: list[str]) -> str:
+    """``b`` holds ``names``' leases, one over its even share, and sheds one."""
+    await b.attach(host, names)
+    assert b.owned == set(names)
+    b.members, b.leases.fleet_leases = 2, 2  # an even share of 1: one lease too many
+    assert b.leases.shed() == 1
+    (shed,) = b.leases.released
+    host.calls.clear()
+    return shed
+
+
+@pytest.mark.parametrize("when", ["before the release", "during the release"])
+async def test_a_subscriber_attaching_a_lease_being_handed_back_leaves_one_poller(
+    redis_server: RedisServer, when: str
+) -> None:
+    # ``b`` sheds a lease for balance and hands it back; a second subscriber attaches the
+    # job meanwhile. Whatever the order, ``b`` polls the job exactly when Redis says the
+    # lease is ``b``'s (before the fix, ``b`` took the lease as gained from a claim that
+    # found it still ``b``'s, then the release freed it for another process: two pollers).
+    async with two_members(redis_server, f"t-{secrets.token_hex(4)}", None) as (a, b):
+        names = ["job-a", "job-b", "job-c"]
+        host = RecordingHost(names)
+        shed = await shed_one(b, host, names)
+        if when == "before the release":
+            await b.attach(host, [shed])
+            async with b.leases.lock:
+                await b.leases.release()
+        else:
+            releasing = anyio.Event()
+
+            async def release() -> None:
+                async with b.leases.lock:
+                    releasing.set()
+                    await b.leases.release()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(release)
+                await releasing.wait()
+                await b.attach(host, [shed])  # waits for the release, then claims afresh
+        assert b.owns(shed)
+        assert await holder(b, shed) == b.id
+        assert ("lease_gained", shed) in [call[:2] for call in host.calls]
+        assert await a.store.claim([shed], 3.0) == [0]  # held: ``a`` does not poll it

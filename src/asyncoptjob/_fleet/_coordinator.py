@@ -6,7 +6,7 @@ import math
 import os
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -148,9 +148,10 @@ class Fleet:
         try:
             if self.connected:
                 with anyio.move_on_after(2.0, shield=True):
-                    self.leases.released |= self.owned
-                    self.leases.owned = set()
-                    await self.leases.release()
+                    async with self.leases.lock:
+                        self.leases.released |= self.owned
+                        self.leases.owned = set()
+                        await self.leases.release()
                     if self.holds_sweep:
                         await self.store.release_sweep()
                     await self.store.leave()
@@ -216,29 +217,41 @@ class Fleet:
         if not names:
             return
         if self.connected:
-            try:
-                claimed = await self.store.claim(names, self.lease_ttl)
-                snapshot = await self.store.snapshot(names)
-                errors = await self.store.errors(names)
-            except self.errors as exc:
-                self.lost(exc)
-            else:
-                for name, text in zip(names, errors, strict=True):
-                    if text:  # another process gave it up for good: the same JobError
-                        host.apply_remote_error(name, decode_error(name, text))
-                for name, job in zip(names, snapshot, strict=True):
-                    _catch_up(host, name, job)
-                for name, flag, job in zip(names, claimed, snapshot, strict=True):
-                    if flag != 1 or name in self.owned:
-                        continue  # polled elsewhere, or scheduled here already
-                    if name in watched:
-                        self.owned.add(name)
-                        host.lease_gained(name, job.age)
-                    else:  # the fleet's status or error just finished it
-                        self.leases.released.add(name)
-                return
+            async with self.leases.lock:
+                if await self._claim_attached(host, names, watched):
+                    return
         for name in names:  # local mode: every process polls every job it watches
             host.poll_soon(name)
+
+    async def _claim_attached(
+        self, host: FleetHost, names: Sequence[str], watched: Collection[str]
+    ) -> bool:
+        """:meth:`attach`'s Redis part, with the lease lock held; False if Redis is lost."""
+        try:
+            claimed = await self.store.claim(names, self.lease_ttl)
+            snapshot = await self.store.snapshot(names)
+            errors = await self.store.errors(names)
+        except self.errors as exc:
+            self.lost(exc)
+            return False
+        for name, text in zip(names, errors, strict=True):
+            if text:  # another process gave it up for good: the same JobError
+                host.apply_remote_error(name, decode_error(name, text))
+        for name, job in zip(names, snapshot, strict=True):
+            _catch_up(host, name, job)
+        released = self.leases.released
+        for name, flag, job in zip(names, claimed, snapshot, strict=True):
+            if flag != 1 or name in self.owned:
+                continue  # polled elsewhere, or scheduled here already
+            if name not in watched:  # the fleet's status or error just finished it
+                released.add(name)
+                continue
+            # Ours now. A hand-back still pending (the job left the hub, or was shed for
+            # balance) is called off: the lock keeps it from being on its way already.
+            released.discard(name)
+            self.owned.add(name)
+            host.lease_gained(name, job.age)
+        return True
 
     async def publish(
         self, name: str, previous: JobStatus | None, description: Description
@@ -343,23 +356,24 @@ class Fleet:
 
     async def _renew(self, host: FleetHost) -> None:
         await self._heartbeat()
-        shed = self.leases.shed()
-        if shed:
-            self.log.info("fleet_leases_shed", jobs=shed, fair_share=self.leases.fair_share())
-        await self.leases.release()
         watched = host.watched()
-        gained, lost = await self.leases.renew(watched)
-        for name in lost:
-            self.log.info("fleet_lease_lost", job_name=name)
-        if gained:
-            # Due when the job's poll interval from the fleet's last look runs out: a
-            # hand-over costs no describe; a dead holder's stale job is due at once. The
-            # fleet's status goes first: the stream may not have brought it here yet, and
-            # a job whose status is unknown here would be due at once.
-            for name, job in zip(gained, await self.store.snapshot(gained), strict=True):
-                _catch_up(host, name, job)
-                host.lease_gained(name, job.age)
-            self.log.info("fleet_leases_taken", jobs=len(gained))
+        async with self.leases.lock:
+            shed = self.leases.shed()
+            if shed:
+                self.log.info("fleet_leases_shed", jobs=shed, fair_share=self.leases.fair_share())
+            await self.leases.release()
+            gained, lost = await self.leases.renew(watched)
+            for name in lost:
+                self.log.info("fleet_lease_lost", job_name=name)
+            if gained:
+                # Due when the job's poll interval from the fleet's last look runs out: a
+                # hand-over costs no describe; a dead holder's stale job is due at once.
+                # The fleet's status goes first: the stream may not have brought it here
+                # yet, and a job whose status is unknown here would be due at once.
+                for name, job in zip(gained, await self.store.snapshot(gained), strict=True):
+                    _catch_up(host, name, job)
+                    host.lease_gained(name, job.age)
+                self.log.info("fleet_leases_taken", jobs=len(gained))
         await self.stream.catch_up(host, [name for name in watched if name not in self.owned])
 
     async def _reconnect(self, host: FleetHost) -> None:

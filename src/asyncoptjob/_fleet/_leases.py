@@ -15,6 +15,8 @@ import math
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+import anyio
+
 if TYPE_CHECKING:
     from ._coordinator import Fleet
 
@@ -35,6 +37,11 @@ class JobLeases:
         self.fleet_leases = 0
         # Free leases left for others at the last renewal.
         self._left: set[str] = set()
+        #: Held by whatever claims or hands leases back (renewal, attach, close), one at
+        #: a time. A claim racing a release of the same lease would find it still this
+        #: process's, then the release would free it for another process while this
+        #: one went on polling the job: two pollers of one job.
+        self.lock = anyio.Lock()
 
     def forget(self, name: str) -> None:
         """``name`` left the hub: hand its lease back on the next renewal."""
@@ -48,11 +55,13 @@ class JobLeases:
 
         Their last looks go to Redis first, so whoever takes a lease over schedules
         the job from this process's last describe of it, not from an older one.
+        Called with :attr:`lock` held.
         """
-        names, self.released = list(self.released), set()
+        names = list(self.released)
         if names:
             await self._fleet.stream.flush_looks()
         await self._fleet.store.release(names)
+        self.released.difference_update(names)
 
     def fair_share(self) -> int:
         """An even share of the leases the live processes hold (at least one)."""
