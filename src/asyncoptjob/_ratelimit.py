@@ -319,9 +319,8 @@ class AdaptiveRateLimiter:
         if slow is not None and now - self._limited_at < self._doubling:
             # Each answer adds 1 / (rate * doubling) of a doubling: the rate doubles per
             # ``_doubling`` seconds of answers (the ramp's or the climb's), whatever the
-            # rate. Only while the
-            # rate is what holds requests back (RFC 7661): a rate nobody uses proves
-            # nothing, and would be a burst waiting to happen.
+            # rate. Only while the rate is what holds requests back (RFC 7661): a rate
+            # nobody uses proves nothing, and would be a burst waiting to happen.
             self._refill(now)
             self._slow = slow * 2.0 ** (1.0 / max(1.0, slow * self._doubling))
 
