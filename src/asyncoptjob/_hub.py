@@ -63,6 +63,7 @@ class _Job:
         "applied_at",
         "failing_since",
         "first_seen",
+        "hinted",
         "in_flight",
         "name",
         "pending",
@@ -86,6 +87,9 @@ class _Job:
         self.token = NOT_QUEUED
         self.in_flight = False
         self.removed = False
+        # The rank of the newest status a sweep listed and no describe here answered yet
+        # (-inf: none). It outlives a lease moving: whoever polls the job next looks soon.
+        self.hinted = -math.inf
 
 
 class Hub:
@@ -251,6 +255,7 @@ class Hub:
             return
         job.applied_at = sent_at
         job.failing_since = None
+        job.hinted = -math.inf
         self.log.debug("job_polled", job_name=job.name, status=status.value)
         previous = job.status
         observed_at = self._apply(job, status, description)
@@ -406,6 +411,10 @@ class Hub:
         now = self.clock.now()
         if age is None or job.status is None:
             self._schedule(job, now)
+        elif job.hinted > job.status.rank:
+            # A sweep listed news that nobody here described: the last holder may have
+            # handed the lease over before it did. Ahead of routine polls, as a hint.
+            self._schedule(job, URGENT)
         else:
             self._schedule(job, now - age + self._delay(job))
 
@@ -435,6 +444,9 @@ class Hub:
             # still shows: no news. An unknown status is news: describe to find out.
             return
         self.hints += 1
+        # Remembered in a fleet: a job polled elsewhere now may be ours by the time it
+        # is described (a lease handed over must not lose the hint with it).
+        job.hinted = max(job.hinted, math.inf if listed is None else listed.rank)
         # Ahead of routine polls: a burst of due safety-net describes must not delay it.
         self._schedule(job, URGENT)
 

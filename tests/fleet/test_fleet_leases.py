@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections.abc import Collection
 from typing import Any
@@ -9,12 +10,17 @@ from typing import Any
 import anyio
 import pytest
 
-from asyncoptjob import JobStatus
+from asyncoptjob import JobStatus, PollPolicy
 from asyncoptjob._errors import TransportError
 from asyncoptjob._events import Description
 from asyncoptjob._fleet import Fleet
-from asyncoptjob.testing import RedisServer
+from asyncoptjob._hub import Hub
+from asyncoptjob._options import resolve_options
+from asyncoptjob._ratelimit import AdaptiveRateLimiter
+from asyncoptjob._watch import subscribed
+from asyncoptjob.testing import FakeTransport, ManualClock, RedisServer, ScriptedJobs
 from tests.fleet.members import two_members
+from tests.helpers import wait_until
 
 
 class RecordingHost:
@@ -126,3 +132,82 @@ async def test_a_subscriber_attaching_a_lease_being_handed_back_leaves_one_polle
         assert await holder(b, shed) == b.id
         assert ("lease_gained", shed) in [call[:2] for call in host.calls]
         assert await a.store.claim([shed], 3.0) == [0]  # held: ``a`` does not poll it
+
+
+class LeaseSwitch:
+    """The fleet as the hub sees it, reduced to one switch: which jobs are ours."""
+
+    def __init__(self) -> None:
+        self.owned: set[str] = set()
+
+    def owns(self, name: str) -> bool:
+        return name in self.owned
+
+    async def attach(self, host: Any, added: Any) -> None:
+        del host, added  # the test hands leases over itself
+
+    async def publish(self, name: str, previous: Any, description: Any) -> None:
+        del name, previous, description
+
+    def forget(self, name: str) -> None:
+        self.owned.discard(name)
+
+    def share_error(self, name: str, error: Any) -> None:
+        del name, error
+
+    async def run(self, host: Any) -> None:
+        del host
+        await anyio.sleep_forever()
+
+
+async def test_a_sweep_s_hint_survives_the_lease_moving_here() -> None:
+    # A sweep lists a job's new status while another process holds its lease; that
+    # process hands the lease over before it describes the job. The new holder heard the
+    # hint too: it must describe the job at once, not at its (slow, safety-net) routine
+    # time counted from the last look. Virtual time: nothing moves unless the test says.
+    clock = ManualClock()
+    jobs = ScriptedJobs(clock, {"job-x": [(0, "INPROGRESS"), (5, "COMPLETED")]})
+    transport = FakeTransport(jobs)
+    options = resolve_options(
+        {
+            "transport": transport,
+            "clock": clock,
+            "poll_interval": PollPolicy(interval=60, backoff=1.0, jitter=0.0),
+            "strategy": "describe",
+            "initial_rate": None,
+        }
+    )
+    fleet = LeaseSwitch()
+    hub = Hub(
+        transport,
+        options,
+        limiter=AdaptiveRateLimiter(clock=clock),
+        fleet=fleet,  # type: ignore[arg-type]
+        rng=random.Random(0),
+    )
+    seen: list[Any] = []
+
+    async def consume() -> None:
+        async for event in subscribed(hub, ["job-x"], None):
+            seen.append(event)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(hub.run)
+        tg.start_soon(consume)
+        await wait_until(lambda: "job-x" in hub.jobs, what="subscribed")
+        fleet.owned.add("job-x")
+        hub.lease_gained("job-x", None)  # ours: described at once
+        await wait_until(lambda: len(seen) == 1, what="first status")
+        assert seen[0].status is JobStatus.INPROGRESS
+        fleet.owned.clear()  # the lease moves away
+        await clock.advance(6)
+        hub.hint("job-x", "COMPLETED")  # heard here, polled elsewhere: skipped
+        await wait_until(lambda: hub.workers.queue.next_due() is None, what="hint skipped")
+        assert transport.count(job_name="job-x") == 1
+        fleet.owned.add("job-x")  # handed back before the other process described it
+        hub.lease_gained("job-x", 0.0)
+        await wait_until(lambda: len(seen) == 2, what="the hinted status")
+        tg.cancel_scope.cancel()
+    assert seen[1].status is JobStatus.COMPLETED
+    assert transport.count(job_name="job-x") == 2
+    assert clock.now() == 6  # at once, not 60 virtual seconds later
