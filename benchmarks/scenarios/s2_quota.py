@@ -202,7 +202,7 @@ def _cold_table(
     rows = _pair_rows(sizes_list, cold)
     targets: list[Target] = []
     for row in rows:
-        if not row.label.startswith(contender("asyncoptjob").title):
+        if row.contender != "asyncoptjob":
             continue
         rate = row.values["R"] or 0.0
         goodput = row.values["goodput_vs_rate"] or 0.0
@@ -272,16 +272,13 @@ def run(ctx: RunContext) -> ScenarioResult:
             samples[key].append(values)
             if key in COLD:
                 cold[(key, sizes.rate)].append(values)
-        for other in sizes_list[1:]:
-            for key, values in zip(
-                COLD, _measure(other, list(COLD), repeat, repeats, ctx), strict=True
-            ):
-                cold[(key, other.rate)].append(values)
-        for other in shallow_list:
-            for key, values in zip(
-                COLD, _measure(other, list(COLD), repeat, repeats, ctx), strict=True
-            ):
-                shallow[(key, other.rate)].append(values)
+        # The cold-start pair alone at the other limits, and against shallow buckets.
+        for others, into in ((sizes_list[1:], cold), (shallow_list, shallow)):
+            for other in others:
+                for key, values in zip(
+                    COLD, _measure(other, list(COLD), repeat, repeats, ctx), strict=True
+                ):
+                    into[(key, other.rate)].append(values)
     rows = []
     for key, contender_key, label, watcher in variants:
         if watcher is None:
