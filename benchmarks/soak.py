@@ -245,7 +245,7 @@ class LogCounter:
 class Record:
     """What the run saw, kept small: statuses per caller and job, and the violations."""
 
-    # caller id -> its jobs' statuses, checked as they arrive ("!Code" for a JobError)
+    # caller id -> its jobs' statuses, checked as they arrive ("!Code" for a JobErrorEvent)
     seen: dict[str, EventOrder] = field(default_factory=lambda: defaultdict(EventOrder))
     complete: set[str] = field(default_factory=set)  # callers that read to the end
     waited: dict[str, str] = field(default_factory=dict)  # wait_until_done: job -> status
@@ -316,7 +316,7 @@ async def _waiter(poller: Poller, names: list[str], record: Record, timeout: flo
     except WaitTimeoutError as exc:
         record.timeouts += 1
         results = dict(exc.done)
-    except Exception as exc:  # a JobError's error, raised: reported, not a crash
+    except Exception as exc:  # a JobErrorEvent's error, raised: reported, not a crash
         record.violate(f"wait_until_done raised {type(exc).__name__}: {exc}")
         return
     for name, description in results.items():

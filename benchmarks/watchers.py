@@ -14,7 +14,7 @@ describe fails after its SDK's own retries is part of how it is written:
 4. aiobotocore gather + Semaphore + adaptive: the best hand-rolled loop catches the error
    and tries again after the interval.
 5. raw aiohttp: not a watcher (it has no retries or backoff: it is a transport ceiling).
-6. asyncoptjob: ``watch(names, strategy="describe", ...)``; a ``JobError`` event is a job
+6. asyncoptjob: ``watch(names, strategy="describe", ...)``; a ``JobErrorEvent`` event is a job
    given up. (The default strategy, ``"auto"``, switches to List sweeps at 25+ jobs; sweeps
    are a different workload, compared with describe-only polling in their own scenario.)
 """
@@ -31,7 +31,7 @@ from typing import Any
 
 from aiobotocore.session import get_session
 
-from asyncoptjob import Event, JobError, Poller, PollerOptions, PollPolicy, watch
+from asyncoptjob import Event, JobErrorEvent, Poller, PollerOptions, PollPolicy, watch
 
 from .contenders import ADAPTIVE_RETRIES, TERMINAL, aio_client, boto3_client
 from .environment import REGION
@@ -249,7 +249,7 @@ def asyncoptjob_watcher(
         log = WatchLog()
 
         async def note(event: Event) -> None:
-            if isinstance(event, JobError):
+            if isinstance(event, JobErrorEvent):
                 log.gave_up[event.job_name] = type(event.error).__name__
             else:
                 log.seen.append((event.job_name, event.status.value, event.observed_at.timestamp()))

@@ -50,7 +50,7 @@ from starlette.routing import Route
 
 from asyncoptjob import (
     Event,
-    JobError,
+    JobErrorEvent,
     JobNotFoundError,
     Poller,
     PollerClosedError,
@@ -71,7 +71,7 @@ def options_from_env(environ: Mapping[str, str] = os.environ) -> PollerOptions:
 
 
 def _event_json(event: Event) -> dict[str, Any]:
-    if isinstance(event, JobError):
+    if isinstance(event, JobErrorEvent):
         return {
             "job_name": event.job_name,
             "error": type(event.error).__name__,
@@ -125,7 +125,7 @@ async def job_events(request: Request) -> Response:
         # unsubscribes; the Poller itself keeps running for the next request.
         async with events as job_events:
             async for event in job_events:
-                kind = "error" if isinstance(event, JobError) else "status"
+                kind = "error" if isinstance(event, JobErrorEvent) else "status"
                 yield f"event: {kind}\ndata: {json.dumps(_event_json(event))}\n\n"
 
     return StreamingResponse(

@@ -31,7 +31,7 @@ import anyio
 import anyio.lowlevel
 from botocore.config import Config
 
-from asyncoptjob import Event, JobError, PollPolicy, RetryPolicy
+from asyncoptjob import Event, JobErrorEvent, PollPolicy, RetryPolicy
 from asyncoptjob._ratelimit import MIN_BURST
 from asyncoptjob._scheduler import NOT_QUEUED
 from asyncoptjob.mock import Lifecycle, MockSageMaker
@@ -302,10 +302,10 @@ def check_ground_truth(mock: MockSageMaker, by_job: Mapping[str, Sequence[Event]
 def check_against_mock(
     mock: MockSageMaker, events: Sequence[Event], names: Iterable[str], *, errors_ok: bool = False
 ) -> dict[str, list[Event]]:
-    """The per-job invariants plus the ground truth; no JobError unless ``errors_ok``."""
+    """The per-job invariants plus the ground truth; no JobErrorEvent unless ``errors_ok``."""
     by_job = check_events(events, names)
     if not errors_ok:
-        errors = [e for e in events if isinstance(e, JobError)]
+        errors = [e for e in events if isinstance(e, JobErrorEvent)]
         assert not errors, errors
     check_ground_truth(mock, by_job)
     return by_job

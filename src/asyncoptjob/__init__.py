@@ -17,6 +17,9 @@ fake transport and a manual clock to unit-test code built on the library.
 
 from __future__ import annotations
 
+import warnings as _warnings
+from typing import Any as _Any
+
 from ._api import wait_until_done, watch
 from ._clock import Clock, MonotonicClock
 from ._errors import (
@@ -33,14 +36,14 @@ from ._errors import (
     TransportError,
     WaitTimeoutError,
 )
-from ._events import Event, JobError, JobStatus, StatusChange
+from ._events import Description, Event, JobErrorEvent, JobStatus, StatusChange
 from ._names import validate_names
 from ._options import PollerOptions
 from ._policy import PollPolicy
 from ._poller import Poller
-from ._ratelimit import AdaptiveRateLimiter, RateLimiterStatistics
+from ._ratelimit import AdaptiveRateLimiter, RateBudget, RateLimiterStatistics
 from ._retry import RetryPolicy
-from ._stats import PollerHealth, PollerStats
+from ._stats import FleetStats, PollerHealth, PollerStats
 from ._sweep import SweepPolicy
 from ._transport import AioBotocoreTransport, Transport, client_config
 from ._watch import Watch
@@ -59,12 +62,14 @@ __all__ = [
     # events
     "Event",
     "StatusChange",
-    "JobError",
+    "JobErrorEvent",
     "JobStatus",
+    "Description",
     # strategies
     "PollPolicy",
     "RetryPolicy",
     "SweepPolicy",
+    "RateBudget",
     "AdaptiveRateLimiter",
     "RateLimiterStatistics",
     "Clock",
@@ -76,6 +81,7 @@ __all__ = [
     # statistics
     "PollerStats",
     "PollerHealth",
+    "FleetStats",
     # errors
     "AsyncOptJobError",
     "TransportError",
@@ -91,3 +97,16 @@ __all__ = [
     "StateError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> _Any:
+    # Deprecated names, kept for one release.
+    if name == "JobError":
+        _warnings.warn(
+            "asyncoptjob.JobError was renamed JobErrorEvent (it is an event, not an exception); "
+            "the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return JobErrorEvent
+    raise AttributeError(f"module 'asyncoptjob' has no attribute {name!r}")

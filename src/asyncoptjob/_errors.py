@@ -21,7 +21,7 @@ code above it never sees botocore's ``ClientError``::
                                        SQLite or corrupt, from a newer version, or in use)
 
 A job that cannot be watched does not end the whole watch: it yields a
-:class:`~asyncoptjob.JobError` event carrying one of the ``TransportError`` subclasses.
+:class:`~asyncoptjob.JobErrorEvent` carrying one of the ``TransportError`` subclasses.
 ``CredentialsError`` is the exception: it concerns every job, so it is raised.
 """
 

@@ -11,10 +11,13 @@ if TYPE_CHECKING:
     from types_aiobotocore_sagemaker.type_defs import DescribeOptimizationJobResponseTypeDef
 
     Description = DescribeOptimizationJobResponseTypeDef
+    """A DescribeOptimizationJob response as botocore parses it: a ``dict`` whose keys and
+    value types are those of ``DescribeOptimizationJobResponseTypeDef`` (what
+    ``wait_until_done`` returns and ``StatusChange.description`` holds)."""
 else:
     Description = dict
 
-__all__ = ["Description", "Event", "JobError", "JobStatus", "StatusChange"]
+__all__ = ["Description", "Event", "JobErrorEvent", "JobStatus", "StatusChange"]
 
 
 class JobStatus(str, enum.Enum):
@@ -81,7 +84,7 @@ class StatusChange:
 
 
 @dataclass(frozen=True, slots=True)
-class JobError:
+class JobErrorEvent:
     """A job could not be watched to its end; it is the job's terminal outcome.
 
     Attributes:
@@ -98,7 +101,7 @@ class JobError:
         return True
 
 
-Event: TypeAlias = StatusChange | JobError
+Event: TypeAlias = StatusChange | JobErrorEvent
 """What ``watch()`` yields."""
 
 

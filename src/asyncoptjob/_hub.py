@@ -33,7 +33,7 @@ from ._errors import (
     TransientError,
     TransportError,
 )
-from ._events import JobError, JobStatus, StatusChange
+from ._events import JobErrorEvent, JobStatus, StatusChange
 from ._log import get_logger
 from ._pipeline import Pipeline
 from ._ratelimit import RateBudget
@@ -140,7 +140,7 @@ class Hub:
         # Bound once: the logging route and its level gate are resolved now, not per call.
         self.log = log.bind()
         self.events = 0
-        #: Status changes delivered, by status (``events`` less the JobError events).
+        #: Status changes delivered, by status (``events`` less the JobErrorEvent events).
         self.delivered: dict[str, int] = {}
         #: Called once per change a describe observed after the job's first observation
         #: (the metrics' detection lag; None: nobody listens).
@@ -348,7 +348,7 @@ class Hub:
         if not remote and self.fleet is not None:
             self.fleet.share_error(job.name, error)
         self.log.warning("job_error", job_name=job.name, error=error.code, message=str(error))
-        event = JobError(job.name, error)
+        event = JobErrorEvent(job.name, error)
         subs = job.subs + (job.pending or [])
         for sub in subs:
             sub.deliver(event, terminal=True)
@@ -391,7 +391,7 @@ class Hub:
             self._remove(job)
 
     def apply_remote_error(self, name: str, error: TransportError) -> None:
-        """Another process gave ``name`` up with ``error``: the same JobError here."""
+        """Another process gave ``name`` up with ``error``: the same JobErrorEvent here."""
         job = self.jobs.get(name)
         if job is not None and not job.removed:
             self._finish_error(job, error, remote=True)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from types_aiobotocore_sagemaker import SageMakerClient
 
+    from ._ratelimit import RateBudget
     from ._transport import Transport
 
 __all__ = ["Options", "PollerOptions", "resolve_options"]
@@ -61,6 +62,11 @@ class PollerOptions(TypedDict, total=False):
       (a slow start: no burst of throttles while it learns the limit; in fleet mode one
       slow start for the whole fleet); None sends freely until the first throttle, like
       botocore's adaptive mode.
+    - ``rate_budget`` (None): a :class:`~asyncoptjob.RateBudget` of your own in place of
+      the default :class:`~asyncoptjob.AdaptiveRateLimiter` (for example one limiter
+      shared by two Pollers of the same account and Region, or a custom strategy);
+      excludes ``max_rate``, ``initial_rate`` (they configure the default) and
+      ``redis_url`` (a fleet's budget is the fleet's).
     - ``poll_interval`` (20 s): seconds between polls of a job, or a ``PollPolicy``.
     - ``not_found_grace`` (60 s): how long ResourceNotFound is retried for a job
       (a describe right after create can answer it) before it counts.
@@ -106,6 +112,7 @@ class PollerOptions(TypedDict, total=False):
     max_concurrency: int
     max_rate: float | None
     initial_rate: float | None
+    rate_budget: RateBudget
     poll_interval: float | PollPolicy
     not_found_grace: float
     timeout: float | None
@@ -146,6 +153,7 @@ class Options:
     meter_provider: Any = None
     first_answer_timeout: float | None = DEFAULT_FIRST_ANSWER_TIMEOUT
     initial_rate: float | None = DEFAULT_INITIAL_RATE
+    rate_budget: Any = None
 
     def __repr__(self) -> str:
         # Never show client/session objects: their reprs can carry credentials.
@@ -234,6 +242,7 @@ def resolve_options(options: dict[str, Any]) -> Options:
             raise ValueError(
                 "give state= or redis_url=, not both: in fleet mode the cursors live in Redis"
             )
+    rate_budget = _check_rate_budget(options)
     client = options.get("client")
     transport = options.get("transport")
     if client is not None and transport is not None:
@@ -272,7 +281,31 @@ def resolve_options(options: dict[str, Any]) -> Options:
         meter_provider=meter_provider,
         first_answer_timeout=None if first_answer_timeout is None else float(first_answer_timeout),
         initial_rate=None if initial_rate is None else float(initial_rate),
+        rate_budget=rate_budget,
     )
+
+
+_BUDGET_METHODS = ("acquire", "on_success", "on_throttle", "statistics")
+
+
+def _check_rate_budget(options: dict[str, Any]) -> Any:
+    """The ``rate_budget`` option, checked: a RateBudget, and nothing that contradicts it."""
+    budget = options.get("rate_budget")
+    if budget is None:
+        return None
+    missing = [name for name in _BUDGET_METHODS if not callable(getattr(budget, name, None))]
+    if missing or not hasattr(budget, "rate"):
+        raise ValueError(
+            "rate_budget must be a RateBudget (rate, acquire(), on_success(), on_throttle(), "
+            f"statistics()), like AdaptiveRateLimiter; got {budget!r}"
+        )
+    clashes = [name for name in ("max_rate", "initial_rate", "redis_url") if name in options]
+    if clashes:
+        raise ValueError(
+            f"give rate_budget= or {', '.join(clashes)}=, not both: "
+            "max_rate and initial_rate configure the default budget, and a fleet's is shared"
+        )
+    return budget
 
 
 def split_timeout(options: dict[str, Any], timeout: float | None) -> float | None:

@@ -18,7 +18,7 @@ from ._metrics import register
 from ._names import validate_names
 from ._options import Options, resolve_options, split_timeout
 from ._pipeline import DESCRIBE, LIST
-from ._ratelimit import AdaptiveRateLimiter
+from ._ratelimit import AdaptiveRateLimiter, RateBudget
 from ._state import DEFAULT_CONSUMER, consumer_cursors, open_state, remember
 from ._stats import PollerHealth, PollerStats
 from ._transport import open_transport
@@ -48,18 +48,20 @@ async def open_hub(stack: AsyncExitStack, options: Options) -> Hub:
     fleet = await _enter_fleet(stack, options)
     # Written out and closed after the hub stops (the stack closes in reverse).
     state = await open_state(stack, options, fleet)
-    local = (
-        None
-        if fleet is not None
-        else AdaptiveRateLimiter(
+    limiter: RateBudget
+    if fleet is not None:
+        limiter = fleet.budget
+    elif options.rate_budget is not None:
+        limiter = options.rate_budget
+    else:
+        limiter = AdaptiveRateLimiter(
             max_rate=options.max_rate, initial_rate=options.initial_rate, clock=options.clock
         )
-    )
-    limiter = fleet.budget if fleet is not None else local
-    assert limiter is not None
     hub = Hub(transport, options, limiter=limiter, fleet=fleet, rng=random.Random(), state=state)
     if state is not None:
-        remember(state, hub, local)
+        # The learned rate is the default limiter's to keep (a fleet's lives in Redis).
+        learned = limiter if isinstance(limiter, AdaptiveRateLimiter) else None
+        remember(state, hub, learned)
     # Pushed before the task group: the hub's totals are folded in once it has stopped.
     stack.callback(register(hub, options.meter_provider))
     tg = await stack.enter_async_context(anyio.create_task_group())
@@ -75,7 +77,7 @@ async def _run(hub: Hub, run: Callable[[], Awaitable[None]]) -> None:
     try:
         await run()
     except Exception as exc:
-        # A bug, not a job's failure (those become JobError events): every caller
+        # A bug, not a job's failure (those become JobErrorEvent events): every caller
         # gets the error itself rather than a cancellation, and the hub stays closed.
         error: BaseException = exc
         # The hub's task group wraps the error in an exception group: unwrap a lone one.

@@ -45,7 +45,7 @@ class RetryPolicy:
     (``random(0, min(max_wait, initial_wait * 2**n))``, see the AWS Architecture Blog's
     "Exponential Backoff And Jitter"). Each attempt first takes a token from the shared
     rate budget, so retries never exceed it. A job whose calls keep failing for
-    ``max_elapsed`` seconds gets a :class:`~asyncoptjob.JobError`; nothing retries
+    ``max_elapsed`` seconds gets a :class:`~asyncoptjob.JobErrorEvent`; nothing retries
     forever. Other errors are never retried here (not-found has its own grace period).
 
     Args:

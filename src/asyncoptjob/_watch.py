@@ -20,7 +20,7 @@ import anyio.lowlevel
 
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
-from ._events import Event, JobError, JobStatus, StatusChange
+from ._events import Event, JobErrorEvent, JobStatus, StatusChange
 from ._state import NO_STATE
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ async def collect(
     try:
         async with aclosing(events):  # type: ignore[type-var]
             async for event in events:
-                if isinstance(event, JobError):
+                if isinstance(event, JobErrorEvent):
                     raise event.error
                 if event.is_terminal:
                     done[event.job_name] = event.description
@@ -197,7 +197,7 @@ class Watch:
     """The events of a set of jobs: ``async for event in watch`` or ``async with watch as events``.
 
     Ends by itself once every job has a terminal outcome (a terminal ``StatusChange``
-    or a ``JobError``). Polling goes on in the background whatever the loop body does;
+    or a ``JobErrorEvent``). Polling goes on in the background whatever the loop body does;
     events wait in a buffer bounded by the jobs watched, and none is dropped.
 
     Leaving early (``break``, an exception in the loop body, cancellation, ``aclose()``)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from rich.console import Console
 
-from asyncoptjob import JobError, JobNotFoundError, JobStatus, PollerStats, StatusChange
+from asyncoptjob import JobErrorEvent, JobNotFoundError, JobStatus, PollerStats, StatusChange
 from asyncoptjob.cli import ExitCode
 from asyncoptjob.cli._board import Board
 from asyncoptjob.cli._connect import Connection
@@ -90,7 +90,7 @@ def test_board_counts_rates_and_exit_status() -> None:
     assert board.unfinished() == {"job-c": "PENDING"}
     assert board.exit_code() == ExitCode.TIMEOUT  # a job is unfinished
 
-    board.record(JobError("job-c", JobNotFoundError("not found", code="ResourceNotFound")))
+    board.record(JobErrorEvent("job-c", JobNotFoundError("not found", code="ResourceNotFound")))
     assert board.exit_code() == ExitCode.FAILED
     board.interrupted = True
     assert board.exit_code() == ExitCode.INTERRUPTED
@@ -117,14 +117,14 @@ def test_json_lines_carry_the_documented_fields() -> None:
         "observed_at": "2024-05-01T12:00:00+00:00",
         "failure_reason": "CapacityError: no GPUs",
     }
-    error = JobError("job-c", JobNotFoundError("job-c was not found", code="ResourceNotFound"))
+    error = JobErrorEvent("job-c", JobNotFoundError("job-c was not found", code="ResourceNotFound"))
     assert event_record(error) == {
         "job_name": "job-c",
         "error": "JobNotFoundError",
         "message": "job-c was not found",
         "code": "ResourceNotFound",
     }
-    assert "code" not in event_record(JobError("job-d", RuntimeError("boom")))
+    assert "code" not in event_record(JobErrorEvent("job-d", RuntimeError("boom")))
 
 
 # -- rendering -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from asyncoptjob import (
     CredentialsError,
     Event,
     InvalidRequestError,
-    JobError,
+    JobErrorEvent,
     Poller,
     PollPolicy,
     RetryPolicy,
@@ -51,7 +51,7 @@ async def test_throttling_storm_opens_and_closes_and_every_job_finishes(
             final_rate = poller.stats.rate_limit
             stats = poller.stats
         check_events(events, names)
-        assert not [e for e in events if isinstance(e, JobError)]
+        assert not [e for e in events if isinstance(e, JobErrorEvent)]
         assert stats.requests["throttled"] > 0
         assert stats.retries > 0
         # The adaptive rate dropped during the storm and grew back after it.
@@ -106,7 +106,7 @@ async def test_transient_faults_are_retried_and_nothing_is_lost(
         names = mock.seed_jobs(15)
         events = [e async for e in watch(names, **quick_retry_opts(mock, aio_session))]
         by_job = check_events(events, names)
-        assert not [e for e in events if isinstance(e, JobError)]
+        assert not [e for e in events if isinstance(e, JobErrorEvent)]
         assert all(seq[-1].is_terminal for seq in by_job.values())
         counts = mock.stats().counters["DescribeOptimizationJob"]
         assert sum(n for outcome, n in counts.items() if outcome != "ok") > 0
@@ -118,7 +118,7 @@ async def test_persistent_transient_failure_becomes_a_job_error(aio_session: Any
         retry = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=0.3, max_attempts=3)
         events = [e async for e in watch(names, **quick_retry_opts(mock, aio_session, retry=retry))]
         assert {e.job_name for e in events} == set(names)
-        assert all(isinstance(e, JobError) for e in events)
+        assert all(isinstance(e, JobErrorEvent) for e in events)
         assert all(e.error.code in ("InternalFailure", "ServiceUnavailable") for e in events)  # type: ignore[union-attr]
 
 
@@ -158,7 +158,7 @@ async def test_validation_error_becomes_a_job_error(aio_session: Any) -> None:
         events = [e async for e in watch(names, **quick_retry_opts(mock, aio_session))]
         assert len(events) == 2
         for event in events:
-            assert isinstance(event, JobError)
+            assert isinstance(event, JobErrorEvent)
             assert isinstance(event.error, InvalidRequestError)
         with pytest.raises(InvalidRequestError):
             await wait_until_done(names, **quick_retry_opts(mock, aio_session))

@@ -15,7 +15,7 @@ import pytest
 
 from asyncoptjob import (
     CredentialsError,
-    JobError,
+    JobErrorEvent,
     JobNotFoundError,
     JobStatus,
     Poller,
@@ -146,7 +146,7 @@ async def test_a_job_that_keeps_failing_is_given_up_after_max_elapsed() -> None:
         assert poller.stats.jobs_active == 1  # still retrying
         await clock.advance(30)
         event = await next_event(events)
-    assert isinstance(event, JobError)
+    assert isinstance(event, JobErrorEvent)
     assert isinstance(event.error, TransientError)
 
 
@@ -167,7 +167,7 @@ async def test_not_found_is_retried_for_the_grace_period(grace: float, outcome: 
         assert isinstance(event, StatusChange)
         assert event.status == "STARTING"
     else:
-        assert isinstance(event, JobError)
+        assert isinstance(event, JobErrorEvent)
         assert isinstance(event.error, JobNotFoundError)
         assert transport.count() == 3  # t = 0, 5, 10: the grace ran out at 10
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import asyncoptjob
 from asyncoptjob import (
-    JobError,
+    JobErrorEvent,
     JobNotFoundError,
     JobStatus,
     Poller,
@@ -33,11 +33,13 @@ EXPECTED_ALL = {
     "validate_names",
     "Event",
     "StatusChange",
-    "JobError",
+    "JobErrorEvent",
     "JobStatus",
+    "Description",
     "PollPolicy",
     "RetryPolicy",
     "SweepPolicy",
+    "RateBudget",
     "AdaptiveRateLimiter",
     "RateLimiterStatistics",
     "Clock",
@@ -47,6 +49,7 @@ EXPECTED_ALL = {
     "client_config",
     "PollerStats",
     "PollerHealth",
+    "FleetStats",
     "AsyncOptJobError",
     "TransportError",
     "ThrottledError",
@@ -68,6 +71,14 @@ def test_all_is_exactly_the_public_names() -> None:
     assert len(asyncoptjob.__all__) == len(EXPECTED_ALL)
     for name in asyncoptjob.__all__:
         assert hasattr(asyncoptjob, name), name
+
+
+def test_the_old_error_event_name_still_works_with_a_deprecation_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="JobErrorEvent"):
+        old = asyncoptjob.JobError  # type: ignore[attr-defined]
+    assert old is JobErrorEvent
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = asyncoptjob.no_such_name  # type: ignore[attr-defined]
 
 
 def test_the_testing_kit_exports_exactly_its_public_names() -> None:
@@ -118,7 +129,7 @@ def test_events_are_frozen_slotted_dataclasses() -> None:
         event.status = JobStatus.FAILED  # type: ignore[misc]
     assert not hasattr(event, "__dict__")
     assert "description" not in repr(event)  # whole responses stay out of reprs and logs
-    error = JobError("a", JobNotFoundError("gone", code="ResourceNotFound"))
+    error = JobErrorEvent("a", JobNotFoundError("gone", code="ResourceNotFound"))
     assert error.is_terminal
     assert not hasattr(error, "__dict__")
 
@@ -247,3 +258,56 @@ def test_fast_name_check_matches_the_api_pattern(name: str) -> None:
     from asyncoptjob._names import _NAME_RE, _is_valid
 
     assert _is_valid(name) == (_NAME_RE.fullmatch(name) is not None)
+
+
+class _CountingBudget:
+    """A RateBudget of the application's own: the default limiter, counted."""
+
+    def __init__(self) -> None:
+        self.inner = asyncoptjob.AdaptiveRateLimiter(max_rate=1000)
+        self.acquired = 0
+        self.successes = 0
+
+    @property
+    def rate(self) -> float | None:
+        return self.inner.rate
+
+    def statistics(self) -> asyncoptjob.RateLimiterStatistics:
+        return self.inner.statistics()
+
+    async def acquire(self) -> None:
+        self.acquired += 1
+        await self.inner.acquire()
+
+    def on_success(self, sent_at: float | None = None) -> None:
+        self.successes += 1
+
+    def on_throttle(self, sent_at: float | None = None) -> None:  # pragma: no cover
+        self.inner.on_throttle(sent_at)
+
+
+async def test_a_rate_budget_of_ones_own_is_used_for_every_call() -> None:
+    from asyncoptjob.testing import FakeRequest, FakeTransport, describe_response
+
+    def handler(request: FakeRequest) -> dict[str, object]:
+        return dict(describe_response(request.job_name or "", "COMPLETED"))
+
+    budget = _CountingBudget()
+    async with Poller(transport=FakeTransport(handler), rate_budget=budget) as poller:
+        await poller.wait_until_done(["job-a", "job-b"], timeout=30)
+    assert budget.acquired == 2
+    assert budget.successes == 2
+
+
+@pytest.mark.parametrize(
+    "other", [{"max_rate": 5}, {"initial_rate": 1}, {"redis_url": "redis://127.0.0.1:1/0"}]
+)
+def test_a_rate_budget_excludes_the_options_it_replaces(other: dict[str, object]) -> None:
+    budget = asyncoptjob.AdaptiveRateLimiter()
+    with pytest.raises(ValueError, match=f"rate_budget= or {next(iter(other))}="):
+        Poller(rate_budget=budget, **other)  # type: ignore[arg-type]
+
+
+def test_a_rate_budget_must_be_one() -> None:
+    with pytest.raises(ValueError, match="rate_budget must be a RateBudget"):
+        Poller(rate_budget=object())  # type: ignore[arg-type]

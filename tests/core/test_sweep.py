@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncoptjob import (
-    JobError,
+    JobErrorEvent,
     JobNotFoundError,
     Poller,
     PollerStats,
@@ -252,7 +252,7 @@ async def sweep_to_the_end(
     by_job = check_events(events, names)
     truth = mock.transitions(names)
     for name, seq in by_job.items():
-        assert not isinstance(seq[-1], JobError)
+        assert not isinstance(seq[-1], JobErrorEvent)
         assert seq[-1].status == truth[name][-1][0]
     assert stats.strategy == "sweep"
     assert stats.sweeps > 0
@@ -325,7 +325,7 @@ async def test_a_job_deleted_while_sweeping_is_confirmed_by_a_describe(
                         await client.delete_optimization_job(OptimizationJobName=doomed)
             assert poller.stats.sweeps > 0
         check_events(events, [doomed])
-        assert isinstance(events[-1], JobError)
+        assert isinstance(events[-1], JobErrorEvent)
         assert isinstance(events[-1].error, JobNotFoundError)
         assert mock.stats().count("DescribeOptimizationJob", "ResourceNotFound") >= 1
 

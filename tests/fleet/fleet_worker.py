@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import structlog
 
-from asyncoptjob import JobError, Poller, PollPolicy, StatusChange, SweepPolicy
+from asyncoptjob import JobErrorEvent, Poller, PollPolicy, StatusChange, SweepPolicy
 from asyncoptjob._transport import open_transport
 from tests.helpers import CountingTransport
 
@@ -57,7 +57,7 @@ async def main(config: dict[str, Any]) -> None:
                                 event.description["OptimizationJobName"],
                             ]
                         )
-                    elif isinstance(event, JobError):
+                    elif isinstance(event, JobErrorEvent):
                         results[i].append([event.job_name, "error", repr(event.error), ""])
 
             async with anyio.create_task_group() as tg:

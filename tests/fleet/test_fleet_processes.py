@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from asyncoptjob import Event, JobError, JobStatus, PollPolicy, StatusChange
+from asyncoptjob import Event, JobErrorEvent, JobStatus, PollPolicy, StatusChange
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 from asyncoptjob.testing import RedisServer, check_events
 from tests.helpers import ROOT, check_handovers, sync_sagemaker_client
@@ -160,7 +160,7 @@ def as_events(rows: list[list[Any]]) -> list[Event]:
     events: list[Event] = []
     for name, prev, status, described in rows:
         if prev == "error":
-            events.append(JobError(name, RuntimeError(status)))
+            events.append(JobErrorEvent(name, RuntimeError(status)))
         else:
             events.append(
                 StatusChange(

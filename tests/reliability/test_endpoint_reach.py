@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from asyncoptjob import (
-    JobError,
+    JobErrorEvent,
     JobNotFoundError,
     Poller,
     RetryPolicy,
@@ -70,7 +70,7 @@ async def test_an_endpoint_that_answered_then_went_away_is_retried(aio_session: 
         async with Poller(**options) as poller:
             async with poller.watch([name]) as events:
                 first = await anext(events)
-                assert not isinstance(first, JobError)
+                assert not isinstance(first, JobErrorEvent)
                 await endpoint.__aexit__(None, None, None)
                 stopped = True
                 last = await anext(events)
@@ -78,8 +78,8 @@ async def test_an_endpoint_that_answered_then_went_away_is_retried(aio_session: 
     finally:
         if not stopped:
             await endpoint.__aexit__(None, None, None)
-    # An outage: retried for the whole RetryPolicy budget, then a transient JobError.
-    assert isinstance(last, JobError)
+    # An outage: retried for the whole RetryPolicy budget, then a transient JobErrorEvent.
+    assert isinstance(last, JobErrorEvent)
     assert isinstance(last.error, TransientError)
     assert last.error.code != "EndpointUnreachable"
     assert stats.retries > 1

@@ -23,7 +23,7 @@ from asyncoptjob import (
     AioBotocoreTransport,
     CredentialsError,
     Event,
-    JobError,
+    JobErrorEvent,
     JobNotFoundError,
     Poller,
     StatusChange,
@@ -245,9 +245,9 @@ async def test_not_found_that_clears_and_not_found_that_never_does(
         by_job = check_against_mock(mock, events, late + ghosts, errors_ok=True)
         for name in late:  # cleared within the grace period: a normal job
             assert isinstance(by_job[name][-1], StatusChange)
-        for name in ghosts:  # never appeared: one JobError after the grace period
+        for name in ghosts:  # never appeared: one JobErrorEvent after the grace period
             (only,) = by_job[name]
-            assert isinstance(only, JobError)
+            assert isinstance(only, JobErrorEvent)
             assert isinstance(only.error, JobNotFoundError)
             assert only.error.job_name == name
         log = mock.requests()
@@ -293,7 +293,7 @@ async def test_job_deleted_while_watched(aio_session: Any, make_aio_client: Any,
         for name in doomed:
             *before, last = by_job[name]
             assert before, "the deleted job was seen before it was deleted"
-            assert isinstance(last, JobError)
+            assert isinstance(last, JobErrorEvent)
             assert isinstance(last.error, JobNotFoundError)
         for name in names[3:]:
             assert by_job[name][-1].status == "COMPLETED"  # type: ignore[union-attr]
@@ -324,7 +324,7 @@ async def test_a_deleted_job_ends_at_once_even_with_a_long_grace(
             async for event in watch(name, timeout=10, **options):
                 events.append(event)
                 seen.set()
-        assert isinstance(events[-1], JobError)
+        assert isinstance(events[-1], JobErrorEvent)
         assert mock.stats().count(DESCRIBE, "ResourceNotFound") == 1
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from asyncoptjob import (
     AdaptiveRateLimiter,
-    JobError,
+    JobErrorEvent,
     Poller,
     PollPolicy,
     RetryPolicy,
@@ -259,7 +259,7 @@ async def test_a_closed_client_is_a_clear_error_not_a_hang(
             async with Poller(client=client, poll_interval=FAST_POLL) as poller:
                 events = [e async for e in poller.watch(["job-00000", "job-00001"])]
         assert {e.job_name for e in events} == {"job-00000", "job-00001"}
-        assert all(isinstance(e, JobError) and "closed" in str(e.error) for e in events)
+        assert all(isinstance(e, JobErrorEvent) and "closed" in str(e.error) for e in events)
         assert mock.stats().counters == {}  # nothing was sent
         await check_no_leaks(mock)
 
@@ -292,7 +292,7 @@ async def test_a_client_closed_mid_watch_ends_every_job_clearly(
             by_job.setdefault(event.job_name, []).append(event)
         assert set(by_job) == set(names)
         for seq in by_job.values():
-            assert isinstance(seq[-1], JobError)
+            assert isinstance(seq[-1], JobErrorEvent)
             assert sum(e.is_terminal for e in seq) == 1
         await check_no_leaks(mock)
 

@@ -129,7 +129,7 @@ async def test_credentials_never_appear_in_logs_reprs_events_or_errors(
         seen += [limiter, limiter.statistics(), PollPolicy(), RetryPolicy(), mock]
         seen += _default_instances()
     kinds = {type(obj).__name__ for obj in seen}
-    assert {"StatusChange", "JobError", "PollerStats", "Poller", "Watch"} <= kinds, kinds
+    assert {"StatusChange", "JobErrorEvent", "PollerStats", "Poller", "Watch"} <= kinds, kinds
     assert {"JobFailedError", "WaitTimeoutError", "CredentialsError"} <= kinds, kinds
     texts = [text for obj in seen for text in _texts(obj)]
     texts += [repr(entry) for entry in logs]

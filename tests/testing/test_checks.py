@@ -10,7 +10,7 @@ import pytest
 
 import asyncoptjob.testing._checks
 import asyncoptjob.testing._redis
-from asyncoptjob import Event, JobError, JobNotFoundError, JobStatus, StatusChange
+from asyncoptjob import Event, JobErrorEvent, JobNotFoundError, JobStatus, StatusChange
 from asyncoptjob.testing import (
     EventOrder,
     InvariantError,
@@ -34,8 +34,8 @@ def change(
     return StatusChange(name, previous, status, **fields)
 
 
-def error(name: str) -> JobError:
-    return JobError(name, JobNotFoundError(f"{name} not found"))
+def error(name: str) -> JobErrorEvent:
+    return JobErrorEvent(name, JobNotFoundError(f"{name} not found"))
 
 
 @pytest.mark.parametrize("module", [asyncoptjob.testing._checks, asyncoptjob.testing._redis])

@@ -112,7 +112,7 @@ replica that takes the lease over lists from where the last holder got to, not f
 own start, which would miss what changed in between for other replicas' jobs); after
 each complete window it moves the watermark forward.
 
-A job given up with a ``JobError`` by the process polling it is added as an error entry,
+A job given up with a ``JobErrorEvent`` by the process polling it is added as an error entry,
 and every process watching it ends it the same.
 
 Redis going away: the first failed call logs ``fleet_redis_unavailable`` and switches to

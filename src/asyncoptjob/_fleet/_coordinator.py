@@ -235,7 +235,7 @@ class Fleet:
             self.lost(exc)
             return False
         for name, text in zip(names, errors, strict=True):
-            if text:  # another process gave it up for good: the same JobError
+            if text:  # another process gave it up for good: the same JobErrorEvent
                 host.apply_remote_error(name, decode_error(name, text))
         for name, job in zip(names, snapshot, strict=True):
             _catch_up(host, name, job)

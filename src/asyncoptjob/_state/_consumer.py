@@ -83,7 +83,7 @@ class ConsumerCursors:
         self._held = event
 
     def commit(self) -> None:
-        """The consumer handled the event last handed out: commit it (a JobError is not)."""
+        """The consumer handled the event last handed out: commit it (a JobErrorEvent is not)."""
         event, self._held = self._held, None
         if isinstance(event, StatusChange) and self._store is not None:
             self._store.commit(self.consumer, event.job_name, event.status, event.description)

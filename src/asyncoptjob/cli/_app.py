@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 
 from .. import __version__, validate_names
-from .._state import check_consumer
 from ._connect import Connection
 from ._demo import DemoSettings, run_demo
 from ._exit import CliError, ExitCode
@@ -206,11 +205,6 @@ def _settings(
 ) -> WatchSettings:
     if consumer is not None and state is None:
         raise CliError("--consumer needs --state FILE (where the consumer's cursors are kept)")
-    if consumer is not None:
-        try:
-            check_consumer(consumer)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
     return WatchSettings(
         names=read_names(names or [], from_file, sys.stdin),
         connection=Connection(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .. import Event, JobError, JobStatus, PollerStats, StatusChange
+from .. import Event, JobErrorEvent, JobStatus, PollerStats, StatusChange
 from ._exit import ExitCode
 
 __all__ = ["COLUMNS", "ERROR", "PENDING", "Board", "Transition"]
@@ -16,7 +16,7 @@ __all__ = ["COLUMNS", "ERROR", "PENDING", "Board", "Transition"]
 PENDING = "PENDING"
 """A job not observed yet."""
 ERROR = "ERROR"
-"""A job that could not be watched to its end (a JobError)."""
+"""A job that could not be watched to its end (a JobErrorEvent)."""
 COLUMNS: tuple[str, ...] = (PENDING, *(status.value for status in JobStatus), ERROR)
 """Every state a job can be shown in, in display order."""
 
@@ -67,7 +67,7 @@ class Board:
 
     def record(self, event: Event) -> Transition:
         """Apply one event; return the transition it represents."""
-        if isinstance(event, JobError):
+        if isinstance(event, JobErrorEvent):
             transition = Transition(
                 at=datetime.now(timezone.utc),
                 job_name=event.job_name,

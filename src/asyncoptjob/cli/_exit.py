@@ -13,7 +13,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     """Every job ended COMPLETED."""
     FAILED = 1
-    """At least one job ended FAILED or STOPPED, or could not be watched (a JobError)."""
+    """At least one job ended FAILED or STOPPED, or could not be watched (a JobErrorEvent)."""
     USAGE = 2
     """Bad arguments or configuration: names, options, credentials, region, endpoint."""
     TIMEOUT = 3

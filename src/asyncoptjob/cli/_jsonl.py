@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import Event, JobError, TransportError
+from .. import Event, JobErrorEvent, TransportError
 from ._board import failure_reason
 
 __all__ = ["event_record", "event_to_json"]
@@ -26,7 +26,7 @@ def event_record(event: Event) -> dict[str, Any]:
         >>> event_record(StatusChange("job-a", None, JobStatus.STARTING, {}, at))
         {'job_name': 'job-a', 'previous_status': None, 'status': 'STARTING', 'observed_at': '2024-01-01T00:00:00+00:00'}
     """  # noqa: E501  (a doctest's output line cannot be wrapped)
-    if isinstance(event, JobError):
+    if isinstance(event, JobErrorEvent):
         record: dict[str, Any] = {
             "job_name": event.job_name,
             "error": type(event.error).__name__,

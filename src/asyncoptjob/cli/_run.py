@@ -154,9 +154,12 @@ async def _watch_jobs(
         ):
             tg.start_soon(_sample_forever, poller, board, refresh, refresh_every)
             try:
-                watch = poller.watch(
-                    settings.names, timeout=settings.timeout, consumer=settings.consumer
-                )
+                try:
+                    watch = poller.watch(
+                        settings.names, timeout=settings.timeout, consumer=settings.consumer
+                    )
+                except ValueError as exc:  # a consumer name the Poller refuses: usage
+                    raise CliError(str(exc)) from None
                 async with watch as events:
                     async for event in events:
                         board.record(event)

@@ -4,7 +4,7 @@ Per job, whatever the faults:
 
 * the first ``StatusChange`` has ``previous_status`` None, each next one's is the
   status before it, and no status repeats back to back;
-* exactly one terminal outcome (a terminal ``StatusChange`` or a ``JobError``) comes,
+* exactly one terminal outcome (a terminal ``StatusChange`` or a ``JobErrorEvent``) comes,
   and it comes last;
 * against the endpoint's ground truth (its true transitions, e.g. the mock's
   ``/_mock/transitions``): the statuses seen are true statuses in the true order
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from .._events import Event, JobError, JobStatus, StatusChange
+from .._events import Event, JobErrorEvent, JobStatus, StatusChange
 
 __all__ = [
     "EventOrder",
@@ -36,7 +36,7 @@ class InvariantError(AssertionError):
 
 
 def _label(event: Event) -> str:
-    if isinstance(event, JobError):
+    if isinstance(event, JobErrorEvent):
         return "!" + str(getattr(event.error, "code", None) or type(event.error).__name__)
     return event.status.value
 
@@ -49,7 +49,7 @@ class EventOrder:
     """Follows each job's events as they arrive and checks each against those before it.
 
     ``histories`` keeps, per job, the statuses seen (their string values) and a
-    ``"!Code"`` entry for a ``JobError``: small enough for a run of thousands of jobs.
+    ``"!Code"`` entry for a ``JobErrorEvent``: small enough for a run of thousands of jobs.
 
     Example:
         >>> from datetime import datetime, timezone
@@ -86,7 +86,7 @@ class EventOrder:
         history.append(_label(event))
         if ended:
             raise InvariantError(f"{name}: an event after its terminal outcome: {history}")
-        if isinstance(event, JobError):
+        if isinstance(event, JobErrorEvent):
             return
         self._previous[name] = event.status
         if event.previous_status != previous:
