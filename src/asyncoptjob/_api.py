@@ -12,15 +12,15 @@ import anyio
 from ._events import Event
 from ._names import validate_names
 from ._options import Options, resolve_options
-from ._poller import Poller, open_hub
+from ._poller import Poller
 from ._state import consumer_cursors
 from ._watch import Watch, open_subscribed, subscribed
+from ._wiring import Opened, open_hub
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ._events import Description
-    from ._hub import Hub
     from ._options import PollerOptions
     from ._state import ConsumerCursors
 
@@ -74,8 +74,10 @@ def watch(
         return _in_background(valid, resolved, cursors)
 
     async def enter(stack: AsyncExitStack) -> AsyncIterator[Event]:
-        hub = await open_hub(stack, resolved)
-        return await open_subscribed(stack, hub, valid, resolved.timeout, cursors)
+        opened = await open_hub(stack, resolved)
+        if cursors is not None:
+            cursors.use(opened.state)
+        return await open_subscribed(stack, opened.hub, valid, resolved.timeout, cursors)
 
     return Watch(valid, events, enter, cursors)
 
@@ -94,8 +96,10 @@ async def _in_background(
         return
     host = _HubTask(options)
     try:
-        hub = await host.start()
-        events = subscribed(hub, names, options.timeout, cursors=cursors)
+        opened = await host.start()
+        if cursors is not None:
+            cursors.use(opened.state)
+        events = subscribed(opened.hub, names, options.timeout, cursors=cursors)
         async with aclosing(events):  # type: ignore[type-var]
             async for event in events:
                 yield event
@@ -107,29 +111,29 @@ async def _in_background(
 class _HubTask:
     """A hub opened and run in an asyncio task of its own, until :meth:`stop`."""
 
-    __slots__ = ("_error", "_hub", "_opened", "_options", "_stop", "_task")
+    __slots__ = ("_error", "_opened", "_options", "_running", "_stop", "_task")
 
     def __init__(self, options: Options) -> None:
         self._options = options
         self._task: asyncio.Task[None] | None = None
         self._opened = anyio.Event()
         self._stop = anyio.Event()
-        self._hub: Hub | None = None
+        self._running: Opened | None = None
         self._error: BaseException | None = None
 
-    async def start(self) -> Hub:
+    async def start(self) -> Opened:
         """Start the task; return the running hub, or raise what opening it raised."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="asyncoptjob-watch")
         await self._opened.wait()
-        if self._hub is None:
+        if self._running is None:
             assert self._error is not None
             raise self._error
-        return self._hub
+        return self._running
 
     async def _run(self) -> None:
         try:
             async with AsyncExitStack() as stack:
-                self._hub = await open_hub(stack, self._options)
+                self._running = await open_hub(stack, self._options)
                 self._opened.set()
                 await self._stop.wait()
         except Exception as exc:

@@ -13,11 +13,12 @@ instrument                    kind               attributes              meaning
                                                                          LastModifiedTime
 ============================  =================  ======================  ===========================
 
-All but the histogram are *observable* instruments: their callbacks read the counters
-the pipeline and the hub keep anyway (``Pipeline.requests``, ``Hub.delivered``...) at
-collection time, so the poll loop pays nothing for them. The histogram is recorded by
-the hub once per change a describe observed after a job's first observation (once per
-job, not per subscriber; a change another fleet process observed is that process's).
+All but the histogram are *observable* instruments: their callbacks read the
+:class:`~._stats.Statistics` each hub and its pipeline keep anyway (``requests``,
+``delivered``...) at collection time, so the poll loop pays nothing for them. The
+histogram listens to the statistics' changes: once per change a describe observed
+after a job's first observation (once per job, not per subscriber; a change another
+fleet process observed is that process's).
 
 Counters are per process: the totals of the hubs open now plus those of the hubs
 already closed (folded in when a hub closes, so a counter never goes down). Only
@@ -29,19 +30,22 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ._pipeline import DESCRIBE, LIST, OPERATIONS, OUTCOMES
+from ._operations import OPERATIONS, OUTCOMES
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Histogram, MeterProvider, Observation
 
     from ._events import Description, JobStatus
-    from ._hub import Hub
+    from ._stats import Statistics
 
-__all__ = ["LAG_BUCKETS", "METER_NAME", "register"]
+__all__ = ["LAG_BUCKETS", "METER_NAME", "Rates", "register"]
+
+#: The rate budgets' current rates by operation (None: not limited).
+Rates = Callable[[], Mapping[str, "float | None"]]
 
 #: The instrumentation scope of every instrument.
 METER_NAME = "asyncoptjob"
@@ -50,7 +54,7 @@ LAG_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 
 
 
 class _Instruments:
-    """The instruments of one meter provider and the hubs they read."""
+    """The instruments of one meter provider and the statistics they read."""
 
     def __init__(self, provider: MeterProvider | None) -> None:
         from importlib.metadata import version
@@ -59,7 +63,7 @@ class _Instruments:
 
         meter = metrics.get_meter(METER_NAME, version("asyncoptjob"), meter_provider=provider)
         self._lock = threading.Lock()
-        self._hubs: list[Hub] = []
+        self._hubs: list[tuple[Statistics, Rates]] = []
         # Totals of closed hubs: a counter must never go down when a Poller closes.
         self._requests = {op: dict.fromkeys(OUTCOMES, 0) for op in OPERATIONS}
         self._retries = dict.fromkeys(OPERATIONS, 0)
@@ -111,31 +115,36 @@ class _Instruments:
             explicit_bucket_boundaries_advisory=LAG_BUCKETS,
         )
 
-    def add(self, hub: Hub) -> Callable[[], None]:
+    def add(self, stats: Statistics, rates: Rates) -> Callable[[], None]:
+        entry = (stats, rates)
         with self._lock:
-            self._hubs.append(hub)
-        hub.on_change = self.record_change
-        return lambda: self._retire(hub)
+            self._hubs.append(entry)
+        stop_listening = stats.listen(self.record_change)
 
-    def _retire(self, hub: Hub) -> None:
+        def retire() -> None:
+            stop_listening()
+            self._retire(entry)
+
+        return retire
+
+    def _retire(self, entry: tuple[Statistics, Rates]) -> None:
         with self._lock:
-            if hub not in self._hubs:
+            if entry not in self._hubs:
                 return
-            self._hubs.remove(hub)
-            pipeline = hub.pipeline
-            for operation, counts in pipeline.requests.items():
+            self._hubs.remove(entry)
+            stats = entry[0]
+            for operation, counts in stats.requests.items():
                 for outcome, count in counts.items():
                     self._requests[operation][outcome] += count
-            for operation, count in pipeline.retried.items():
+            for operation, count in stats.retried.items():
                 self._retries[operation] += count
-            for status, count in hub.delivered.copy().items():
+            for status, count in stats.delivered.copy().items():
                 self._events[status] = self._events.get(status, 0) + count
-        hub.on_change = None
 
     def record_change(
         self, status: JobStatus, description: Description, observed_at: datetime
     ) -> None:
-        """Record the detection lag of one observed change (the hub's ``on_change``)."""
+        """Record the detection lag of one observed change (a statistics listener)."""
         modified: Any = description.get("LastModifiedTime")
         if not isinstance(modified, datetime):
             return
@@ -146,7 +155,7 @@ class _Instruments:
 
     # -- collection (may run on the exporter's thread) --------------------------------
 
-    def _live(self) -> tuple[Hub, ...]:
+    def _live(self) -> tuple[tuple[Statistics, Rates], ...]:
         with self._lock:
             return tuple(self._hubs)
 
@@ -154,8 +163,8 @@ class _Instruments:
         with self._lock:
             totals = {op: dict(counts) for op, counts in self._requests.items()}
             hubs = tuple(self._hubs)
-        for hub in hubs:
-            for operation, counts in hub.pipeline.requests.items():
+        for stats, _ in hubs:
+            for operation, counts in stats.requests.items():
                 for outcome, count in counts.items():
                     totals[operation][outcome] += count
         observation = self._observation
@@ -169,8 +178,8 @@ class _Instruments:
         with self._lock:
             totals = dict(self._retries)
             hubs = tuple(self._hubs)
-        for hub in hubs:
-            for operation, count in hub.pipeline.retried.items():
+        for stats, _ in hubs:
+            for operation, count in stats.retried.items():
                 totals[operation] += count
         observation = self._observation
         return [observation(count, {"operation": op}) for op, count in totals.items()]
@@ -179,23 +188,20 @@ class _Instruments:
         with self._lock:
             totals = dict(self._events)
             hubs = tuple(self._hubs)
-        for hub in hubs:
+        for stats, _ in hubs:
             # A C-level copy: the event loop may add a status meanwhile.
-            for status, count in hub.delivered.copy().items():
+            for status, count in stats.delivered.copy().items():
                 totals[status] = totals.get(status, 0) + count
         observation = self._observation
         return [observation(count, {"status": status}) for status, count in totals.items()]
 
     def _observe_jobs(self, _options: CallbackOptions) -> Iterable[Observation]:
-        return [self._observation(sum(len(hub.jobs) for hub in self._live()))]
+        return [self._observation(sum(stats.jobs_active for stats, _ in self._live()))]
 
     def _observe_rate(self, _options: CallbackOptions) -> Iterable[Observation]:
         rates: dict[str, float] = {}
-        for hub in self._live():
-            limits: list[tuple[str, float | None]] = [(DESCRIBE, hub.limiter.rate)]
-            if hub.sweeps is not None:
-                limits.append((LIST, hub.sweeps.sweeper.limiter.rate))
-            for operation, rate in limits:
+        for _, current in self._live():
+            for operation, rate in current().items():
                 # None: not limited (no max_rate, and no throttle seen yet).
                 if rate is not None:
                     rates[operation] = rates.get(operation, 0.0) + rate
@@ -216,8 +222,11 @@ def _otel_installed() -> bool:
     return True
 
 
-def register(hub: Hub, meter_provider: MeterProvider | None = None) -> Callable[[], None]:
-    """Report ``hub`` through the instruments of ``meter_provider`` (None: the global one).
+def register(
+    stats: Statistics, rates: Rates, meter_provider: MeterProvider | None = None
+) -> Callable[[], None]:
+    """Report a hub's ``stats`` and ``rates`` through the instruments of ``meter_provider``
+    (None: the global one).
 
     Instruments are created once per provider (the first time a hub registers); the
     global provider's are proxies that start reporting once the application installs
@@ -242,4 +251,4 @@ def register(hub: Hub, meter_provider: MeterProvider | None = None) -> Callable[
             if found is None:
                 found = _by_provider[meter_provider] = _Instruments(meter_provider)
             instruments = found
-    return instruments.add(hub)
+    return instruments.add(stats, rates)

@@ -21,21 +21,16 @@ from tenacity import RetryCallState
 from ._clock import Clock
 from ._errors import JobNotFoundError, ThrottledError, TransientError, TransportError
 from ._log import get_logger
+from ._operations import DESCRIBE, LIST, OPERATIONS, OUTCOMES
 from ._ratelimit import RateBudget
 from ._retry import RETRYABLE, RetryPolicy
+from ._stats import Statistics
 
 __all__ = ["DESCRIBE", "LIST", "OPERATIONS", "OUTCOMES", "Pipeline", "outcome_of"]
 
 log = get_logger()
 
 T = TypeVar("T")
-
-DESCRIBE = "DescribeOptimizationJob"
-LIST = "ListOptimizationJobs"
-OPERATIONS = (DESCRIBE, LIST)
-#: What became of a call: accepted, throttled, a transient failure (5xx, timeout,
-#: dropped connection), an unknown job, or any other error.
-OUTCOMES = ("ok", "throttled", "transient", "not_found", "error")
 
 
 def outcome_of(exc: TransportError) -> str:
@@ -52,39 +47,20 @@ def outcome_of(exc: TransportError) -> str:
 class Pipeline:
     """Sends calls through a rate budget, counts their outcomes, retries with tenacity.
 
-    Attributes:
-        requests: ``{operation: {outcome: count}}`` for every call sent.
-        retries: backoff sleeps taken before a retry.
-        retried: the same, by operation.
-        in_flight: calls on the wire now.
-        answered_at: clock time of the last call SageMaker answered (None: none yet).
-        failures_in_a_row: calls that got no answer (throttled, transient, error) since
-            the last answered one; a ``not_found`` is an answer.
+    Its counts go to ``stats`` (:class:`~._stats.Statistics`): ``requests`` by operation
+    and outcome, ``retries`` and ``retried``, ``in_flight``, ``answered_at`` (a
+    ``not_found`` is an answer) and ``failures_in_a_row`` (calls that got no answer:
+    throttled, transient, error, since the last answered one).
     """
 
-    __slots__ = (
-        "answered_at",
-        "clock",
-        "failures_in_a_row",
-        "in_flight",
-        "log",
-        "requests",
-        "retried",
-        "retries",
-        "retry",
-    )
+    __slots__ = ("clock", "log", "retry", "stats")
 
-    def __init__(self, *, clock: Clock, retry: RetryPolicy) -> None:
+    def __init__(
+        self, *, clock: Clock, retry: RetryPolicy, stats: Statistics | None = None
+    ) -> None:
         self.clock = clock
         self.retry = retry
-        self.requests: dict[str, dict[str, int]] = {
-            operation: dict.fromkeys(OUTCOMES, 0) for operation in OPERATIONS
-        }
-        self.retries = 0
-        self.retried = dict.fromkeys(OPERATIONS, 0)
-        self.in_flight = 0
-        self.answered_at: float | None = None
-        self.failures_in_a_row = 0
+        self.stats = stats if stats is not None else Statistics()
         # Bound once: the logging route and its level gate are resolved now, not per call.
         self.log = log.bind()
 
@@ -98,8 +74,9 @@ class Pipeline:
         """
         await budget.acquire()
         sent_at = self.clock.now()
-        counts = self.requests[operation]
-        self.in_flight += 1
+        stats = self.stats
+        counts = stats.requests[operation]
+        stats.in_flight += 1
         try:
             answer = await send()
         except TransportError as exc:
@@ -108,20 +85,20 @@ class Pipeline:
             if outcome == "not_found":
                 self._answered()
             else:
-                self.failures_in_a_row += 1
+                stats.failures_in_a_row += 1
                 if outcome == "throttled":
                     budget.on_throttle(sent_at)
             raise
         finally:
-            self.in_flight -= 1
+            stats.in_flight -= 1
         counts["ok"] += 1
         self._answered()
         budget.on_success(sent_at)
         return answer, sent_at
 
     def _answered(self) -> None:
-        self.answered_at = self.clock.now()
-        self.failures_in_a_row = 0
+        self.stats.answered_at = self.clock.now()
+        self.stats.failures_in_a_row = 0
 
     async def call_retrying(
         self,
@@ -148,7 +125,7 @@ class Pipeline:
 
         def before_sleep(state: RetryCallState) -> None:
             self._before_sleep(state, budget)
-            self.retried[operation] += 1
+            self.stats.retried[operation] += 1
 
         retrying = self.retry.retrying(
             deadline=deadline, clock=self.clock, sleep=self.clock.sleep, before_sleep=before_sleep
@@ -163,7 +140,7 @@ class Pipeline:
         raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
 
     def _before_sleep(self, state: RetryCallState, budget: RateBudget) -> None:
-        self.retries += 1
+        self.stats.retries += 1
         exc = state.outcome.exception() if state.outcome is not None else None
         fields = {
             "job_name": getattr(exc, "job_name", None),

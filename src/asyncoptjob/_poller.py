@@ -2,176 +2,26 @@
 
 from __future__ import annotations
 
-import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, overload
 
-import anyio
-
-from ._clock import MonotonicClock
 from ._errors import PollerClosedError
 from ._events import Event
-from ._hub import Hub
-from ._log import get_logger
-from ._metrics import register
 from ._names import validate_names
-from ._options import Options, resolve_options, split_timeout
-from ._pipeline import DESCRIBE, LIST
-from ._ratelimit import AdaptiveRateLimiter, RateBudget
-from ._state import DEFAULT_CONSUMER, consumer_cursors, open_state, remember
+from ._options import resolve_options, split_timeout
+from ._state import DEFAULT_CONSUMER, consumer_cursors
 from ._stats import PollerHealth, PollerStats
-from ._transport import open_transport
 from ._watch import Watch, collect, open_subscribed, subscribed
+from ._wiring import Opened, health, open_hub, statistics
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
     from ._events import Description
-    from ._fleet import Fleet
     from ._options import PollerOptions
-    from ._transport import Transport
 
-__all__ = ["Poller", "open_hub"]
-
-log = get_logger()
-
-
-async def open_hub(stack: AsyncExitStack, options: Options) -> Hub:
-    """Open the transport, the fleet (with ``redis_url``) and a running hub on ``stack``.
-
-    The hub polls in a task group on ``stack``: closing the stack fails the hub's open
-    subscriptions with :class:`PollerClosedError`, cancels and reaps every task, leaves
-    the fleet and closes the connections the library opened.
-    """
-    transport = await _enter_transport(stack, options)
-    fleet = await _enter_fleet(stack, options)
-    # Written out and closed after the hub stops (the stack closes in reverse).
-    state = await open_state(stack, options, fleet)
-    limiter: RateBudget
-    if fleet is not None:
-        limiter = fleet.budget
-    elif options.rate_budget is not None:
-        limiter = options.rate_budget
-    else:
-        limiter = AdaptiveRateLimiter(
-            max_rate=options.max_rate, initial_rate=options.initial_rate, clock=options.clock
-        )
-    hub = Hub(transport, options, limiter=limiter, fleet=fleet, rng=random.Random(), state=state)
-    if state is not None:
-        # The learned rate is the default limiter's to keep (a fleet's lives in Redis).
-        learned = limiter if isinstance(limiter, AdaptiveRateLimiter) else None
-        remember(state, hub, learned)
-    # Pushed before the task group: the hub's totals are folded in once it has stopped.
-    stack.callback(register(hub, options.meter_provider))
-    tg = await stack.enter_async_context(anyio.create_task_group())
-    stack.callback(tg.cancel_scope.cancel)
-    stack.callback(hub.close, PollerClosedError("the Poller was closed while in use"))
-    tg.start_soon(_run, hub, hub.run)
-    if state is not None:
-        tg.start_soon(_run, hub, state.run)
-    return hub
-
-
-async def _run(hub: Hub, run: Callable[[], Awaitable[None]]) -> None:
-    try:
-        await run()
-    except Exception as exc:
-        # A bug, not a job's failure (those become JobErrorEvent events): every caller
-        # gets the error itself rather than a cancellation, and the hub stays closed.
-        error: BaseException = exc
-        # The hub's task group wraps the error in an exception group: unwrap a lone one.
-        while True:
-            inner = getattr(error, "exceptions", None)
-            if not (isinstance(inner, tuple) and len(inner) == 1):
-                break
-            error = inner[0]
-        log.error("poller_crashed", error=repr(error))
-        hub.close(error)
-
-
-async def _enter_fleet(stack: AsyncExitStack, options: Options) -> Fleet | None:
-    """With ``redis_url``: join the fleet (left, leases given back, when the stack closes)."""
-    if options.redis_url is None:
-        return None
-    from ._fleet import Fleet  # redis-py is imported only in fleet mode
-
-    fleet = Fleet(
-        options.redis_url,
-        prefix=options.redis_prefix,
-        max_rate=options.max_rate,
-        lease_ttl=options.redis_lease_ttl,
-        clock=MonotonicClock(),
-        list_max_rate=options.sweep.max_rate,
-        initial_rate=options.initial_rate,
-    )
-    stack.push_async_callback(fleet.aclose)
-    await fleet.open()
-    return fleet
-
-
-async def _enter_transport(stack: AsyncExitStack, options: Options) -> Transport:
-    """The options' transport, or one opened on ``stack`` (closed when the stack closes)."""
-    if options.transport is not None:
-        transport: Transport = options.transport
-        return transport
-    return await stack.enter_async_context(
-        open_transport(
-            client=options.client,
-            session=options.session,
-            region_name=options.region_name,
-            endpoint_url=options.endpoint_url,
-            config=options.config,
-            max_concurrency=options.max_concurrency,
-            first_answer_timeout=options.first_answer_timeout,
-            clock=options.clock,
-        )
-    )
-
-
-def statistics(hub: Hub) -> PollerStats:
-    """A snapshot of a hub's counters, its rate budget, sweeps and fleet."""
-    limiter = hub.limiter.statistics()
-    pipeline = hub.pipeline
-    sweeps = hub.sweeps
-    return PollerStats(
-        requests=dict(pipeline.requests[DESCRIBE]),
-        retries=pipeline.retries,
-        events_emitted=hub.events,
-        jobs_watched=hub.jobs_watched,
-        jobs_active=len(hub.jobs),
-        jobs_finished=hub.jobs_finished,
-        subscribers=len(hub.subscriptions),
-        in_flight=pipeline.in_flight,
-        rate_limit=limiter.rate,
-        measured_rate=limiter.measured_rate,
-        strategy="sweep" if sweeps is not None and sweeps.sweeping else "describe",
-        sweeps=sweeps.sweeper.sweeps if sweeps is not None else 0,
-        list_requests=dict(pipeline.requests[LIST]) if sweeps is not None else {},
-        sweep_hints=hub.hints,
-        fleet=hub.fleet.statistics() if hub.fleet is not None else None,
-    )
-
-
-def health(hub: Hub | None) -> PollerHealth:
-    """A hub's health snapshot (``hub`` None: a Poller not opened yet)."""
-    if hub is None:
-        return PollerHealth(
-            alive=False, ready=False, jobs_pending=0, last_success_age=None, consecutive_failures=0
-        )
-    pipeline = hub.pipeline
-    answered_at = pipeline.answered_at
-    alive = not hub.closed
-    # A full scan, on demand only: nothing is kept up to date on the poll path for it.
-    pending = sum(1 for job in list(hub.jobs.values()) if job.status is None)
-    return PollerHealth(
-        alive=alive,
-        ready=alive and pending == 0,
-        jobs_pending=pending,
-        last_success_age=None if answered_at is None else hub.clock.now() - answered_at,
-        consecutive_failures=pipeline.failures_in_a_row,
-        fleet_connected=hub.fleet.statistics().connected if hub.fleet is not None else None,
-    )
+__all__ = ["Poller"]
 
 
 class Poller:
@@ -203,7 +53,7 @@ class Poller:
     def __init__(self, **options: Unpack[PollerOptions]) -> None:
         self._raw_options: dict[str, Any] = dict(options)
         self._options = resolve_options(self._raw_options)
-        self._hub: Hub | None = None
+        self._opened: Opened | None = None
         self._stack: AsyncExitStack | None = None
         self._entered = False
 
@@ -212,7 +62,7 @@ class Poller:
             raise RuntimeError("a Poller can be entered only once; create a new one")
         self._entered = True
         async with AsyncExitStack() as stack:
-            self._hub = await open_hub(stack, self._options)
+            self._opened = await open_hub(stack, self._options)
             self._stack = stack.pop_all()
         return self
 
@@ -223,20 +73,20 @@ class Poller:
             # wrapped in an ExceptionGroup. It propagates unchanged once this returns.
             await stack.aclose()
 
-    def _running_hub(self) -> Hub:
-        hub = self._hub
-        if hub is None or hub.closed:
+    def _running(self) -> Opened:
+        opened = self._opened
+        if opened is None or opened.stats.closed:
             raise PollerClosedError(
                 "the Poller is not open: use `async with Poller(...) as poller:`"
             )
-        return hub
+        return opened
 
     @property
     def stats(self) -> PollerStats:
         """A snapshot of requests, retries, events, jobs and the current rate limit."""
-        if self._hub is None:
+        if self._opened is None:
             raise PollerClosedError("the Poller has not been opened yet")
-        return statistics(self._hub)
+        return statistics(self._opened)
 
     def health(self) -> PollerHealth:
         """Whether the Poller is alive and ready, and how its calls fare; never raises.
@@ -246,7 +96,7 @@ class Poller:
             health = poller.health()
             status = 200 if health.ready else 503
         """
-        return health(self._hub)
+        return health(self._opened, self._options.clock.now())
 
     def watch(
         self,
@@ -276,7 +126,10 @@ class Poller:
         valid = validate_names(names)
         call_timeout = split_timeout(self._raw_options, timeout)
         cursors = consumer_cursors(self._options, consumer)
-        hub = self._running_hub()
+        opened = self._running()
+        hub = opened.hub
+        if cursors is not None:
+            cursors.use(opened.state)
 
         def events() -> AsyncIterator[Event]:
             return subscribed(hub, valid, call_timeout, cursors=cursors)
@@ -304,12 +157,12 @@ class Poller:
             ValueError: the Poller keeps no state (no ``state=`` or ``redis_url=``).
         """
         cursors = consumer_cursors(self._options, consumer or DEFAULT_CONSUMER)
-        hub = self._running_hub()
-        if cursors is None or hub.state is None:
+        state = self._running().state
+        if cursors is None or state is None:
             raise ValueError(
                 "unfinished() needs state='watch.db' (a SQLite file) or redis_url= (fleet mode)"
             )
-        return await hub.state.unfinished(cursors.consumer)
+        return await state.unfinished(cursors.consumer)
 
     @overload
     async def wait_until_done(  # type: ignore[overload-overlap]  # str is also Iterable[str]
@@ -361,12 +214,14 @@ class Poller:
         valid = validate_names(names)
         call_timeout = split_timeout(self._raw_options, timeout)
         cursors = consumer_cursors(self._options, consumer)
-        hub = self._running_hub()
-        events = subscribed(hub, valid, call_timeout, cursors=cursors)
+        opened = self._running()
+        if cursors is not None:
+            cursors.use(opened.state)
+        events = subscribed(opened.hub, valid, call_timeout, cursors=cursors)
         settled = cursors.settled if cursors is not None else None
         results = await collect(events, raise_on_failure, settled)
         return results[valid[0]] if isinstance(names, str) else results
 
     def __repr__(self) -> str:
-        state = "open" if self._hub is not None and not self._hub.closed else "closed"
+        state = "open" if self._opened is not None and not self._opened.stats.closed else "closed"
         return f"<Poller {state} {self._options!r}>"

@@ -1,11 +1,101 @@
-"""The statistics snapshot a Poller hands out."""
+"""Statistics: the counters a running Poller keeps, and the snapshots it hands out.
+
+:class:`Statistics` is the one object the hub and the request pipeline count into, and
+the one that ``poller.stats``, ``poller.health()`` and the OpenTelemetry metrics read;
+it also tells its listeners of each change a describe observed (the metrics' detection
+lag). Nothing hooks into the hub or reads its fields. :class:`PollerStats`,
+:class:`PollerHealth` and :class:`FleetStats` are the public snapshots.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-__all__ = ["FleetStats", "PollerHealth", "PollerStats"]
+from ._operations import OPERATIONS, OUTCOMES
+
+if TYPE_CHECKING:
+    from ._events import Description, JobStatus
+
+__all__ = ["ChangeListener", "FleetStats", "PollerHealth", "PollerStats", "Statistics"]
+
+#: Hears each change a describe observed after the job's first observation.
+ChangeListener = Callable[["JobStatus", "Description", datetime], None]
+
+
+class Statistics:
+    """The counters of one hub and its pipeline (plain ints: the poll path pays nothing).
+
+    Attributes:
+        requests: ``{operation: {outcome: count}}`` for every call sent.
+        retries: backoff sleeps taken before a retry; ``retried``: the same by operation.
+        in_flight: calls on the wire now.
+        answered_at: clock time of the last call SageMaker answered (None: none yet).
+        failures_in_a_row: calls that got no answer since the last answered one.
+        events: events delivered, once per subscriber; ``delivered``: status changes
+            delivered, by status (``events`` less the error events).
+        jobs_watched / jobs_active / jobs_finished / jobs_pending: jobs ever added,
+            watched now, ended, and watched but not described (nor learnt) yet.
+        subscribers: open subscriptions.
+        hints: describes a sweep asked for.
+        closed: the hub stopped (closed, or crashed).
+    """
+
+    __slots__ = (
+        "_listeners",
+        "answered_at",
+        "closed",
+        "delivered",
+        "events",
+        "failures_in_a_row",
+        "hints",
+        "in_flight",
+        "jobs_active",
+        "jobs_finished",
+        "jobs_pending",
+        "jobs_watched",
+        "requests",
+        "retried",
+        "retries",
+        "subscribers",
+    )
+
+    def __init__(self) -> None:
+        self.requests: dict[str, dict[str, int]] = {
+            operation: dict.fromkeys(OUTCOMES, 0) for operation in OPERATIONS
+        }
+        self.retries = 0
+        self.retried = dict.fromkeys(OPERATIONS, 0)
+        self.in_flight = 0
+        self.answered_at: float | None = None
+        self.failures_in_a_row = 0
+        self.events = 0
+        self.delivered: dict[str, int] = {}
+        self.jobs_watched = 0
+        self.jobs_active = 0
+        self.jobs_finished = 0
+        self.jobs_pending = 0
+        self.subscribers = 0
+        self.hints = 0
+        self.closed = False
+        self._listeners: list[ChangeListener] = []
+
+    def count_delivered(self, status: JobStatus, count: int) -> None:
+        """``count`` subscribers were told of ``status``."""
+        self.events += count
+        self.delivered[status.value] = self.delivered.get(status.value, 0) + count
+
+    def listen(self, listener: ChangeListener) -> Callable[[], None]:
+        """Call ``listener`` on each observed change; returns the function that stops it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def changed(self, status: JobStatus, description: Description, observed_at: datetime) -> None:
+        """A describe observed ``status`` after the job's first observation."""
+        for listener in self._listeners:
+            listener(status, description, observed_at)
 
 
 @dataclass(frozen=True, slots=True)

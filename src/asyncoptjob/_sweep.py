@@ -247,7 +247,7 @@ class SweepHost(Protocol):
 
 
 class SweepLease(Protocol):
-    """A fleet's say in who sweeps: one process at a time, for everyone."""
+    """Who sweeps: in a fleet, one process at a time, for everyone (the coordination)."""
 
     async def sweep_turn(self, ttl: float) -> bool:
         """Whether this process sweeps now (it holds, or just took, the sweep lease)."""
@@ -274,13 +274,11 @@ class SweepDriver:
     back in charge (:attr:`sweeping` is False) until a sweep succeeds again.
     """
 
-    def __init__(
-        self, sweeper: Sweeper, strategy: Strategy, *, lease: SweepLease | None = None
-    ) -> None:
+    def __init__(self, sweeper: Sweeper, strategy: Strategy, *, lease: SweepLease) -> None:
         self.sweeper = sweeper
         self.strategy = strategy
-        #: In a fleet: only the sweep lease's holder sweeps; its findings reach the
-        #: other processes' hubs through the fleet (each hub describes what it owns).
+        #: Whose turn it is (a single process: always its own; a fleet: the sweep lease's
+        #: holder sweeps and its findings reach the other processes' hubs).
         self.lease = lease
         self.clock = sweeper.clock
         #: Sweeps report changes; describes are only the safety net.
@@ -308,9 +306,6 @@ class SweepDriver:
     async def _sweep(self, host: SweepHost) -> bool:
         """Sweep if it is this process's turn; True if it swept."""
         lease = self.lease
-        if lease is None:
-            await self.sweeper.sweep(host.hint)
-            return True
         if not await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS):
             return False
         # The fleet's sweeps are one sweep: whoever held the lease last, go on from where

@@ -21,7 +21,6 @@ import anyio.lowlevel
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
 from ._events import Event, JobErrorEvent, JobStatus, StatusChange
-from ._state import NO_STATE
 
 if TYPE_CHECKING:
     from ._events import Description
@@ -131,9 +130,7 @@ async def attached(
     """
     since: dict[str, JobStatus] = {}
     if cursors is not None:
-        if hub.state is None:
-            raise ValueError(NO_STATE)
-        names, since = await cursors.start(hub.state, names)
+        names, since = await cursors.start(names)
     sub = hub.subscribe(names)
     sub.since = since
     try:

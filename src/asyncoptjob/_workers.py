@@ -5,32 +5,33 @@ with nothing due sleeps on the clock until the next due time; scheduling somethi
 earlier wakes exactly one sleeping worker (the one that would sleep longest), so a
 burst of new jobs wakes as many workers as it needs and no more.
 
-What a worker does with a due job is the :class:`Describer`'s business: one describe
-through the request pipeline, the answer (or the failure) handed to the hub.
+What a worker does with a due job is the hub's business (``Hub.poll``); the
+:class:`Fetcher` makes the describe through the request pipeline and hands the answer
+(or the failure) back, deciding nothing about it.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
 
 from ._clock import Clock
 from ._errors import TransportError
-from ._pipeline import DESCRIBE, Pipeline
-from ._ratelimit import RateBudget
+from ._operations import DESCRIBE
 from ._scheduler import DueQueue, Schedulable
 
 if TYPE_CHECKING:
-    from ._events import Description, JobStatus
-    from ._fleet import Fleet
+    from ._events import Description
+    from ._pipeline import Pipeline
+    from ._ratelimit import RateBudget
     from ._transport import Transport
 
-__all__ = ["Answers", "Describer", "PolledJob", "Workers"]
+__all__ = ["Answer", "Fetcher", "Workers"]
 
 T = TypeVar("T", bound=Schedulable)
 
@@ -40,27 +41,14 @@ class Workers(Generic[T]):
 
     Args:
         count: how many items may be polled at once (the hub's ``max_concurrency``).
-        poll: what a worker does with a due item.
-        skip: items a worker drops instead of polling (fleet mode: jobs another
-            process polls; the fleet re-queues them if that changes).
     """
 
-    __slots__ = ("_idle", "_sleep_until", "clock", "count", "poll", "queue", "skip")
+    __slots__ = ("_idle", "_sleep_until", "clock", "count", "queue")
 
-    def __init__(
-        self,
-        queue: DueQueue[T],
-        clock: Clock,
-        *,
-        count: int,
-        poll: Callable[[T], Awaitable[None]],
-        skip: Callable[[T], bool] | None = None,
-    ) -> None:
+    def __init__(self, queue: DueQueue[T], clock: Clock, *, count: int) -> None:
         self.queue = queue
         self.clock = clock
         self.count = count
-        self.poll = poll
-        self.skip = skip
         # Sleeping workers: their wake-up time and the scope that interrupts the sleep.
         self._idle: dict[int, tuple[float, anyio.CancelScope]] = {}
         self._sleep_until = -math.inf
@@ -71,22 +59,28 @@ class Workers(Generic[T]):
         if due < self._sleep_until:
             self._wake_one()
 
-    async def run(self) -> None:
-        """Run every worker until cancelled."""
+    async def run(self, poll: Callable[[T], Awaitable[None]], keep: Callable[[T], bool]) -> None:
+        """Run every worker until cancelled.
+
+        Args:
+            poll: what a worker does with a due item.
+            keep: whether a due item is polled here; one that is not is dropped (in a
+                fleet, a job another process polls: it is queued again if that changes).
+        """
         async with anyio.create_task_group() as tg:
             for worker_id in range(self.count):
-                tg.start_soon(self._work, worker_id)
+                tg.start_soon(self._work, worker_id, poll, keep)
 
-    async def _work(self, worker_id: int) -> None:
+    async def _work(
+        self, worker_id: int, poll: Callable[[T], Awaitable[None]], keep: Callable[[T], bool]
+    ) -> None:
         clock = self.clock
         queue = self.queue
-        skip = self.skip
-        poll = self.poll
         while True:
             item = queue.pop_due(clock.now())
             if item is None:
                 await self._sleep(worker_id)
-            elif skip is None or not skip(item):
+            elif keep(item):
                 await poll(item)
 
     async def _sleep(self, worker_id: int) -> None:
@@ -116,99 +110,62 @@ class Workers(Generic[T]):
         self._sleep_until = max((until for until, _ in self._idle.values()), default=-math.inf)
 
 
-class PolledJob(Protocol):
-    """What a describe needs to know of a job."""
-
-    name: str
-    status: JobStatus | None
-    in_flight: bool
+#: A describe answered: the description and when the request was sent (the pipeline's clock).
+Answer = tuple["Description", float]
 
 
-J = TypeVar("J", bound=PolledJob)
-J_contra = TypeVar("J_contra", bound=PolledJob, contravariant=True)
+class Fetcher:
+    """Describes jobs through the request pipeline and hands the answers back.
 
-
-class Answers(Protocol[J_contra]):
-    """Where describe answers go: the hub's job table."""
-
-    def give_up_at(self, job: J_contra, now: float) -> float:
-        """When retries of ``job`` must stop (it has been failing since some time)."""
-        ...
-
-    def observe(self, job: J_contra, description: Description, sent_at: float) -> None:
-        """Apply an answer sent at ``sent_at``."""
-        ...
-
-    def failed(self, job: J_contra, error: TransportError, started: float) -> None:
-        """Decide what a failed poll (started at ``started``) means for ``job``."""
-        ...
-
-
-class Describer(Generic[J]):
-    """Describes jobs through the request pipeline and hands the answers to the hub.
-
-    A due job gets a retried describe (:meth:`poll`, what the workers run); a caller's
-    deadline gets one last attempt per unfinished job (:meth:`last_look`).
+    A due job gets a retried describe (:meth:`describe`, what ``Hub.poll`` awaits); a
+    caller's deadline gets one last attempt per unfinished job (:meth:`last_look`).
+    It decides nothing about an answer: the hub does.
     """
 
-    __slots__ = ("answers", "budget", "fleet", "pipeline", "transport")
+    __slots__ = ("budget", "pipeline", "transport")
 
-    def __init__(
-        self,
-        transport: Transport,
-        pipeline: Pipeline,
-        budget: RateBudget,
-        answers: Answers[J],
-        fleet: Fleet | None = None,
-    ) -> None:
+    def __init__(self, transport: Transport, pipeline: Pipeline, budget: RateBudget) -> None:
         self.transport = transport
         self.pipeline = pipeline
         self.budget = budget
-        self.answers = answers
-        self.fleet = fleet
 
-    async def poll(self, job: J) -> None:
-        """Describe ``job`` (retrying throttles and transient errors) and apply the answer."""
-        job.in_flight = True
-        started = self.pipeline.clock.now()
+    async def describe(self, name: str, *, deadline: float) -> Answer | TransportError:
+        """Describe ``name``, retrying throttles and transient errors until ``deadline``.
+
+        Returns:
+            The answer, or the failure that ended the retries.
+        """
         try:
-            description, sent_at = await self.pipeline.call_retrying(
-                DESCRIBE,
-                self.budget,
-                partial(self.transport.describe, job.name),
-                deadline=self.answers.give_up_at(job, started),
+            return await self.pipeline.call_retrying(
+                DESCRIBE, self.budget, partial(self.transport.describe, name), deadline=deadline
             )
-            if self.fleet is not None:
-                await self.fleet.publish(job.name, job.status, description)
         except TransportError as exc:
-            job.in_flight = False
-            self.answers.failed(job, exc, started)
-            return
-        except BaseException:
-            job.in_flight = False
-            raise
-        job.in_flight = False
-        self.answers.observe(job, description, sent_at)
+            return exc
 
-    async def last_look(self, jobs: Iterable[J], concurrency: int) -> None:
-        """Describe each job once now (one attempt, no retry) and apply the answers."""
-        queue = deque(jobs)
+    async def last_look(
+        self, names: Sequence[str], concurrency: int
+    ) -> list[tuple[str, Description, float]]:
+        """Describe each job once now (one attempt, no retry); the answers that came.
+
+        A failure is logged and left out: it is the caller's last look, not a poll.
+        """
+        queue = deque(names)
+        answers: list[tuple[str, Description, float]] = []
 
         async def drain() -> None:
             # A few tasks drain the list: no task per job, whatever its length.
             while queue:
-                job = queue.popleft()
+                name = queue.popleft()
                 try:
                     description, sent_at = await self.pipeline.call(
-                        DESCRIBE, self.budget, partial(self.transport.describe, job.name)
+                        DESCRIBE, self.budget, partial(self.transport.describe, name)
                     )
-                    if self.fleet is not None:
-                        await self.fleet.publish(job.name, job.status, description)
                 except TransportError as exc:
-                    self.pipeline.log.info("final_poll_failed", job_name=job.name, error=exc.code)
+                    self.pipeline.log.info("final_poll_failed", job_name=name, error=exc.code)
                     continue
-                self.answers.observe(job, description, sent_at)
+                answers.append((name, description, sent_at))
 
         async with anyio.create_task_group() as tg:
             for _ in range(min(concurrency, len(queue))):
                 tg.start_soon(drain)
+        return answers

@@ -171,7 +171,9 @@ async def test_failed_sweep_reports_failure_and_keeps_the_watermark() -> None:
     assert sweeper.failures_in_a_row == 1
     assert sweeper.watermark == 1_000.0
     # Retried (each retry waits for the List budget, cut by the throttle) within its bounds.
-    assert sweeper.pipeline.requests["ListOptimizationJobs"]["throttled"] == len(transport.calls)
+    assert sweeper.pipeline.stats.requests["ListOptimizationJobs"]["throttled"] == len(
+        transport.calls
+    )
     assert 2 <= len(transport.calls) <= QUICK_RETRY.max_attempts
     transport.fail_with = TransientError("boom", code="InternalFailure")
     assert not await sweeper.sweep(lambda n, s: None)

@@ -149,12 +149,12 @@ async def test_redis_gone_falls_back_to_a_local_share(
     await a.open()
     await b.open()
     try:
-        await a._heartbeat()  # both are members now
-        assert a.members == 2
+        await a.leases.heartbeat()  # both are members now
+        assert a.link.members == 2
         redis_server.stop()
         with anyio.fail_after(5):
             await a.budget.acquire()  # fails over, does not hang or raise
-        assert not a.connected
+        assert not a.link.connected
         assert a.budget.rate == pytest.approx(20.0)
     finally:
         await a.aclose()
@@ -165,7 +165,7 @@ async def test_redis_gone_falls_back_to_a_local_share(
 
 
 async def budget_hash(fleet: Fleet) -> dict[str, str]:
-    values: dict[str, str] = await fleet.store.redis.hgetall(fleet.keys.budget)
+    values: dict[str, str] = await fleet.link.store.redis.hgetall(fleet.link.keys.budget)
     return values
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from asyncoptjob import Event, Poller, PollPolicy, StatusChange, SweepPolicy, wa
 from asyncoptjob._fleet._budget import UNKNOWN_FLEET_SHARE
 from asyncoptjob._fleet._store import FleetKeys
 from asyncoptjob._transport import open_transport
-from asyncoptjob.mock import MockSageMaker
+from asyncoptjob.mock import Lifecycle, MockSageMaker
 from asyncoptjob.testing import RedisServer, check_events
 from tests.helpers import (
     FAST,
@@ -130,6 +131,71 @@ async def test_a_lease_handed_over_costs_no_describe(
             tg.cancel_scope.cancel()
         changes = check_handovers({"a": ta.sent, "b": tb.sent}, policy)
         assert len({job for job, old, new, _ in changes if (old, new) == ("a", "b")}) >= 5
+
+
+async def test_redis_lost_mid_poll_reschedules_every_job_through_the_listener(
+    redis_server: RedisServer, aio_session: Any, make_aio_client: Any
+) -> None:
+    # Two processes share the jobs' leases; Redis goes away while describes are on the
+    # wire. Each process must then poll every job it watches, the other's included (the
+    # link tells the fleet, the fleet tells the hub, the hub reschedules its own jobs),
+    # and once Redis is back nothing is lost: every job ends once, in order, in both.
+    prefix = f"t-{secrets.token_hex(4)}"
+    policy = PollPolicy(interval=0.2, max_interval=0.2, jitter=0.2)
+    options = fleet_opts(redis_server, prefix, poll_interval=policy)
+    # In progress until the test stops them; stopping is quick.
+    lifecycle = Lifecycle(
+        starting=(0.01, 0.01), in_progress=(math.inf, math.inf), stopping=(0.05, 0.1)
+    )
+    async with MockSageMaker(seed=11, lifecycle=lifecycle) as mock:
+        names = mock.seed_jobs(12)
+        results: dict[str, list[Event]] = {}
+        async with (
+            counting(mock, aio_session) as ta,
+            counting(mock, aio_session) as tb,
+            Poller(transport=ta, **options) as a,
+            Poller(transport=tb, **options) as b,
+            anyio.create_task_group() as tg,
+        ):
+
+            async def run(key: str, poller: Poller) -> None:
+                results[key] = [event async for event in poller.watch(names, timeout=60)]
+
+            def leases(poller: Poller) -> int:
+                fleet = poller.stats.fleet
+                return fleet.leases if fleet is not None and fleet.connected else 0
+
+            with anyio.fail_after(60):
+                tg.start_soon(run, "a", a)
+                tg.start_soon(run, "b", b)
+                await wait_until(
+                    lambda: leases(a) >= 1 and leases(b) >= 1 and leases(a) + leases(b) == 12,
+                    "the leases shared",
+                )
+                redis_server.stop()
+                await wait_until(
+                    lambda: not a.stats.fleet.connected and not b.stats.fleet.connected,  # type: ignore[union-attr]
+                    "both in local mode",
+                )
+                ta.describes.clear()
+                tb.describes.clear()
+                await wait_until(
+                    lambda: set(ta.describes) == set(names) and set(tb.describes) == set(names),
+                    "each polls every job",
+                )
+                redis_server.start()  # same port, empty: no persistence
+                await wait_until(
+                    lambda: leases(a) + leases(b) == 12, "reconnected, the leases re-claimed"
+                )
+                async with make_aio_client(mock.url) as client:
+                    for name in names:
+                        await client.stop_optimization_job(OptimizationJobName=name)
+        for key in ("a", "b"):
+            check_events(results[key], names)
+            finals = {event.job_name: event for event in results[key] if event.is_terminal}
+            assert {name: getattr(finals[name], "status", None) for name in names} == dict.fromkeys(
+                names, "STOPPED"
+            ), key
 
 
 async def test_a_new_sweep_holder_goes_on_from_the_fleet_s_watermark(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import random
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
 import pytest
 
 from asyncoptjob import JobStatus, PollPolicy
+from asyncoptjob._coordination import Claim, Solo
 from asyncoptjob._errors import TransportError
 from asyncoptjob._events import Description
 from asyncoptjob._fleet import Fleet
@@ -18,6 +19,7 @@ from asyncoptjob._hub import Hub
 from asyncoptjob._options import resolve_options
 from asyncoptjob._ratelimit import AdaptiveRateLimiter
 from asyncoptjob._watch import subscribed
+from asyncoptjob._wiring import open_hub
 from asyncoptjob.testing import FakeTransport, ManualClock, RedisServer, ScriptedJobs
 from tests.fleet.members import two_members
 from tests.helpers import wait_until
@@ -48,8 +50,8 @@ class RecordingHost:
     def hint(self, name: str, status: str) -> None:
         self.calls.append(("hint", name, status))
 
-    def poll_soon(self, name: str) -> None:
-        self.calls.append(("poll_soon", name, None))
+    def ownership_widened(self) -> None:
+        self.calls.append(("ownership_widened", "", None))
 
     def lease_gained(self, name: str, age: float | None) -> None:
         # What the hub schedules from: the status it knows now, and the fleet's last look.
@@ -69,7 +71,7 @@ async def test_a_lease_taken_over_brings_the_fleet_s_status_before_scheduling(
     async with two_members(redis_server, f"t-{secrets.token_hex(4)}", None) as (a, b):
         name = "job-handed-over"
         description: Any = {"OptimizationJobName": name, "OptimizationJobStatus": "INPROGRESS"}
-        assert await a.store.publish(name, "INPROGRESS", description)
+        assert await a.link.store.publish(name, "INPROGRESS", description)
         host = RecordingHost({name})
         await b._renew(host)
         assert [call[:2] for call in host.calls] == [
@@ -85,16 +87,25 @@ async def test_a_lease_taken_over_brings_the_fleet_s_status_before_scheduling(
 
 async def holder(fleet: Fleet, name: str) -> str | None:
     """Who holds ``name``'s lease in Redis."""
-    value: str | None = await fleet.store.redis.get(fleet.keys.lease(name))
+    value: str | None = await fleet.link.store.redis.get(fleet.link.keys.lease(name))
     return value
+
+
+async def attach(fleet: Fleet, host: RecordingHost, names: list[str]) -> None:
+    """What the hub does with the claims of jobs a subscriber attached, recorded."""
+    for claim in await fleet.attach(names):
+        if claim.description is not None:
+            host.apply_remote(claim.name, claim.description)
+        if claim.gained:
+            host.lease_gained(claim.name, claim.age)
 
 
 async def shed_one(b: Fleet, host: RecordingHost, names: list[str]) -> str:
     """``b`` holds ``names``' leases, one over its even share, and sheds one."""
-    await b.attach(host, names)
+    await attach(b, host, names)
     assert b.owned == set(names)
-    b.members, b.leases.fleet_leases = 2, 2  # an even share of 1: one lease too many
-    assert b.leases.shed() == 1
+    b.link.members, b.leases.fleet_leases = 2, 2  # an even share of 1: one lease too many
+    assert b.leases.shed(host.in_flight) == 1
     (shed,) = b.leases.released
     host.calls.clear()
     return shed
@@ -113,7 +124,7 @@ async def test_a_subscriber_attaching_a_lease_being_handed_back_leaves_one_polle
         host = RecordingHost(names)
         shed = await shed_one(b, host, names)
         if when == "before the release":
-            await b.attach(host, [shed])
+            await attach(b, host, [shed])
             async with b.leases.lock:
                 await b.leases.release()
         else:
@@ -127,37 +138,28 @@ async def test_a_subscriber_attaching_a_lease_being_handed_back_leaves_one_polle
             async with anyio.create_task_group() as tg:
                 tg.start_soon(release)
                 await releasing.wait()
-                await b.attach(host, [shed])  # waits for the release, then claims afresh
+                await attach(b, host, [shed])  # waits for the release, then claims afresh
         assert b.owns(shed)
-        assert await holder(b, shed) == b.id
+        assert await holder(b, shed) == b.link.id
         assert ("lease_gained", shed) in [call[:2] for call in host.calls]
-        assert await a.store.claim([shed], 3.0) == [0]  # held: ``a`` does not poll it
+        assert await a.link.store.claim([shed], 3.0) == [0]  # held: ``a`` does not poll it
 
 
-class LeaseSwitch:
-    """The fleet as the hub sees it, reduced to one switch: which jobs are ours."""
+class LeaseSwitch(Solo):
+    """The coordination as the hub sees it, reduced to one switch: which jobs are ours."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(AdaptiveRateLimiter(clock=clock), AdaptiveRateLimiter(clock=clock))
         self.owned: set[str] = set()
 
     def owns(self, name: str) -> bool:
         return name in self.owned
 
-    async def attach(self, host: Any, added: Any) -> None:
-        del host, added  # the test hands leases over itself
-
-    async def publish(self, name: str, previous: Any, description: Any) -> None:
-        del name, previous, description
+    async def attach(self, names: Sequence[str]) -> Sequence[Claim]:
+        return [Claim(name, gained=False) for name in names]  # the test hands leases over
 
     def forget(self, name: str) -> None:
         self.owned.discard(name)
-
-    def share_error(self, name: str, error: Any) -> None:
-        del name, error
-
-    async def run(self, host: Any) -> None:
-        del host
-        await anyio.sleep_forever()
 
 
 async def test_a_sweep_s_hint_survives_the_lease_moving_here() -> None:
@@ -177,14 +179,15 @@ async def test_a_sweep_s_hint_survives_the_lease_moving_here() -> None:
             "initial_rate": None,
         }
     )
-    fleet = LeaseSwitch()
-    hub = Hub(
-        transport,
-        options,
-        limiter=AdaptiveRateLimiter(clock=clock),
-        fleet=fleet,  # type: ignore[arg-type]
-        rng=random.Random(0),
-    )
+    fleet = LeaseSwitch(clock)
+    async with AsyncExitStack() as stack:
+        hub = (await open_hub(stack, options, coordination=fleet)).hub
+        await _hint_across_a_lease_move(hub, fleet, clock, transport)
+
+
+async def _hint_across_a_lease_move(
+    hub: Hub, fleet: LeaseSwitch, clock: ManualClock, transport: FakeTransport
+) -> None:
     seen: list[Any] = []
 
     async def consume() -> None:
@@ -192,7 +195,6 @@ async def test_a_sweep_s_hint_survives_the_lease_moving_here() -> None:
             seen.append(event)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(hub.run)
         tg.start_soon(consume)
         await wait_until(lambda: "job-x" in hub.jobs, what="subscribed")
         fleet.owned.add("job-x")
@@ -202,7 +204,7 @@ async def test_a_sweep_s_hint_survives_the_lease_moving_here() -> None:
         fleet.owned.clear()  # the lease moves away
         await clock.advance(6)
         hub.hint("job-x", "COMPLETED")  # heard here, polled elsewhere: skipped
-        await wait_until(lambda: hub.workers.queue.next_due() is None, what="hint skipped")
+        await wait_until(lambda: hub.pacer.workers.queue.next_due() is None, what="hint skipped")
         assert transport.count(job_name="job-x") == 1
         fleet.owned.add("job-x")  # handed back before the other process described it
         hub.lease_gained("job-x", 0.0)

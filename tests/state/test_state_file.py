@@ -133,7 +133,7 @@ async def test_the_learned_rate_and_watermark_are_remembered(tmp_path: Path) -> 
     async with Poller(
         state=path, transport=FakeTransport(_no_calls), clock=clock, strategy="sweep"
     ) as p:
-        hub = p._hub
+        hub = p._opened
         assert hub is not None
         assert isinstance(hub.limiter, AdaptiveRateLimiter)
         assert hub.limiter.snapshot() is None
@@ -143,7 +143,7 @@ async def test_the_learned_rate_and_watermark_are_remembered(tmp_path: Path) -> 
     async with Poller(
         state=path, transport=FakeTransport(_no_calls), clock=clock, strategy="sweep"
     ) as p:
-        hub = p._hub
+        hub = p._opened
         assert hub is not None
         assert hub.sweeps is not None
         assert hub.limiter.rate == pytest.approx(17.0)

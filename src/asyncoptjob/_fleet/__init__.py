@@ -127,7 +127,7 @@ from __future__ import annotations
 
 from ._budget import FleetRateLimiter
 from ._coordinator import Fleet
-from ._host import FleetHost
+from ._link import FleetLink
 from ._store import FleetKeys
 
-__all__ = ["Fleet", "FleetHost", "FleetKeys", "FleetRateLimiter"]
+__all__ = ["Fleet", "FleetKeys", "FleetLink", "FleetRateLimiter"]

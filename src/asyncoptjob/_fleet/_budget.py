@@ -13,7 +13,7 @@ from .._ratelimit import SLOW_START_DOUBLING, AdaptiveRateLimiter, RateLimiterSt
 from .._validate import check_positive
 
 if TYPE_CHECKING:
-    from ._coordinator import Fleet
+    from ._link import FleetLink
 
 __all__ = ["FleetRateLimiter"]
 
@@ -51,7 +51,7 @@ class FleetRateLimiter:
 
     def __init__(
         self,
-        fleet: Fleet,
+        link: FleetLink,
         *,
         max_rate: float | None,
         clock: Clock,
@@ -64,8 +64,8 @@ class FleetRateLimiter:
         key: str | None = None,
     ) -> None:
         check_positive("initial_rate", initial_rate, allow_none=True)
-        self._fleet = fleet
-        self._key = key or fleet.keys.budget
+        self._link = link
+        self._key = key or link.keys.budget
         self._clock = clock
         self._max_rate = max_rate
         # A slow start only where AdaptiveRateLimiter has one: no max_rate (it is trusted).
@@ -89,13 +89,14 @@ class FleetRateLimiter:
         self._cuts = 0
         self._acquired = 0
         self.round_trips = 0
+        link.listen(self.go_local)
 
     # -- the limiter interface ----------------------------------------------------------
 
     @property
     def rate(self) -> float | None:
         """Requests/s the fleet allows now (``None`` while nothing limits)."""
-        return self._rate if self._fleet.connected else self._local.rate
+        return self._rate if self._link.connected else self._local.rate
 
     @property
     def max_rate(self) -> float | None:
@@ -118,13 +119,13 @@ class FleetRateLimiter:
         """Wait until the fleet's budget lets one more request go."""
         self._acquired += 1
         clock = self._clock
-        if self._fleet.connected and clock.now() < self._unlimited_until:
+        if self._link.connected and clock.now() < self._unlimited_until:
             return
         self._waiting += 1
         try:
             # One refiller at a time, first come first served; it sleeps holding the lock.
             async with self._lock:
-                while self._fleet.connected:
+                while self._link.connected:
                     now = clock.now()
                     if now < self._unlimited_until:
                         return
@@ -138,8 +139,8 @@ class FleetRateLimiter:
                         return
                     try:
                         await self._take(min(self._batch, self._waiting))
-                    except self._fleet.errors as exc:
-                        self._fleet.lost(exc)
+                    except self._link.errors as exc:
+                        self._link.lost(exc)
                         break
         finally:
             self._waiting -= 1
@@ -153,7 +154,7 @@ class FleetRateLimiter:
     def on_throttle(self, sent_at: float | None = None) -> None:
         """Report a throttle: the fleet's rate is cut before the next tokens are taken."""
         self._throttles += 1
-        if not self._fleet.connected:
+        if not self._link.connected:
             self._local.on_throttle(sent_at)
             return
         sent = self._clock.now() if sent_at is None else sent_at
@@ -185,7 +186,7 @@ class FleetRateLimiter:
     # -- internals ----------------------------------------------------------------------
 
     async def _take(self, want: int) -> None:
-        fleet = self._fleet
+        link = self._link
         args = (
             -1 if self._max_rate is None else self._max_rate,
             -1 if self._burst is None else self._burst,
@@ -193,7 +194,7 @@ class FleetRateLimiter:
         initial = -1 if self._initial_rate is None else self._initial_rate
         if self._cut_pending is not None:
             sent, self._cut_pending = self._cut_pending, None
-            cut = await fleet.store.cut(
+            cut = await link.store.cut(
                 keys=[self._key],
                 args=[
                     repr(sent + self._offset),
@@ -209,9 +210,9 @@ class FleetRateLimiter:
             self.round_trips += 1
             if int(cut):
                 self._cuts += 1
-                fleet.log.info("fleet_rate_cut", sent_at=round(sent, 3))
+                link.log.info("fleet_rate_cut", sent_at=round(sent, 3))
         ok, self._successes = self._successes, 0
-        reply = await fleet.store.take(
+        reply = await link.store.take(
             keys=[self._key],
             args=[
                 *args,

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 import anyio
 
 if TYPE_CHECKING:
-    from ._coordinator import Fleet
+    from ._link import FleetLink
+    from ._stream import FleetStream
 
 __all__ = ["BALANCE_SLACK", "JobLeases"]
 
@@ -27,10 +28,17 @@ BALANCE_SLACK = 0.1
 
 
 class JobLeases:
-    """The leases this process holds, and the balancing rounds that renew them."""
+    """The leases this process holds, and the balancing rounds that renew them.
 
-    def __init__(self, fleet: Fleet) -> None:
-        self._fleet = fleet
+    Args:
+        link: the fleet's connection.
+        stream: where this process's last looks wait to be written; a lease is handed
+            back only after its job's last look is in Redis.
+    """
+
+    def __init__(self, link: FleetLink, stream: FleetStream) -> None:
+        self._link = link
+        self._stream = stream
         self.owned: set[str] = set()
         self.released: set[str] = set()
         #: Leases the fleet holds in all (live processes), at the last heartbeat.
@@ -42,6 +50,14 @@ class JobLeases:
         #: process's, then the release would free it for another process while this
         #: one went on polling the job: two pollers of one job.
         self.lock = anyio.Lock()
+
+    async def heartbeat(self) -> None:
+        """Tell the fleet this process lives and how many leases it holds; learn the
+        fleet's size and its leases in all."""
+        link = self._link
+        link.members, self.fleet_leases = await link.store.heartbeat(
+            link.lease_ttl, len(self.owned)
+        )
 
     def forget(self, name: str) -> None:
         """``name`` left the hub: hand its lease back on the next renewal."""
@@ -59,28 +75,27 @@ class JobLeases:
         """
         names = list(self.released)
         if names:
-            await self._fleet.stream.flush_looks()
-        await self._fleet.store.release(names)
+            await self._stream.flush()
+        await self._link.store.release(names)
         self.released.difference_update(names)
 
     def fair_share(self) -> int:
         """An even share of the leases the live processes hold (at least one)."""
-        return max(1, math.ceil(self.fleet_leases / self._fleet.members))
+        return max(1, math.ceil(self.fleet_leases / self._link.members))
 
-    def shed(self) -> int:
+    def shed(self, in_flight: Callable[[str], bool]) -> int:
         """Give up leases beyond an even share (handed back by :meth:`release`).
 
-        Returns how many. A job with a describe under way is kept: its answer would
-        reach Redis after the next holder had scheduled it from the look before.
+        Returns how many. A job with a describe under way (``in_flight``) is kept: its
+        answer would reach Redis after the next holder had scheduled it from the look
+        before.
         """
-        fleet = self._fleet
-        if fleet.members <= 1:
+        if self._link.members <= 1:
             return 0
         excess = len(self.owned) - math.ceil(self.fair_share() * (1 + BALANCE_SLACK))
         if excess <= 0:
             return 0
-        host = fleet.host
-        idle = (name for name in self.owned if host is None or not host.in_flight(name))
+        idle = (name for name in self.owned if not in_flight(name))
         shed = list(itertools.islice(idle, excess))
         self.owned.difference_update(shed)
         # Free once released (this round): this round's claim leaves them for others (no
@@ -95,16 +110,16 @@ class JobLeases:
             ``(gained, lost)``: jobs whose lease became this process's, and jobs whose
             lease another process holds now.
         """
-        fleet = self._fleet
+        link = self._link
         names = list(watched)
-        room = -1 if fleet.members <= 1 else max(0, self.fair_share() - len(self.owned))
-        flags = await fleet.store.claim(names, fleet.lease_ttl, room, self.owned)
+        room = -1 if link.members <= 1 else max(0, self.fair_share() - len(self.owned))
+        flags = await link.store.claim(names, link.lease_ttl, room, self.owned)
         left = {name for name, flag in zip(names, flags, strict=True) if flag == 2}
         orphans = [name for name in names if name in left and name in self._left]
         self._left = left - set(orphans)
         mine = {name for name, flag in zip(names, flags, strict=True) if flag == 1}
         if orphans:
-            again = await fleet.store.claim(orphans, fleet.lease_ttl)
+            again = await link.store.claim(orphans, link.lease_ttl)
             mine.update(name for name, flag in zip(orphans, again, strict=True) if flag == 1)
         gained = [name for name in names if name in mine and name not in self.owned]
         lost = [name for name in self.owned if name in watched and name not in mine]

@@ -4,7 +4,8 @@ Status changes go in through ``PUBLISH`` (exactly once fleet-wide, see ``_script
 sweep hints and final job errors go in as plain entries, and describe answers that
 changed nothing as looks (``LOOK``: when the fleet last described the job), all sent by
 one outbox task so the hub never waits on Redis. One reader applies every entry from
-another process to the hub, through the :class:`FleetHost` protocol.
+another process to the hub, through the :class:`~.._coordination.CoordinationHost`
+listener.
 """
 
 from __future__ import annotations
@@ -19,30 +20,50 @@ from ._codec import decode
 from ._store import ERROR, HINT, decode_error, error_fields, stream_entries
 
 if TYPE_CHECKING:
+    from .._coordination import CoordinationHost
     from .._errors import TransportError
-    from ._coordinator import Fleet
-    from ._host import FleetHost
+    from .._events import Description
+    from ._link import FleetLink
 
 __all__ = ["FleetStream"]
 
 
 class FleetStream:
-    """Sends hints and errors to the fleet's stream and applies what others sent."""
+    """Sends statuses, hints, errors and looks to the fleet and applies what others sent.
 
-    def __init__(self, fleet: Fleet) -> None:
-        self._fleet = fleet
+    Attributes:
+        last_id: the last stream entry read.
+        remote_events: status changes and errors applied from other processes.
+        published: status changes this process published (each once fleet-wide).
+        backlog: statuses seen while Redis was away, published once it is back
+            (:meth:`publish_backlog`; terminal ones included, so nothing is lost).
+    """
+
+    def __init__(self, link: FleetLink) -> None:
+        self._link = link
         self.last_id = "0-0"
         self.remote_events = 0
+        self.published = 0
+        self.backlog: dict[str, Description] = {}
+        self._statuses: list[tuple[str, Description]] = []
         self._outbox: list[dict[str, str]] = []
         # Describe answers that changed nothing: job -> when (this process's clock).
         self._looks: dict[str, float] = {}
-        # Held while looks are written: a lease is handed over only after its job's
-        # last look is in Redis (see ``flush_looks``).
-        self._writing_looks = anyio.Lock()
+        # Held while the outbox is written: a lease is handed over only after its job's
+        # last status and look are in Redis (see ``flush``).
+        self._writing = anyio.Lock()
         self._ready = anyio.Event()
         # The status each job was last hinted with: a sweep lists a job again and again
         # while it stays inside the watermark's overlap; the fleet hears it once.
         self._hinted: dict[str, str] = {}
+
+    def share_status(self, name: str, description: Description) -> None:
+        """Publish a status this process saw (written by the send loop, never awaited)."""
+        if not self._link.connected:
+            self.backlog[name] = description
+            return
+        self._statuses.append((name, description))
+        self._ready.set()
 
     def share_error(self, name: str, error: TransportError) -> None:
         """Tell every process that ``name`` ended with ``error``."""
@@ -58,7 +79,7 @@ class FleetStream:
 
     def share_look(self, name: str) -> None:
         """This process just described ``name`` and its status did not change."""
-        self._looks[name] = self._fleet.clock.now()
+        self._looks[name] = self._link.clock.now()
         self._ready.set()
 
     def _send(self, fields: dict[str, str]) -> None:
@@ -67,56 +88,86 @@ class FleetStream:
 
     async def send_loop(self) -> None:
         """Write the outbox to Redis whenever something is in it."""
-        fleet = self._fleet
+        link = self._link
         while True:
             await self._ready.wait()
             self._ready = anyio.Event()
-            entries, self._outbox = self._outbox, []
-            if not fleet.connected:
-                # Hints are hints; an error is found again by whoever polls next; a look
-                # lost only makes a later lease holder describe the job a little early.
+            if not link.connected:
+                # Statuses wait for Redis; hints are hints; an error is found again by
+                # whoever polls next; a look lost only makes a later lease holder
+                # describe the job a little early.
+                statuses, self._statuses = self._statuses, []
+                self.backlog.update(statuses)
+                self._outbox.clear()
                 self._looks.clear()
                 continue
             try:
-                if entries:
-                    await fleet.store.add_entries(entries)
-                await self.flush_looks()
-            except fleet.errors as exc:
-                fleet.lost(exc)
+                await self.flush()
+            except link.errors as exc:
+                link.lost(exc)
 
-    async def flush_looks(self) -> None:
-        """Write every look noted so far (waits for a write already on its way).
+    async def flush(self) -> None:
+        """Write every status, entry and look noted so far (after a write on its way).
 
         Raises:
-            the fleet's connection errors (the caller decides what a lost Redis means).
+            the fleet's connection errors (the caller decides what a lost Redis means);
+            the statuses not written go to :attr:`backlog`.
         """
-        async with self._writing_looks:
+        store = self._link.store
+        async with self._writing:
+            statuses, self._statuses = self._statuses, []
+            entries, self._outbox = self._outbox, []
             looks, self._looks = self._looks, {}
+            done = 0
+            try:
+                for name, description in statuses:
+                    await self._publish(name, description)
+                    done += 1
+            except self._link.errors:
+                self.backlog.update(statuses[done:])
+                raise
+            if entries:
+                await store.add_entries(entries)
             if looks:
-                now = self._fleet.clock.now()
-                await self._fleet.store.look({name: now - at for name, at in looks.items()})
+                now = self._link.clock.now()
+                await store.look({name: now - at for name, at in looks.items()})
 
-    async def read_loop(self, host: FleetHost) -> None:
+    async def publish_backlog(self) -> None:
+        """Publish what was seen while Redis was away (kept if Redis fails again)."""
+        backlog, self.backlog = self.backlog, {}
+        try:
+            for name, description in backlog.items():
+                await self._publish(name, description)
+        except self._link.errors:
+            self.backlog = {**backlog, **self.backlog}
+            raise
+
+    async def _publish(self, name: str, description: Description) -> None:
+        status = description["OptimizationJobStatus"]
+        if await self._link.store.publish(name, status, description):
+            self.published += 1
+
+    async def read_loop(self, host: CoordinationHost) -> None:
         """Apply other processes' entries to ``host`` until cancelled."""
-        fleet = self._fleet
+        link = self._link
         while True:
-            if not fleet.connected:
-                await fleet.clock.sleep(0.1)
+            if not link.connected:
+                await link.clock.sleep(0.1)
                 continue
             try:
-                reply = await fleet.store.read(self.last_id, 1000)
-            except fleet.errors as exc:
-                fleet.lost(exc)
+                reply = await link.store.read(self.last_id, 1000)
+            except link.errors as exc:
+                link.lost(exc)
                 continue
             for entry_id, fields in stream_entries(reply):
                 self.last_id = entry_id
                 name = fields.get("j", "")
-                if fields.get("o") == fleet.id or name not in host.watched():
+                if fields.get("o") == link.id or name not in host.watched():
                     continue
                 self._apply(host, name, fields)
             await anyio.lowlevel.checkpoint()
 
-    def _apply(self, host: FleetHost, name: str, fields: dict[str, str]) -> None:
+    def _apply(self, host: CoordinationHost, name: str, fields: dict[str, str]) -> None:
         kind = fields.get("k")
         if kind == HINT:
             host.hint(name, fields.get("s", ""))
@@ -127,10 +178,10 @@ class FleetStream:
             self.remote_events += 1
             host.apply_remote(name, decode(fields["d"]))
 
-    async def catch_up(self, host: FleetHost, names: Sequence[str]) -> None:
+    async def catch_up(self, host: CoordinationHost, names: Sequence[str]) -> None:
         """Apply the fleet's last status of jobs polled elsewhere (heals a gap in the
         stream, e.g. entries trimmed or missed while Redis was away): status first."""
-        store = self._fleet.store
+        store = self._link.store
         statuses = await store.statuses(names)
         stale = [
             name

@@ -1,7 +1,8 @@
 """Durable watches: each consumer's cursors per job, the learned rate, the sweep watermark.
 
 Two stores behind one small interface (:class:`~._store.BatchedStore`): a SQLite file
-(``state=``, one process) and the fleet's Redis (``redis_url=``, any replica). The watch
+(``state=``, one process, here) and the fleet's Redis (``redis_url=``, any replica: the
+fleet brings its own, ``_fleet._cursors``). The watch
 layer reads a consumer's cursors when a subscription attaches and commits when the
 consumer asks for the next event (:class:`~._consumer.ConsumerCursors`); the store
 writes commits in batches off the event loop.
@@ -15,14 +16,13 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 from .._log import get_logger
-from ._consumer import DEFAULT_CONSUMER, ConsumerCursors, check_consumer
+from ._consumer import DEFAULT_CONSUMER, NO_STATE, ConsumerCursors, check_consumer
 from ._store import BatchedStore, Cursor
 
 if TYPE_CHECKING:
-    from .._fleet import Fleet
-    from .._hub import Hub
     from .._options import Options
     from .._ratelimit import AdaptiveRateLimiter
+    from .._sweep import Sweeper
 
 __all__ = [
     "DEFAULT_CONSUMER",
@@ -38,10 +38,6 @@ __all__ = [
 
 log = get_logger()
 
-NO_STATE = (
-    "consumer= needs somewhere to keep its cursors: give state='watch.db' (a SQLite file) "
-    "or redis_url= (fleet mode)"
-)
 RATE_KEY = "describe_rate"
 WATERMARK_KEY = "sweep_watermark"
 
@@ -66,33 +62,33 @@ def consumer_cursors(options: Options, consumer: str | None) -> ConsumerCursors 
 
 
 async def open_state(
-    stack: AsyncExitStack, options: Options, fleet: Fleet | None
+    stack: AsyncExitStack, options: Options, elsewhere: BatchedStore | None = None
 ) -> BatchedStore | None:
-    """The store for ``state=`` (SQLite) or fleet mode (Redis); its last batch is written,
-    and it is closed, when ``stack`` closes."""
+    """The store for ``state=`` (SQLite), or ``elsewhere`` (the fleet's, in Redis); its
+    last batch is written, and it is closed, when ``stack`` closes."""
     store: BatchedStore
     if options.state is not None:
         from ._sqlite import SQLiteStore
 
         store = await SQLiteStore.open(options.state)
-    elif fleet is not None:
-        from ._redis import RedisStore
-
-        store = RedisStore(fleet)
+    elif elsewhere is not None:
+        store = elsewhere
     else:
         return None
     stack.push_async_callback(store.aclose)
     return store
 
 
-def remember(store: BatchedStore, hub: Hub, limiter: AdaptiveRateLimiter | None) -> None:
-    """Start ``hub`` from the learned rate and sweep watermark in ``store``; keep them there."""
+def remember(
+    store: BatchedStore, limiter: AdaptiveRateLimiter | None, sweeper: Sweeper | None
+) -> None:
+    """Start ``limiter`` and ``sweeper`` from the learned rate and sweep watermark in
+    ``store``; keep them there."""
     saved = {key: json.loads(value) for key, value in store.settings.items()}
     rate = saved.get(RATE_KEY)
     if limiter is not None and isinstance(rate, (int, float)) and rate > 0:
         limiter.restore(float(rate))
         log.debug("learned_rate_restored", rate=rate)
-    sweeper = hub.sweeps.sweeper if hub.sweeps is not None else None
     watermark = saved.get(WATERMARK_KEY)
     if sweeper is not None and isinstance(watermark, (int, float)):
         # Sweeps go on from where the last run left off (never from the future).

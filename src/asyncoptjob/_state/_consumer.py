@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CONSUMER", "ConsumerCursors", "check_consumer"]
 
+NO_STATE = (
+    "consumer= needs somewhere to keep its cursors: give state='watch.db' (a SQLite file) "
+    "or redis_url= (fleet mode)"
+)
 DEFAULT_CONSUMER = "default"
 
 
@@ -46,11 +50,19 @@ class ConsumerCursors:
         #: Jobs whose terminal status this consumer committed: their final descriptions.
         self.settled: dict[str, Description] = {}
 
-    async def start(
-        self, store: BatchedStore, names: Sequence[str]
-    ) -> tuple[list[str], dict[str, JobStatus]]:
-        """Read the cursors of ``names``; return the jobs to watch and where each starts."""
+    def use(self, store: BatchedStore | None) -> None:
+        """Keep the cursors in ``store`` (the running Poller's; None: it keeps none)."""
         self._store = store
+
+    async def start(self, names: Sequence[str]) -> tuple[list[str], dict[str, JobStatus]]:
+        """Read the cursors of ``names``; return the jobs to watch and where each starts.
+
+        Raises:
+            ValueError: no store to keep them in (:meth:`use`).
+        """
+        store = self._store
+        if store is None:
+            raise ValueError(NO_STATE)
         cursors = await store.load(self.consumer, names)
         await store.register(self.consumer, [name for name in names if name not in cursors])
         watched: list[str] = []

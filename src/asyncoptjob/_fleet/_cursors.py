@@ -15,35 +15,38 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .._events import JobStatus
-from .._fleet._codec import decode, encode
-from ._store import BatchedStore, Cursor, Key, Row, log
+from .._log import get_logger
+from .._state._store import BatchedStore, Cursor, Key, Row
+from ._codec import decode, encode
 
 if TYPE_CHECKING:
-    from .._fleet import Fleet
+    from ._link import FleetLink
 
 __all__ = ["RedisStore"]
+
+log = get_logger()
 
 
 class RedisStore(BatchedStore):
     """Cursors in the fleet's Redis (internal: ``redis_url=`` opens one with the fleet)."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, link: FleetLink) -> None:
         super().__init__()
-        self._fleet = fleet
-        self.where = f"{fleet.keys.prefix}:cursors:*"
+        self._link = link
+        self.where = f"{link.keys.prefix}:cursors:*"
 
     def _key(self, consumer: str) -> str:
-        return f"{self._fleet.keys.prefix}:cursors:{consumer}"
+        return f"{self._link.keys.prefix}:cursors:{consumer}"
 
     async def _write(self, batch: Mapping[Key, Row], settings: Mapping[str, str]) -> None:
         if not batch:
             return
         try:
-            async with self._fleet.store.redis.pipeline(transaction=False) as pipe:
+            async with self._link.store.redis.pipeline(transaction=False) as pipe:
                 for (consumer, job), (status, description) in batch.items():
                     pipe.hset(self._key(consumer), job, encode({"s": status, "d": description}))
                 await pipe.execute()
-        except self._fleet.errors as exc:
+        except self._link.errors as exc:
             # Kept by the caller and sent with the next batch; a restart meanwhile re-delivers.
             log.warning("state_commit_failed", where=self.where, error=repr(exc))
             raise _Retry from exc
@@ -57,7 +60,7 @@ class RedisStore(BatchedStore):
         cursors: dict[str, Cursor] = {}
         if not names:
             return cursors
-        values = await self._fleet.store.redis.hmget(self._key(consumer), list(names))
+        values = await self._link.store.redis.hmget(self._key(consumer), list(names))
         for name, value in zip(names, values, strict=True):
             if value:
                 row = decode(str(value))
@@ -68,13 +71,13 @@ class RedisStore(BatchedStore):
     async def register(self, consumer: str, names: Sequence[str]) -> None:
         """Record, before they are watched, that ``consumer`` watches ``names``."""
         empty = encode({"s": None, "d": None})
-        async with self._fleet.store.redis.pipeline(transaction=False) as pipe:
+        async with self._link.store.redis.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.hsetnx(self._key(consumer), name, empty)
             await pipe.execute()
 
     async def _unfinished(self, consumer: str) -> list[str]:
-        rows = await self._fleet.store.redis.hgetall(self._key(consumer))
+        rows = await self._link.store.redis.hgetall(self._key(consumer))
         return sorted(
             str(name) for name, value in rows.items() if not _terminal(decode(str(value))["s"])
         )

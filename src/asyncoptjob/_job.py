@@ -1,0 +1,160 @@
+"""One entry of the hub's job table: a job's last status and the subscribers that share it.
+
+The entry fans out what the hub decided: a new status to every subscriber of the job
+(and its first event to a subscriber still waiting for one, from the status it
+committed if it is a durable consumer), or the job's terminal error. It decides
+nothing about polling; the hub does.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ._events import JobErrorEvent, JobStatus, StatusChange
+from ._scheduler import NOT_QUEUED
+
+if TYPE_CHECKING:
+    from ._errors import CredentialsError, TransportError
+    from ._events import Description
+    from ._stats import Statistics
+    from ._subscription import Subscription
+
+__all__ = ["JobEntry"]
+
+
+class JobEntry:
+    """The hub's bookkeeping for one job (kept small: 100,000 of these fit in ~50 MB)."""
+
+    __slots__ = (
+        "applied_at",
+        "failing_since",
+        "first_seen",
+        "hinted",
+        "in_flight",
+        "name",
+        "pending",
+        "removed",
+        "status",
+        "subs",
+        "token",
+        "unchanged",
+    )
+
+    def __init__(self, name: str, now: float) -> None:
+        self.name = name
+        self.status: JobStatus | None = None
+        # Subscribers that have seen ``status``; ``pending`` ones still await a first event.
+        self.subs: list[Subscription] = []
+        self.pending: list[Subscription] | None = None
+        self.unchanged = 0
+        self.first_seen = now
+        self.failing_since: float | None = None
+        self.applied_at = -math.inf
+        self.token = NOT_QUEUED
+        self.in_flight = False
+        self.removed = False
+        # The rank of the newest status a sweep listed and no describe here answered yet
+        # (-inf: none). It outlives a lease moving: whoever polls the job next looks soon.
+        self.hinted = -math.inf
+
+    def add(self, sub: Subscription) -> None:
+        """``sub`` waits for this job's first event (from the next status applied)."""
+        if self.pending is None:
+            self.pending = [sub]
+        else:
+            self.pending.append(sub)
+
+    def drop(self, sub: Subscription) -> bool:
+        """Forget ``sub``; True if nobody watches the job any more."""
+        if sub in self.subs:
+            self.subs.remove(sub)
+        if self.pending and sub in self.pending:
+            self.pending.remove(sub)
+        return not self.subs and not self.pending
+
+    def subscribers(self) -> list[Subscription]:
+        """Every subscriber of the job, first event delivered or not."""
+        return self.subs + (self.pending or [])
+
+    def give_up_at(self, now: float, max_elapsed: float) -> float:
+        """When retries stop: ``max_elapsed`` after the job started failing (or ``now``)."""
+        since = self.failing_since if self.failing_since is not None else now
+        return since + max_elapsed
+
+    def apply(
+        self, status: JobStatus, description: Description, stats: Statistics, log: Any
+    ) -> datetime:
+        """Fan ``status`` out to the subscribers; give pending ones their first event.
+
+        Returns:
+            When the status was observed (the events' ``observed_at``).
+        """
+        observed_at = datetime.now(timezone.utc)
+        previous = self.status
+        if status is not previous:
+            if previous is None:
+                stats.jobs_pending -= 1
+            self.status = status
+            self.unchanged = 0
+            if self.subs:
+                event = StatusChange(self.name, previous, status, description, observed_at)
+                for sub in self.subs:
+                    sub.deliver(event, terminal=status.is_terminal)
+                stats.count_delivered(status, len(self.subs))
+                log.info(
+                    "job_status_changed",
+                    job_name=self.name,
+                    previous_status=previous.value if previous else None,
+                    status=status.value,
+                )
+        else:
+            self.unchanged += 1
+        pending = self.pending
+        if pending:
+            self.pending = None
+            self._first_events(pending, status, description, observed_at, stats)
+        return observed_at
+
+    def _first_events(
+        self,
+        pending: list[Subscription],
+        status: JobStatus,
+        description: Description,
+        observed_at: datetime,
+        stats: Statistics,
+    ) -> None:
+        first = StatusChange(self.name, None, status, description, observed_at)
+        for sub in pending:
+            since = sub.since.get(self.name) if sub.since else None
+            if since is None:
+                sub.deliver(first, terminal=status.is_terminal)
+            elif status.rank > since.rank:
+                # A durable consumer goes on from the status it committed.
+                event = StatusChange(self.name, since, status, description, observed_at)
+                sub.deliver(event, terminal=status.is_terminal)
+            elif status.rank < since.rank:
+                # Older than what the consumer committed: wait for the next answer.
+                self.add(sub)
+                continue
+            else:
+                self.subs.append(sub)
+                continue
+            stats.count_delivered(status, 1)
+            self.subs.append(sub)
+
+    def end_with_error(self, error: TransportError, stats: Statistics) -> None:
+        """The job could not be watched to its end: its terminal event, for everyone."""
+        event = JobErrorEvent(self.name, error)
+        subs = self.subscribers()
+        for sub in subs:
+            sub.deliver(event, terminal=True)
+        stats.events += len(subs)
+
+    def fail_subscribers(self, error: CredentialsError) -> list[Subscription]:
+        """Fail every subscriber with ``error`` (it concerns them all); returns them."""
+        subs = self.subscribers()
+        for sub in subs:
+            sub.fail(error)
+        return subs
