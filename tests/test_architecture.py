@@ -251,9 +251,6 @@ def test_no_class_over_300_lines() -> None:
     assert not offenders, "classes over 300 lines:\n" + "\n".join(offenders)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 20: _hub <-> _state and circles inside _fleet/ (being fixed)"
-)
 def test_no_import_circle() -> None:
     found = cycles(import_graph(SRC, PACKAGE))
     assert not found, "import circles:\n" + "\n".join(" -> ".join(c) for c in found)
