@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .._coordination import CoordinationHost
     from .._errors import TransportError
     from .._events import Description, JobStatus
-    from ._store import Snapshot
+    from ._store import FleetStore, Snapshot
 
 __all__ = ["Fleet"]
 
@@ -148,18 +148,18 @@ class Fleet:
         counted from the fleet's last describe of it, runs out: at once if the fleet
         never described it (or long ago), and never twice because a subscriber moved.
         """
-        link = self.link
-        if link.connected:
-            async with self.leases.lock:
-                try:
-                    claimed = await link.store.claim(names, link.lease_ttl)
-                    snapshot = await link.store.snapshot(names)
-                    errors = await link.store.errors(names)
-                except link.errors as exc:
-                    link.lost(exc)
-                else:
-                    return self._claims(names, claimed, snapshot, errors)
-        return [Claim(name) for name in names]  # local mode: this process polls them all
+        ttl = self.link.lease_ttl
+
+        async def read(store: FleetStore) -> list[Claim]:
+            claimed = await store.claim(names, ttl)
+            snapshot = await store.snapshot(names)
+            errors = await store.errors(names)
+            return self._claims(names, claimed, snapshot, errors)
+
+        # Local mode: this process polls them all.
+        local = [Claim(name) for name in names]
+        async with self.leases.lock:
+            return await self.link.attempt(read, local)
 
     def _claims(
         self,

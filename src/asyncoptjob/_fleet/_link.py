@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["FleetLink", "LostListener"]
 
 log = get_logger()
+
+T = TypeVar("T")
 
 #: Hears that Redis went away: the fleet's size at the last heartbeat (None: this
 #: process never reached the fleet, and does not know its size).
@@ -74,6 +76,20 @@ class FleetLink:
     def is_open(self) -> bool:
         """Whether the connection is open (connected or not)."""
         return self._redis is not None
+
+    async def attempt(self, call: Callable[[FleetStore], Awaitable[T]], local: T) -> T:
+        """``call(store)`` while Redis is there; ``local`` if it is not, or fails now.
+
+        The one place a part of the fleet decides what a call means in local mode: a
+        failure switches to it (:meth:`lost`) and is answered like it.
+        """
+        if not self.connected:
+            return local
+        try:
+            return await call(self.store)
+        except self.errors as exc:
+            self.lost(exc)
+            return local
 
     def listen(self, listener: LostListener) -> None:
         """Call ``listener`` each time Redis goes away."""

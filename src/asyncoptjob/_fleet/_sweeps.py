@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._link import FleetLink
+    from ._store import FleetStore
     from ._stream import FleetStream
 
 __all__ = ["FleetSweeps"]
@@ -34,50 +35,38 @@ class FleetSweeps:
         self.held = False
 
     async def sweep_turn(self, ttl: float) -> bool:
-        """Whether this process sweeps now: it holds (or just took) the sweep lease.
+        """Whether this process sweeps now: it holds (or just took) the sweep lease; in
+        local mode every process sweeps for itself.
 
         Args:
             ttl: how long the lease lasts unless renewed (a few sweep intervals).
         """
-        link = self._link
-        if not link.connected:
-            return True  # local mode: every process sweeps for itself
-        try:
-            held = await link.store.claim_sweep(ttl)
-        except link.errors as exc:
-            link.lost(exc)
+        held = await self._link.attempt(lambda store: store.claim_sweep(ttl), None)
+        if held is None:
             return True
         if held != self.held:
-            link.log.info("fleet_sweep_lease", held=held)
+            self._link.log.info("fleet_sweep_lease", held=held)
         self.held = held
         return held
 
     async def sweep_watermark(self) -> float | None:
         """Where the fleet's sweeps got to (None: no sweep finished a window, or local)."""
-        link = self._link
-        if not link.connected:
-            return None
-        try:
-            return await link.store.sweep_watermark()
-        except link.errors as exc:
-            link.lost(exc)
-            return None
+        return await self._link.attempt(lambda store: store.sweep_watermark(), None)
 
     async def share_hints(self, hints: Sequence[tuple[str, str]], watermark: float) -> None:
         """Hand what a sweep listed to the other processes (each change once), and how far
         the sweeps have read (so the next holder of the sweep lease goes on from there)."""
-        link = self._link
-        if not link.connected:
+        if not self._link.connected:
             return
         self._stream.share_hints(hints)
         if watermark == self._watermark:
             return
-        try:
-            await link.store.advance_sweep_watermark(watermark)
-        except link.errors as exc:
-            link.lost(exc)
-        else:
-            self._watermark = watermark
+
+        async def advance(store: FleetStore) -> float | None:
+            await store.advance_sweep_watermark(watermark)
+            return watermark
+
+        self._watermark = await self._link.attempt(advance, self._watermark)
 
     async def release(self) -> None:
         """Hand the sweep lease back if this process holds it (leaving the fleet)."""
