@@ -14,12 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from asyncoptjob import AdaptiveRateLimiter
-from asyncoptjob._ratelimit import (
-    CONFIRMED_PROBE,
-    PROBE,
-    SLOW_START_EXIT,
-    _climb_deficit,
-)
+from asyncoptjob._ratelimit import CONFIRMED_PROBE, PROBE, SLOW_START_EXIT, climb_deficit
 from asyncoptjob.mock._faults import TokenBucket
 from tests.helpers import FakeClock
 
@@ -130,23 +125,31 @@ async def test_successes_sent_before_a_cut_do_not_count_towards_the_next_measure
 
 
 def test_a_climb_s_deficit_says_when_its_measure_can_be_trusted() -> None:
-    assert _climb_deficit(20, 20) == 0
-    assert _climb_deficit(25, 20) == 0  # started above: nothing was left unused
-    near, far = _climb_deficit(15, 20), _climb_deficit(5, 20)
+    assert climb_deficit(20, 20) == 0
+    assert climb_deficit(25, 20) == 0  # started above: nothing was left unused
+    near, far = climb_deficit(15, 20), climb_deficit(5, 20)
     assert 0 < near < far
 
 
 async def test_an_untrusted_measure_is_probed_sooner_than_a_trusted_one() -> None:
     async def probe_after_climb(burst: float) -> float:
+        """How far above the measured limit the rate has grown once the curve probes."""
         limiter, account = cold(20, burst)
         await account.run(10, until=lambda: limiter.statistics().cuts > 1)
-        return limiter._probe
+        learned = limiter.snapshot()
+        assert learned is not None
+        account.clock.advance(20)  # nothing sent meanwhile: far past the plateau
+        assert limiter.rate is not None
+        return limiter.rate - learned
 
     # A bucket as deep as a second of the limit: the climb lost nothing, its measure is
     # trusted. A bucket of a fifth of a second overflowed while the climb was under the
-    # limit: the measure may be low, and is probed sooner.
-    assert await probe_after_climb(20) == CONFIRMED_PROBE
-    assert await probe_after_climb(4) == PROBE
+    # limit: the measure may be low, and is probed sooner. Past the plateau the curve
+    # grows at the probe's fraction of C, so the growth says which probe each one took
+    # (the two plateaus differ a little, so their K do: hence the tolerance).
+    trusted, untrusted = await probe_after_climb(20), await probe_after_climb(4)
+    assert trusted > 0
+    assert untrusted / trusted == pytest.approx(PROBE / CONFIRMED_PROBE, rel=0.1)
 
 
 async def test_a_slow_start_at_a_high_rate_lets_a_batch_of_workers_through_at_once() -> None:

@@ -14,7 +14,7 @@ key                   type    holds / expiry
 ====================  ======  ===========================================================
 ``P:budget``          hash    the token bucket (``tokens``, ``ts``), the slow start
                               (``slow``, ``limited_at``; gone after the first throttle),
-                              the shared CUBIC state (``w_max``, ``last_cut``, ``k``,
+                              the shared CUBIC state (``w_max``, ``last_cut``,
                               ``cuts``) and the fleet's success rate (``win_start``,
                               ``win_ok``, ``measured``); expires 1 h after the last
                               request (the next request finds a cold fleet).

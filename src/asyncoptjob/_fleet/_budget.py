@@ -1,4 +1,10 @@
-"""The fleet's rate budget: one token bucket and one CUBIC state in Redis for every process."""
+"""The fleet's rate budget: one token bucket and one CUBIC state in Redis for every process.
+
+The rate itself is computed inside Redis (``TAKE`` and ``CUT`` in ``_scripts.py``) by the
+Lua twin of ``_ratelimit.cubic_rate``, so every process reads one rate at one server
+time; this module only carries the constants there and computes no rate of its own.
+While Redis is away, a local ``AdaptiveRateLimiter`` (the Python function) takes over.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,14 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .._clock import Clock
-from .._ratelimit import SLOW_START_DOUBLING, AdaptiveRateLimiter, RateLimiterStatistics
+from .._ratelimit import (
+    BETA,
+    MIN_RATE,
+    SCALE,
+    SLOW_START_DOUBLING,
+    AdaptiveRateLimiter,
+    RateLimiterStatistics,
+)
 from .._validate import check_positive
 
 if TYPE_CHECKING:
@@ -57,9 +70,9 @@ class FleetRateLimiter:
         clock: Clock,
         initial_rate: float | None = None,
         burst: float | None = None,
-        min_rate: float = 0.5,
-        beta: float = 0.7,
-        scale: float = 0.4,
+        min_rate: float = MIN_RATE,
+        beta: float = BETA,
+        scale: float = SCALE,
         batch: int = 8,
         key: str | None = None,
     ) -> None:
@@ -224,6 +237,7 @@ class FleetRateLimiter:
                 RESERVE_HORIZON,
                 initial,
                 SLOW_START_DOUBLING,
+                self._beta,
             ],
         )
         self.round_trips += 1

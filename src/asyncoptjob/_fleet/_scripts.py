@@ -6,23 +6,38 @@ processes of a fleet never compare their own clocks.
 
 from __future__ import annotations
 
-__all__ = ["ADVANCE", "CLAIM", "CUT", "LOOK", "PUBLISH", "RELEASE", "TAKE"]
+__all__ = ["ADVANCE", "CLAIM", "CUBIC_RATE", "CUT", "LOOK", "PUBLISH", "RELEASE", "TAKE"]
+
+# The CUBIC curve, the one place the Lua computes it: the twin of
+# ``_ratelimit._cubic.cubic_rate`` (same arguments, same arithmetic; CUBIC_RATE lets a
+# test compare the two). RFC 8312 section 4.1: W(t) = C (t - K)^3 + W_max, with
+# K = (W_max (1 - beta) / C)^(1/3) the time from beta * W_max back to W_max; past W_max
+# the curve grows at ``probe`` times C (the fleet passes 1: plain CUBIC).
+_CUBIC = """
+local function cubic_rate(since_cut, w_max, beta, scale, probe)
+  local t = since_cut - (w_max * (1 - beta) / scale) ^ (1 / 3)
+  if t > 0 then scale = scale * probe end
+  return scale * t ^ 3 + w_max
+end
+"""
 
 # The rate shared by TAKE and CUT: the slow-start rate until the first throttle (if the
-# fleet has a slow start: ``initial`` > 0, no max_rate), then the CUBIC rate (RFC 8312
-# section 4.1) W(t) = C (t - K)^3 + W_max; clamped to [min_rate, max_rate]; nil while
-# nothing limits (no max_rate, no slow start, no throttle yet).
-_RATE = """
+# fleet has a slow start: ``initial`` > 0, no max_rate), then the CUBIC rate since the
+# last cut (``_CUBIC``); clamped to [min_rate, max_rate]; nil while nothing limits (no
+# max_rate, no slow start, no throttle yet).
+_RATE = (
+    _CUBIC
+    + """
 local function slow_rate(b, initial, min_rate)
   if initial <= 0 or b.w_max then return nil end
   return tonumber(b.slow) or math.max(initial, min_rate)
 end
-local function fill_rate(b, now, max_rate, min_rate, scale, slow)
+local function fill_rate(b, now, max_rate, min_rate, beta, scale, slow)
   local rate = slow
   local w_max = tonumber(b.w_max)
   if w_max then
-    local t = now - tonumber(b.last_cut)
-    rate = math.max(min_rate, scale * (t - tonumber(b.k)) ^ 3 + w_max)
+    local since_cut = now - tonumber(b.last_cut)
+    rate = math.max(min_rate, cubic_rate(since_cut, w_max, beta, scale, 1))
   end
   if max_rate > 0 then
     if rate then rate = math.min(rate, max_rate) else rate = max_rate end
@@ -34,22 +49,35 @@ local function capacity(rate, burst)
   return math.max(1, (rate or 0) * 0.05)
 end
 local function load(key)
-  local v = redis.call('HMGET', key, 'tokens', 'ts', 'w_max', 'last_cut', 'k',
+  local v = redis.call('HMGET', key, 'tokens', 'ts', 'w_max', 'last_cut',
                        'win_start', 'win_ok', 'measured', 'slow', 'limited_at')
-  return {tokens = v[1], ts = v[2], w_max = v[3], last_cut = v[4], k = v[5],
-          win_start = v[6], win_ok = v[7], measured = v[8], slow = v[9],
-          limited_at = v[10]}
+  return {tokens = v[1], ts = v[2], w_max = v[3], last_cut = v[4],
+          win_start = v[5], win_ok = v[6], measured = v[7], slow = v[8],
+          limited_at = v[9]}
 end
 local function server_now()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 """
+)
+
+#: Evaluate the CUBIC curve (``_CUBIC``) at chosen inputs, and nothing else: the test that
+#: the Lua and ``_ratelimit.cubic_rate`` agree calls it. KEYS: none. ARGV: since_cut (s),
+#: w_max, beta, scale, probe. Returns the rate as a string of 17 significant digits.
+CUBIC_RATE = (
+    _CUBIC
+    + """
+local since_cut, w_max = tonumber(ARGV[1]), tonumber(ARGV[2])
+local beta, scale, probe = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+return string.format('%.17g', cubic_rate(since_cut, w_max, beta, scale, probe))
+"""
+)
 
 #: Reserve ``want`` tokens from the fleet's bucket and report successes.
 #: KEYS: budget hash. ARGV: max_rate (<= 0: none), burst (<= 0: 50 ms of the rate),
 #: want, min_rate, scale, successes since the last call, key ttl (ms), horizon (s),
-#: initial rate (<= 0: no slow start), slow-start doubling time (s).
+#: initial rate (<= 0: no slow start), slow-start doubling time (s), beta.
 #: The bucket may go into debt: token *i* of the reservation becomes usable when the
 #: bucket would have held *i* tokens, ``(i - before) / rate`` seconds from now, so a
 #: batch is spread out exactly as single requests would be (never a burst beyond it).
@@ -68,7 +96,7 @@ TAKE = (
 local key = KEYS[1]
 local max_rate, burst, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local min_rate, scale, ok = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local initial, doubling = tonumber(ARGV[9]), tonumber(ARGV[10])
+local initial, doubling, beta = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local now = server_now()
 local b = load(key)
 -- Success rate in fixed windows of >= 1 s (as botocore's measured_tx_rate).
@@ -76,7 +104,7 @@ local ws, wok = tonumber(b.win_start) or now, (tonumber(b.win_ok) or 0) + ok
 local measured = tonumber(b.measured) or 0
 if now - ws >= 1 then measured = wok / (now - ws); ws = now; wok = 0 end
 local slow = slow_rate(b, initial, min_rate)
-local rate = fill_rate(b, now, max_rate, min_rate, scale, slow)
+local rate = fill_rate(b, now, max_rate, min_rate, beta, scale, slow)
 local before = want
 if rate then
   local cap = capacity(rate, burst)
@@ -122,7 +150,7 @@ local now = server_now()
 local b = load(key)
 if b.last_cut and sent_at < tonumber(b.last_cut) then return 0 end
 local slow = slow_rate(b, initial, min_rate)
-local current = fill_rate(b, now, max_rate, min_rate, scale, slow)
+local current = fill_rate(b, now, max_rate, min_rate, beta, scale, slow)
 local measured = tonumber(b.measured) or 0
 if measured <= 0 and b.win_start then
   local elapsed = now - tonumber(b.win_start)
@@ -134,10 +162,9 @@ if current and current > 0 then w_max = current end
 if measured > 0 and (not w_max or measured < w_max) then w_max = measured end
 if slow then w_max = slow * exit end
 w_max = math.max(w_max or min_rate, min_rate)
-local k = (w_max * (1 - beta) / scale) ^ (1 / 3)
 local cap = capacity(beta * w_max, burst)
 local tokens = math.min(tonumber(b.tokens) or cap, cap)
-redis.call('HSET', key, 'w_max', tostring(w_max), 'last_cut', tostring(now), 'k', tostring(k),
+redis.call('HSET', key, 'w_max', tostring(w_max), 'last_cut', tostring(now),
            'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('HDEL', key, 'slow', 'limited_at')
 redis.call('HINCRBY', key, 'cuts', 1)
