@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -21,7 +22,13 @@ __all__ = ["Description", "Event", "JobErrorEvent", "JobStatus", "StatusChange"]
 
 
 class JobStatus(str, enum.Enum):
-    """A job's status, equal to the API's string (``JobStatus.FAILED == "FAILED"``)."""
+    """A job's status, equal to the API's string (``JobStatus.FAILED == "FAILED"``).
+
+    A status the API gains after this release is reported, not rejected:
+    ``JobStatus("PAUSED")`` is a status of its own (``is_known`` False), never terminal,
+    ranked with INPROGRESS; the job keeps being polled, and the first sight of each such
+    value is logged once at warning level (``unknown_job_status``).
+    """
 
     STARTING = "STARTING"
     INPROGRESS = "INPROGRESS"
@@ -29,6 +36,27 @@ class JobStatus(str, enum.Enum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     STOPPED = "STOPPED"
+
+    @classmethod
+    def _missing_(cls, value: object) -> JobStatus | None:
+        # A well-formed status the library does not know yet: one member per value,
+        # made the first time it is seen (identity holds, as for the known ones).
+        if not isinstance(value, str) or not value or not value.isprintable() or len(value) > 64:
+            return None
+        with _UNKNOWN_LOCK:
+            member = cls._value2member_map_.get(value)
+            if member is None:
+                member = str.__new__(cls, value)
+                member._name_ = value
+                member._value_ = value
+                cls._value2member_map_[value] = member
+                _log_unknown(value)
+        return member  # type: ignore[return-value]
+
+    @property
+    def is_known(self) -> bool:
+        """False for a status this release of the library does not know."""
+        return self in _RANK
 
     @property
     def is_terminal(self) -> bool:
@@ -42,10 +70,25 @@ class JobStatus(str, enum.Enum):
         Statuses only move forward: an answer ranked below a status already seen is
         stale (an eventually consistent List, an old owner's late answer in a fleet).
         """
-        return _RANK[self]
+        return _RANK.get(self, _UNKNOWN_RANK)
 
     def __str__(self) -> str:
         return self.value
+
+
+#: Where a status the library does not know stands in the forward order: with INPROGRESS.
+_UNKNOWN_RANK = 1
+_UNKNOWN_LOCK = threading.Lock()
+
+
+def _log_unknown(value: str) -> None:
+    from ._log import get_logger
+
+    get_logger().warning(
+        "unknown_job_status",
+        status=value,
+        note="reported as not terminal; the job keeps being polled",
+    )
 
 
 _TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED})

@@ -23,16 +23,9 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
-from ._errors import (
-    CredentialsError,
-    JobNotFoundError,
-    PollerClosedError,
-    ThrottledError,
-    TransientError,
-    TransportError,
-)
+from ._errors import CredentialsError, PollerClosedError, TransportError
 from ._events import JobStatus
-from ._job import JobEntry
+from ._job import JobEntry, Verdict
 from ._log import get_logger
 from ._scheduler import NOT_QUEUED
 from ._subscription import Subscription
@@ -44,7 +37,7 @@ if TYPE_CHECKING:
     from ._options import Options
     from ._pacing import Pacer
     from ._stats import Statistics
-    from ._workers import Fetcher
+    from ._workers import Answer, Fetcher
 
 __all__ = ["Hub"]
 
@@ -168,19 +161,30 @@ class Hub:
             answer = await self.fetcher.describe(job.name, deadline=deadline)
         finally:
             job.in_flight = False
-        if isinstance(answer, TransportError):
-            self.failed(job, answer, started)
-        else:
-            self.observe(job, *answer)
+        self._settle(job, answer, started)
 
     async def poll_once(self, names: Iterable[str]) -> None:
         """Describe each named job once now (one attempt, no retry): a caller's last look."""
         jobs = {name: job for name in names if (job := self.jobs.get(name)) is not None}
         answers = await self.fetcher.last_look(list(jobs), self.options.max_concurrency)
         for name, description, sent_at in answers:
-            self.observe(jobs[name], description, sent_at)
+            self._settle(jobs[name], (description, sent_at), sent_at)
 
     # -- answers ------------------------------------------------------------------------
+
+    def _settle(self, job: JobEntry, answer: Answer | Exception, started: float) -> None:
+        """Act on one answer or failure; anything raised ends this job alone (logged)."""
+        try:
+            if isinstance(answer, TransportError):
+                self.failed(job, answer, started)
+            elif isinstance(answer, Exception):
+                raise answer
+            else:
+                self.observe(job, *answer)
+        except Exception as exc:
+            self.log.error("job_answer_failed", job_name=job.name, exc_info=exc)
+            if not job.removed:
+                self._end_with_error(job, exc)
 
     def observe(self, job: JobEntry, description: Description, sent_at: float) -> None:
         """Apply a describe answer: fan out a change, then reschedule or finish the job."""
@@ -193,9 +197,7 @@ class Hub:
             if self.pacer.idle(job):
                 self.pacer.next(job)
             return
-        job.applied_at = sent_at
-        job.failing_since = None
-        job.hinted = -math.inf
+        job.answered(sent_at)
         self.log.debug("job_polled", job_name=job.name, status=status.value)
         previous = job.status
         observed_at = job.apply(status, description, self.stats, self.log)
@@ -208,24 +210,16 @@ class Hub:
             self.pacer.next(job)
 
     def failed(self, job: JobEntry, error: TransportError, started: float) -> None:
-        """Decide what a failed poll of ``job`` (started at ``started``) means."""
+        """Act on what a failed poll of ``job`` (started at ``started``) means."""
         now = self.clock.now()
-        if isinstance(error, (ThrottledError, TransientError)):
-            if job.failing_since is None:
-                job.failing_since = started
-            if now >= job.give_up_at(now, self.options.retry.max_elapsed):
-                self._give_up(job, error)
-            else:
-                self.pacer.next(job)
-        elif isinstance(error, JobNotFoundError):
-            # The grace covers eventual consistency after Create: only for a job never
-            # seen. A job that was seen and is now unknown was deleted.
-            if job.status is None and now - job.first_seen < self.options.not_found_grace:
-                self.log.debug("job_not_found_yet", job_name=job.name)
-                self.pacer.at(job, now + (self.options.policy.not_found_interval or 0.0))
-            else:
-                self._give_up(job, error)
-        elif isinstance(error, CredentialsError):
+        options = self.options
+        verdict = job.judge(error, started, now, options.retry.max_elapsed, options.not_found_grace)
+        if verdict is Verdict.RETRY:
+            self.pacer.next(job)
+        elif verdict is Verdict.NOT_FOUND_YET:
+            self.log.debug("job_not_found_yet", job_name=job.name)
+            self.pacer.at(job, now + (options.policy.not_found_interval or 0.0))
+        elif isinstance(error, CredentialsError):  # Verdict.FAIL_SUBSCRIBERS
             self.log.error(
                 "credentials_error", job_name=job.name, error=error.code, message=str(error)
             )
@@ -240,8 +234,9 @@ class Hub:
         self.coordination.share_error(job.name, error)
         self._end_with_error(job, error)
 
-    def _end_with_error(self, job: JobEntry, error: TransportError) -> None:
-        self.log.warning("job_error", job_name=job.name, error=error.code, message=str(error))
+    def _end_with_error(self, job: JobEntry, error: Exception) -> None:
+        code = getattr(error, "code", type(error).__name__)
+        self.log.warning("job_error", job_name=job.name, error=code, message=str(error))
         job.end_with_error(error, self.stats)
         self._finish(job)
 
@@ -263,10 +258,9 @@ class Hub:
 
     def apply_remote(self, name: str, description: Description) -> None:
         """Apply a status another process observed (from the fleet's stream or snapshot)."""
-        job = self.jobs.get(name)
-        if job is None or not self.wants(name, description["OptimizationJobStatus"]):
+        if not self.wants(name, description["OptimizationJobStatus"]):
             return
-        status = JobStatus(description["OptimizationJobStatus"])
+        job, status = self.jobs[name], JobStatus(description["OptimizationJobStatus"])
         job.apply(status, description, self.stats, self.log)
         if status.is_terminal:
             self._finish(job)

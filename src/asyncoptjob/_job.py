@@ -8,20 +8,40 @@ nothing about polling; the hub does.
 
 from __future__ import annotations
 
+import enum
 import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ._errors import (
+    CredentialsError,
+    JobNotFoundError,
+    ThrottledError,
+    TransientError,
+    TransportError,
+)
 from ._events import JobErrorEvent, JobStatus, StatusChange
 from ._scheduler import NOT_QUEUED
 
 if TYPE_CHECKING:
-    from ._errors import CredentialsError, TransportError
     from ._events import Description
     from ._stats import Statistics
     from ._subscription import Subscription
 
-__all__ = ["JobEntry"]
+__all__ = ["JobEntry", "Verdict"]
+
+
+class Verdict(enum.Enum):
+    """What a failed describe means for a job."""
+
+    #: Throttled or transient, within the retry budget: poll again later.
+    RETRY = enum.auto()
+    #: Unknown to SageMaker, but never seen and within the not-found grace.
+    NOT_FOUND_YET = enum.auto()
+    #: Credentials or permissions: every subscriber of the job fails with it.
+    FAIL_SUBSCRIBERS = enum.auto()
+    #: The job cannot be watched to its end: its terminal error event.
+    GIVE_UP = enum.auto()
 
 
 class JobEntry:
@@ -77,6 +97,37 @@ class JobEntry:
     def subscribers(self) -> list[Subscription]:
         """Every subscriber of the job, first event delivered or not."""
         return self.subs + (self.pending or [])
+
+    def answered(self, sent_at: float) -> None:
+        """A describe sent at ``sent_at`` answered: no longer failing, no hint pending."""
+        self.applied_at = sent_at
+        self.failing_since = None
+        self.hinted = -math.inf
+
+    def judge(
+        self,
+        error: TransportError,
+        started: float,
+        now: float,
+        max_elapsed: float,
+        not_found_grace: float,
+    ) -> Verdict:
+        """What a failed describe of this job (sent at ``started``) means ``now``."""
+        if isinstance(error, (ThrottledError, TransientError)):
+            if self.failing_since is None:
+                self.failing_since = started
+            if now >= self.give_up_at(now, max_elapsed):
+                return Verdict.GIVE_UP
+            return Verdict.RETRY
+        if isinstance(error, JobNotFoundError):
+            # The grace covers eventual consistency after Create: only for a job never
+            # seen. A job that was seen and is now unknown was deleted.
+            if self.status is None and now - self.first_seen < not_found_grace:
+                return Verdict.NOT_FOUND_YET
+            return Verdict.GIVE_UP
+        if isinstance(error, CredentialsError):
+            return Verdict.FAIL_SUBSCRIBERS
+        return Verdict.GIVE_UP
 
     def give_up_at(self, now: float, max_elapsed: float) -> float:
         """When retries stop: ``max_elapsed`` after the job started failing (or ``now``)."""
@@ -144,7 +195,7 @@ class JobEntry:
             stats.count_delivered(status, 1)
             self.subs.append(sub)
 
-    def end_with_error(self, error: TransportError, stats: Statistics) -> None:
+    def end_with_error(self, error: Exception, stats: Statistics) -> None:
         """The job could not be watched to its end: its terminal event, for everyone."""
         event = JobErrorEvent(self.name, error)
         subs = self.subscribers()

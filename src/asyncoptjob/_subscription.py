@@ -56,8 +56,11 @@ class Subscription:
     # -- hub side -----------------------------------------------------------------------
 
     def deliver(self, event: Event, *, terminal: bool) -> None:
-        """Queue ``event``; with ``terminal`` the job is done for this subscription."""
-        if self.closed:
+        """Queue ``event``; with ``terminal`` the job is done for this subscription.
+
+        A job that already had its terminal outcome here gets nothing more.
+        """
+        if self.closed or event.job_name not in self.remaining:
             return
         self._buffer.append(event)
         if terminal:

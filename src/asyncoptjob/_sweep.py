@@ -36,7 +36,8 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ._errors import TransportError
+from ._answers import check_page
+from ._errors import TransientError, TransportError
 from ._log import get_logger
 from ._pipeline import LIST, Pipeline
 from ._ratelimit import AdaptiveRateLimiter, RateBudget
@@ -61,6 +62,8 @@ log = get_logger()
 Strategy = Literal["auto", "describe", "sweep"]
 STRATEGIES: tuple[str, ...] = ("auto", "describe", "sweep")
 SWEEP_INTERVAL_FACTOR = 0.75
+#: The error code of a sweep whose window cannot finish (see ``max_window_pages``).
+UNFINISHABLE = "SweepCannotFinish"
 #: Safety-net describes come due 0.8-1.0 x ``safety_interval`` after the last describe.
 SAFETY_JITTER = 0.2
 
@@ -94,6 +97,10 @@ class SweepPolicy:
         threshold: with ``strategy="auto"``, sweep once at least this many jobs are
             watched (>= 1) and the List budget allows a sweep every ``interval``
             (``max_rate * interval >= 1``); otherwise describing is cheaper or faster.
+        max_window_pages: pages one window may take in all (>= 1). A window that needs
+            more, or whose List answers repeat a ``NextToken``, cannot finish: that
+            sweep fails, describes take over, and sweeping is tried again (the window
+            read from its start) an ``interval`` later.
     """
 
     interval: float | None = None
@@ -103,6 +110,7 @@ class SweepPolicy:
     page_size: int = 100
     max_rate: float | None = 2.0
     threshold: int = 25
+    max_window_pages: int = 1000
 
     def __post_init__(self) -> None:
         check_positive("interval", self.interval, allow_none=True)
@@ -114,6 +122,7 @@ class SweepPolicy:
             raise ValueError(f"page_size must be between 1 and 100, got {self.page_size!r}")
         check_positive("max_rate", self.max_rate, allow_none=True)
         check_positive_int("threshold", self.threshold)
+        check_positive_int("max_window_pages", self.max_window_pages)
 
     def safety_delay(self, rng: random.Random) -> float:
         """Seconds until a job's next safety-net describe: 0.8-1.0 x ``safety_interval``."""
@@ -149,6 +158,10 @@ class Sweeper:
         self._continued_from: float | None = None
         self._resume: tuple[dict[str, Any], str] | None = None
         self._window_start: float | None = None
+        # The window read now: the tokens it gave and its pages (a window that repeats a
+        # token, or never ends, fails instead of spinning).
+        self._window_tokens: set[str] = set()
+        self._window_pages = 0
         self.sweeps = 0
         self.pages = 0
         self.failures_in_a_row = 0
@@ -170,6 +183,8 @@ class Sweeper:
             params, token = self._resume
         else:
             self._window_start = self.wall_clock()
+            self._window_tokens = set()
+            self._window_pages = 0
             after = datetime.fromtimestamp(self.watermark - self.policy.overlap, tz=timezone.utc)
             params = {"MaxResults": self.policy.page_size, "LastModifiedTimeAfter": after}
             token = ""
@@ -187,9 +202,12 @@ class Sweeper:
                 token = page.get("NextToken") or ""
                 if not token:
                     break
+                self._check_window(token)
         except TransportError as exc:
             self.failures_in_a_row += 1
             self.log.warning("sweep_failed", error=exc.code, message=str(exc), pages=pages)
+            if exc.code == UNFINISHABLE:
+                self._resume = None  # the next try reads the window from its start
             return False
         except BaseException:
             # Interrupted (a cancellation): the next sweep goes on from this page of this
@@ -213,6 +231,22 @@ class Sweeper:
         self.log.debug("sweep_done", pages=pages, resumed=bool(token))
         return True
 
+    def _check_window(self, token: str) -> None:
+        """Fail a window that cannot finish: a repeated token, or too many pages."""
+        self._window_pages += 1
+        if token in self._window_tokens:
+            problem = "repeated a NextToken"
+        elif self._window_pages >= self.policy.max_window_pages:
+            problem = f"needs more than max_window_pages={self.policy.max_window_pages} pages"
+        else:
+            self._window_tokens.add(token)
+            return
+        raise TransientError(
+            f"{LIST}: the sweep window cannot finish: List {problem}",
+            code=UNFINISHABLE,
+            operation=LIST,
+        )
+
     def continue_from(self, watermark: float) -> None:
         """Go on from another sweeper's ``watermark`` (a fleet's, by the sweep lease)."""
         if watermark in (self.watermark, self._continued_from):
@@ -225,9 +259,13 @@ class Sweeper:
     async def _list(self, params: dict[str, Any]) -> Any:
         deadline = self.clock.now() + min(self.pipeline.retry.max_elapsed, self.interval * 3)
         page, _ = await self.pipeline.call_retrying(
-            LIST, self.limiter, partial(self.transport.list_jobs, **params), deadline=deadline
+            LIST, self.limiter, partial(self._list_checked, params), deadline=deadline
         )
         return page
+
+    async def _list_checked(self, params: dict[str, Any]) -> Any:
+        # Checked here, inside the retried call: a malformed page is retried.
+        return check_page(await self.transport.list_jobs(**params))
 
 
 class SweepHost(Protocol):

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
 
+from ._answers import check_description
 from ._clock import Clock
-from ._errors import TransportError
 from ._operations import DESCRIBE
 from ._scheduler import DueQueue, Schedulable
 
@@ -129,17 +129,23 @@ class Fetcher:
         self.pipeline = pipeline
         self.budget = budget
 
-    async def describe(self, name: str, *, deadline: float) -> Answer | TransportError:
+    async def _describe(self, name: str) -> Description:
+        # Checked here, inside the retried call: a malformed answer is retried.
+        return check_description(name, await self.transport.describe(name))
+
+    async def describe(self, name: str, *, deadline: float) -> Answer | Exception:
         """Describe ``name``, retrying throttles and transient errors until ``deadline``.
 
         Returns:
-            The answer, or the failure that ended the retries.
+            The answer; or the failure that ended the retries (a ``TransportError``), or
+            whatever else the transport raised (a bug of its own: the hub ends this job
+            alone with it).
         """
         try:
             return await self.pipeline.call_retrying(
-                DESCRIBE, self.budget, partial(self.transport.describe, name), deadline=deadline
+                DESCRIBE, self.budget, partial(self._describe, name), deadline=deadline
             )
-        except TransportError as exc:
+        except Exception as exc:
             return exc
 
     async def last_look(
@@ -158,10 +164,11 @@ class Fetcher:
                 name = queue.popleft()
                 try:
                     description, sent_at = await self.pipeline.call(
-                        DESCRIBE, self.budget, partial(self.transport.describe, name)
+                        DESCRIBE, self.budget, partial(self._describe, name)
                     )
-                except TransportError as exc:
-                    self.pipeline.log.info("final_poll_failed", job_name=name, error=exc.code)
+                except Exception as exc:
+                    code = getattr(exc, "code", type(exc).__name__)
+                    self.pipeline.log.info("final_poll_failed", job_name=name, error=code)
                     continue
                 answers.append((name, description, sent_at))
 
