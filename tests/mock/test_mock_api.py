@@ -17,6 +17,7 @@ MODULES = [
     "asyncoptjob.mock._faults",
     "asyncoptjob.mock._launcher",
     "asyncoptjob.mock._ledger",
+    "asyncoptjob.mock._lifecycle",
     "asyncoptjob.mock._listing",
     "asyncoptjob.mock._process",
     "asyncoptjob.mock._server",

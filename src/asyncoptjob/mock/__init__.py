@@ -51,9 +51,9 @@ Control path (no auth, not counted, never faulted): ``GET /_mock/stats``,
 from ._faults import Faults
 from ._launcher import MockProcess
 from ._ledger import RequestRecord
+from ._lifecycle import Lifecycle
 from ._process import build_parser, main
 from ._server import MockSageMaker, MockStats
-from ._sim import Lifecycle
 
 __all__ = [
     "MockSageMaker",

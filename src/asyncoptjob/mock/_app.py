@@ -22,8 +22,9 @@ from aiohttp import web
 
 from ._faults import Drop, Faults, Injector, family_of
 from ._ledger import Ledger
+from ._lifecycle import Lifecycle
 from ._listing import list_jobs
-from ._sim import STATUSES, Lifecycle, Simulation
+from ._sim import Simulation
 from ._wire import CONTENT_TYPE, AwsError, dumps, error_body
 
 __all__ = ["CONTROL_PREFIX", "App"]
@@ -185,19 +186,11 @@ class App:
 
     # -- control path --------------------------------------------------------
 
-    def status_counts(self) -> dict[str, int]:
-        """Return how many jobs are in each status right now."""
-        now = self.sim.clock()
-        statuses = dict.fromkeys(STATUSES, 0)
-        for job in self.sim.jobs.values():
-            statuses[job.status(now)] += 1
-        return statuses
-
     def _stats(self) -> dict[str, Any]:
         return {
             "counters": self.ledger.snapshot(),
             "jobs": len(self.sim.jobs),
-            "statuses": self.status_counts(),
+            "statuses": self.sim.status_counts(),
             "requests_logged": len(self.ledger.log),
             "connections": self.open_connections(),
             "faults": self.faults.to_dict(),

@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from ._sim import STATUSES, Job, Simulation
+from ._lifecycle import STATUSES, Job
+from ._sim import Simulation
 from ._wire import AwsError, dumps, validation
 
 __all__ = ["SORT_BY", "SORT_ORDER", "list_jobs"]

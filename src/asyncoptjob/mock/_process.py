@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._faults import Faults
+from ._lifecycle import Lifecycle
 from ._server import MockSageMaker, is_loopback
-from ._sim import Lifecycle
 
 __all__ = ["build_parser", "main", "mock_from_args", "serve"]
 

@@ -24,7 +24,8 @@ from aiohttp import web
 from ._app import App
 from ._faults import Faults, Injector
 from ._ledger import Ledger, RequestRecord
-from ._sim import Lifecycle, Outcome, Simulation
+from ._lifecycle import Lifecycle, Outcome
+from ._sim import Simulation
 
 __all__ = ["MockSageMaker", "MockStats", "is_loopback"]
 
@@ -347,7 +348,7 @@ class MockSageMaker:
             return MockStats(
                 counters=self._app.ledger.snapshot(),
                 jobs=len(self._sim.jobs),
-                statuses=self._app.status_counts(),
+                statuses=self._sim.status_counts(),
                 requests_logged=len(self._app.ledger.log),
                 connections=self._app.open_connections(),
             )
