@@ -14,6 +14,8 @@ MODULES = [
     "asyncoptjob.mock",
     "asyncoptjob.mock._app",
     "asyncoptjob.mock._catalog",
+    "asyncoptjob.mock._control",
+    "asyncoptjob.mock._endpoint",
     "asyncoptjob.mock._faults",
     "asyncoptjob.mock._launcher",
     "asyncoptjob.mock._ledger",

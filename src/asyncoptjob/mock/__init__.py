@@ -48,12 +48,13 @@ Control path (no auth, not counted, never faulted): ``GET /_mock/stats``,
 ``POST /_mock/seed``, ``POST /_mock/reset``.
 """
 
+from ._control import MockStats
+from ._endpoint import MockSageMaker
 from ._faults import Faults
 from ._launcher import MockProcess
 from ._ledger import RequestRecord
 from ._lifecycle import Lifecycle
 from ._process import build_parser, main
-from ._server import MockSageMaker, MockStats
 
 __all__ = [
     "MockSageMaker",

@@ -1,4 +1,4 @@
-"""The HTTP side of the mock: AWS JSON 1.1 on ``POST /``, the control path on ``/_mock/``.
+"""The HTTP side of the mock: AWS JSON 1.1 on ``POST /`` (the control path is `_control`).
 
 It runs on aiohttp's low-level server (no router, no middlewares): an AWS
 request is one header lookup, one dict dispatch and one prebuilt response,
@@ -13,25 +13,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
 
+from ._control import CONTROL_PREFIX, Control
 from ._faults import Drop, Faults, Injector, family_of
 from ._ledger import Ledger
-from ._lifecycle import Lifecycle
 from ._listing import list_jobs
 from ._sim import Simulation
 from ._wire import CONTENT_TYPE, AwsError, dumps, error_body
 
-__all__ = ["CONTROL_PREFIX", "App"]
+__all__ = ["App"]
 
-CONTROL_PREFIX: Final = "/_mock/"
 _TARGET_PREFIX: Final = "SageMaker."
-_JSON: Final = "application/json"
 
 _MISSING_AUTH: Final = AwsError(
     "MissingAuthenticationTokenException",
@@ -47,6 +44,7 @@ class App:
         sim: The jobs.
         injector: The fault decisions (holds the live `Faults`).
         ledger: Where each AWS request is counted.
+        control: Answers the control path.
         clock: Monotonic seconds for arrival times.
     """
 
@@ -55,14 +53,14 @@ class App:
         sim: Simulation,
         injector: Injector,
         ledger: Ledger,
+        control: Control,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sim = sim
         self.injector = injector
         self.ledger = ledger
+        self.control = control
         self.clock = clock
-        #: How many client connections are open right now (set by the server that runs us).
-        self.open_connections: Callable[[], int] = lambda: 0
         self._request_ids = itertools.count(1)
         self._operations: dict[str, Callable[[dict[str, Any]], bytes]] = {
             "DescribeOptimizationJob": self._describe,
@@ -125,7 +123,7 @@ class App:
         if path == "/" and request.method == "POST":
             return await self._aws(request)
         if path.startswith(CONTROL_PREFIX):
-            return await self._control(request, path[len(CONTROL_PREFIX) :])
+            return await self.control.handle(request, path[len(CONTROL_PREFIX) :])
         return self._error(
             AwsError("UnknownOperationException", f"No operation at {request.method} {path}.")
         )
@@ -183,104 +181,3 @@ class App:
             return self._response(200, result[: max(1, len(result) // 2)] + b"\x00")
         self.ledger.record(arrival, operation, "ok")
         return self._response(200, result)
-
-    # -- control path --------------------------------------------------------
-
-    def _stats(self) -> dict[str, Any]:
-        return {
-            "counters": self.ledger.snapshot(),
-            "jobs": len(self.sim.jobs),
-            "statuses": self.sim.status_counts(),
-            "requests_logged": len(self.ledger.log),
-            "connections": self.open_connections(),
-            "faults": self.faults.to_dict(),
-        }
-
-    def seed(self, data: Mapping[str, Any]) -> list[str]:
-        """Seed jobs from a control-path request body."""
-        unknown = sorted(set(data) - {"count", "prefix", "lifecycle", "outcome"})
-        if unknown:
-            raise ValueError(
-                f"unknown seed field(s) {unknown}: use count, prefix, lifecycle, outcome"
-            )
-        lifecycle = data.get("lifecycle")
-        return self.sim.seed(
-            data.get("count", 0),
-            prefix=data.get("prefix", "job"),
-            lifecycle=None if lifecycle is None else Lifecycle.from_mapping(lifecycle),
-            outcome=data.get("outcome"),
-        )
-
-    def reset(self) -> None:
-        """Forget every job, count and logged request, and refill the rate buckets."""
-        self.sim.clear()
-        self.ledger.clear()
-        self.injector.reset()
-
-    async def _control(self, request: web.BaseRequest, route: str) -> web.Response:
-        method = request.method
-        try:
-            if method == "GET":
-                result = self._control_get(route, request)
-            elif method == "POST":
-                raw = await request.read()
-                data = json.loads(raw) if raw.strip() else {}
-                if not isinstance(data, dict):
-                    raise ValueError("the request body must be a JSON object")
-                result = self._control_post(route, data)
-            else:
-                result = None
-        except (ValueError, TypeError) as exc:
-            return _json_response(400, {"error": str(exc)})
-        if result is None:
-            return _json_response(404, {"error": f"no control route {method} /_mock/{route}"})
-        return _json_response(200, result)
-
-    def _control_get(self, route: str, request: web.BaseRequest) -> Any:
-        query = request.query
-        if route == "stats":
-            return self._stats()
-        if route == "faults":
-            return self.faults.to_dict()
-        if route == "transitions":
-            names = query.getall("name", None)
-            future = query.get("include_future", "").lower() in ("1", "true", "yes")
-            transitions = self.sim.transitions(names, include_future=future)
-            return {
-                "jobs": {
-                    name: [[s, None if math.isinf(t) else t] for s, t in items]
-                    for name, items in transitions.items()
-                }
-            }
-        if route == "requests":
-            return {"requests": [list(record) for record in self.ledger.log]}
-        if route == "max_requests_in_window":
-            outcome = query.get("outcome", "ok")
-            return {
-                "max": self.ledger.max_requests_in_window(
-                    query.get("operation", "describe"),
-                    float(query.get("window_s", "1")),
-                    None if outcome in ("", "any") else outcome,
-                )
-            }
-        return None
-
-    def _control_post(self, route: str, data: dict[str, Any]) -> Any:
-        if route == "faults":
-            self.faults.update(**data)
-            return self.faults.to_dict()
-        if route == "seed":
-            names = self.seed(data)
-            return {"count": len(names), "names": names}
-        if route == "reset":
-            self.reset()
-            return {}
-        return None
-
-
-def _json_response(status: int, value: Any) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps(value, separators=(",", ":")).encode(),
-        content_type=_JSON,
-    )

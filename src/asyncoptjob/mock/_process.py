@@ -19,9 +19,10 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
+from ._endpoint import MockSageMaker
 from ._faults import Faults
 from ._lifecycle import Lifecycle
-from ._server import MockSageMaker, is_loopback
+from ._server import is_loopback
 
 __all__ = ["build_parser", "main", "mock_from_args", "serve"]
 
