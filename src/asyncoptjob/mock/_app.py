@@ -19,10 +19,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from ._bad_answers import OK, corrupt
 from ._control import CONTROL_PREFIX, Control
-from ._faults import Drop, Faults, Injector, family_of
+from ._faults import Faults
+from ._injector import DESCRIBE, Drop, Injector
 from ._ledger import Ledger
-from ._listing import list_jobs
+from ._limits import family_of
+from ._listing import ListAnswer, list_jobs
 from ._sim import Simulation
 from ._wire import CONTENT_TYPE, AwsError, dumps, error_body
 
@@ -35,6 +38,10 @@ _MISSING_AUTH: Final = AwsError(
     "Missing Authentication Token: sign the request with SigV4 (any credentials work here).",
     403,
 )
+_NOT_AN_OBJECT: Final = AwsError("SerializationException", "The request body is not a JSON object.")
+
+#: A served request: the response body and the outcome the ledger records.
+Answer = tuple[bytes, str]
 
 
 class App:
@@ -62,8 +69,8 @@ class App:
         self.control = control
         self.clock = clock
         self._request_ids = itertools.count(1)
-        self._operations: dict[str, Callable[[dict[str, Any]], bytes]] = {
-            "DescribeOptimizationJob": self._describe,
+        self._operations: dict[str, Callable[[dict[str, Any]], Answer]] = {
+            DESCRIBE: self._describe,
             "ListOptimizationJobs": self._list,
             "CreateOptimizationJob": self._create,
             "StopOptimizationJob": self._stop,
@@ -76,46 +83,7 @@ class App:
         """The live fault configuration."""
         return self.injector.faults
 
-    # -- AWS operations ------------------------------------------------------
-
-    def _describe(self, payload: dict[str, Any]) -> bytes:
-        try:
-            return self.sim.describe(payload.get("OptimizationJobName"))
-        except AwsError as error:
-            if error.code != "ResourceNotFound" or self.faults.not_found_code == error.code:
-                raise
-            # Other SageMaker Describe calls answer a missing resource this way.
-            raise AwsError(self.faults.not_found_code, error.message) from None
-
-    def _list(self, payload: dict[str, Any]) -> bytes:
-        faults = self.injector.faults
-        return list_jobs(
-            self.sim, payload, empty_pages=faults.empty_list_pages, lag=faults.list_lag
-        )
-
-    def _create(self, payload: dict[str, Any]) -> bytes:
-        return dumps(self.sim.create(payload)).encode()
-
-    def _stop(self, payload: dict[str, Any]) -> bytes:
-        self.sim.stop(payload.get("OptimizationJobName"))
-        return b"{}"
-
-    def _delete(self, payload: dict[str, Any]) -> bytes:
-        self.sim.delete(payload.get("OptimizationJobName"))
-        return b"{}"
-
-    # -- HTTP ----------------------------------------------------------------
-
-    def _response(self, status: int, body: bytes) -> web.Response:
-        request_id = f"6d0c7e2a-0000-4000-8000-{next(self._request_ids):012x}"
-        return web.Response(
-            status=status,
-            body=body,
-            headers={"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": request_id},
-        )
-
-    def _error(self, error: AwsError) -> web.Response:
-        return self._response(error.status, error_body(error.code, error.message))
+    # -- HTTP, one layer per method --------------------------------------------
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answer one HTTP request."""
@@ -129,55 +97,112 @@ class App:
         )
 
     async def _aws(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Check the signature and the target, then answer the operation."""
         arrival = self.clock()
         headers = request.headers
         target = headers.get("X-Amz-Target", "")
         body = await request.read()
         operation = target[len(_TARGET_PREFIX) :] if target.startswith(_TARGET_PREFIX) else ""
-        handler = self._operations.get(operation)
-        label = operation if handler is not None else (target[:64] or "<no X-Amz-Target>")
+        known = operation in self._operations
+        label = operation if known else (target[:64] or "<no X-Amz-Target>")
         if "Authorization" not in headers:
-            self.ledger.record(arrival, label, _MISSING_AUTH.code)
-            return self._error(_MISSING_AUTH)
-        if handler is None:
+            error = _MISSING_AUTH
+        elif not known:
             error = AwsError(
                 "UnknownOperationException",
                 f"Unknown operation {target!r}: send X-Amz-Target: SageMaker.<Operation>.",
             )
-            self.ledger.record(arrival, label, error.code)
-            return self._error(error)
+        else:
+            return await self._operation(request, operation, body, arrival)
+        self.ledger.record(arrival, label, error.code)
+        return self._error(error)
 
+    async def _operation(
+        self, request: web.BaseRequest, operation: str, body: bytes, arrival: float
+    ) -> web.StreamResponse:
+        """Meet the request's fault (after its latency), or answer it."""
         injector = self.injector
         fault = injector.decide(self._families[operation], arrival)
         delay = injector.latency()
         if delay:
             await asyncio.sleep(delay)
+        if isinstance(fault, Drop):
+            self.ledger.record(arrival, operation, "dropped")
+            if request.transport is not None:
+                request.transport.abort()
+            # Never written: the transport is gone; aiohttp just discards it.
+            return web.Response(status=500)
         if fault is not None:
-            if isinstance(fault, Drop):
-                self.ledger.record(arrival, operation, "dropped")
-                if request.transport is not None:
-                    request.transport.abort()
-                # Never written: the transport is gone; aiohttp just discards it.
-                return web.Response(status=500)
             self.ledger.record(arrival, operation, fault.code)
             return self._error(fault)
-
         try:
-            payload = json.loads(body) if body else {}
-            if not isinstance(payload, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            error = AwsError("SerializationException", "The request body is not a JSON object.")
-            self.ledger.record(arrival, operation, error.code)
-            return self._error(error)
-        try:
-            result = handler(payload)
+            answer, outcome = self._answer(operation, body)
         except AwsError as error:
             self.ledger.record(arrival, operation, error.code)
             return self._error(error)
-        if injector.malformed():
-            self.ledger.record(arrival, operation, "malformed")
-            # Cut mid-document, so the body is not valid JSON (and never empty).
-            return self._response(200, result[: max(1, len(result) // 2)] + b"\x00")
-        self.ledger.record(arrival, operation, "ok")
-        return self._response(200, result)
+        self.ledger.record(arrival, operation, outcome)
+        return self._response(200, answer)
+
+    def _answer(self, operation: str, body: bytes) -> Answer:
+        """Run the operation on the simulation; a good answer may still turn bad.
+
+        Raises:
+            AwsError: The operation's error, as AWS would answer it.
+        """
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            raise _NOT_AN_OBJECT from None
+        if not isinstance(payload, dict):
+            raise _NOT_AN_OBJECT
+        answer, outcome = self._operations[operation](payload)
+        if outcome != OK:
+            return answer, outcome
+        bad = self.injector.bad_answer(operation, payload.get("OptimizationJobName"))
+        if bad is None:
+            return answer, OK
+        return corrupt(answer, bad, unknown_status=self.faults.unknown_status), bad
+
+    def _response(self, status: int, body: bytes) -> web.Response:
+        request_id = f"6d0c7e2a-0000-4000-8000-{next(self._request_ids):012x}"
+        return web.Response(
+            status=status,
+            body=body,
+            headers={"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": request_id},
+        )
+
+    def _error(self, error: AwsError) -> web.Response:
+        return self._response(error.status, error_body(error.code, error.message))
+
+    # -- AWS operations --------------------------------------------------------
+
+    def _describe(self, payload: dict[str, Any]) -> Answer:
+        try:
+            return self.sim.describe(payload.get("OptimizationJobName")), OK
+        except AwsError as error:
+            if error.code != "ResourceNotFound" or self.faults.not_found_code == error.code:
+                raise
+            # Other SageMaker Describe calls answer a missing resource this way.
+            raise AwsError(self.faults.not_found_code, error.message) from None
+
+    def _list(self, payload: dict[str, Any]) -> ListAnswer:
+        faults = self.faults
+        return list_jobs(
+            self.sim,
+            payload,
+            empty_pages=faults.empty_list_pages,
+            lag=faults.list_lag,
+            stuck=self.injector.chance(faults.stuck_list_rate),
+            duplicate=self.injector.chance(faults.duplicate_list_rate),
+        )
+
+    def _create(self, payload: dict[str, Any]) -> Answer:
+        return dumps(self.sim.create(payload)).encode(), OK
+
+    def _stop(self, payload: dict[str, Any]) -> Answer:
+        self.sim.stop(payload.get("OptimizationJobName"))
+        return b"{}", OK
+
+    def _delete(self, payload: dict[str, Any]) -> Answer:
+        self.sim.delete(payload.get("OptimizationJobName"))
+        return b"{}", OK

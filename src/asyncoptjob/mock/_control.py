@@ -17,7 +17,8 @@ from typing import Any, Final
 from aiohttp import web
 from multidict import MultiMapping
 
-from ._faults import Faults, Injector
+from ._faults import Faults
+from ._injector import Injector
 from ._ledger import Ledger
 from ._lifecycle import Lifecycle
 from ._sim import Simulation

@@ -19,7 +19,8 @@ from aiohttp import web
 
 from ._app import App
 from ._control import Control, MockStats
-from ._faults import Faults, Injector
+from ._faults import Faults
+from ._injector import Injector
 from ._ledger import Ledger, RequestRecord
 from ._lifecycle import Lifecycle, Outcome
 from ._server import LoopbackServer
