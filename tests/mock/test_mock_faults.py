@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncoptjob.mock import Faults, MockSageMaker
-from asyncoptjob.mock._faults import DROP, Injector, TokenBucket, family_of
+from asyncoptjob.mock._injector import DROP, Injector
+from asyncoptjob.mock._limits import TokenBucket, family_of
 
 
 @pytest.mark.parametrize(
@@ -38,6 +39,19 @@ from asyncoptjob.mock._faults import DROP, Injector, TokenBucket, family_of
         ("error_code_status", 200),
         ("empty_list_pages", -1),
         ("empty_list_pages", 1.5),
+        ("missing_status_rate", 2),
+        ("mistyped_status_rate", None),
+        ("unknown_status_rate", -0.5),
+        ("stuck_list_rate", "1"),
+        ("duplicate_list_rate", 1.01),
+        ("unknown_status", "COMPLETED"),  # known: not an unknown status
+        ("unknown_status", "paused"),
+        ("unknown_status", ""),
+        ("unknown_status", 7),
+        ("malformed_jobs", "job-00001"),  # one name, not a list of names
+        ("missing_status_jobs", ["a_b"]),
+        ("mistyped_status_jobs", [None]),
+        ("unknown_status_jobs", None),
     ],
 )
 def test_invalid_values_name_the_field(field: str, value: Any) -> None:
@@ -63,8 +77,49 @@ def test_update_is_all_or_nothing() -> None:
 
 
 def test_round_trip_through_a_mapping() -> None:
-    faults = Faults(describe_rate=3, list_rate=1, list_burst=2, error_code="AccessDeniedException")
+    faults = Faults(
+        describe_rate=3,
+        list_rate=1,
+        list_burst=2,
+        error_code="AccessDeniedException",
+        missing_status_jobs=["job-00001", "job-00002"],
+        unknown_status="ARCHIVED",
+        unknown_status_rate=0.25,
+        stuck_list_rate=0.5,
+    )
     assert Faults.from_mapping(json.loads(json.dumps(faults.to_dict()))) == faults
+    assert faults.missing_status_jobs == ("job-00001", "job-00002")
+
+
+def test_every_default_is_a_valid_value() -> None:
+    defaults = Faults().to_dict()
+    faults = Faults(**defaults)
+    faults.update(**defaults)
+    assert faults == Faults()
+
+
+def test_faults_left_at_their_defaults_draw_nothing() -> None:
+    rng = random.Random(1)
+    injector = Injector(Faults(), rng)
+    state = rng.getstate()
+    for operation in ("DescribeOptimizationJob", "ListOptimizationJobs"):
+        assert injector.decide(family_of(operation), 0.0) is None
+        assert injector.bad_answer(operation, "job-00001") is None
+        assert not injector.chance(0.0)
+    assert injector.latency() == 0.0
+    assert rng.getstate() == state  # so a seed replays the same decisions
+
+
+def test_bad_answers_are_deterministic_per_seed() -> None:
+    faults = Faults(malformed_rate=0.1, missing_status_rate=0.2, unknown_status_rate=0.2)
+
+    def draws(seed: int) -> list[str | None]:
+        injector = Injector(faults, random.Random(seed))
+        return [injector.bad_answer("DescribeOptimizationJob", "job") for _ in range(60)]
+
+    assert draws(1) == draws(1)
+    assert draws(1) != draws(2)
+    assert {"malformed", "missing_status", "unknown_status", None} <= set(draws(1))
 
 
 def test_family_of() -> None:

@@ -40,7 +40,7 @@ def build(clock: Clock, batches: int = 5, per_batch: int = 4) -> Simulation:
 
 
 def page(sim: Simulation, **request: Any) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(list_jobs(sim, request))
+    result: dict[str, Any] = json.loads(list_jobs(sim, request).body)
     return result
 
 
@@ -182,7 +182,9 @@ def test_empty_page_quirk_with_last_modified_time_after() -> None:
     token = None
     while True:
         response = json.loads(
-            list_jobs(sim, {**request, **({"NextToken": token} if token else {})}, empty_pages=3)
+            list_jobs(
+                sim, {**request, **({"NextToken": token} if token else {})}, empty_pages=3
+            ).body
         )
         pages.append(response)
         token = response.get("NextToken")
@@ -191,7 +193,7 @@ def test_empty_page_quirk_with_last_modified_time_after() -> None:
     assert [len(p["OptimizationJobSummaries"]) for p in pages] == [0, 0, 0, 20]
     assert all("NextToken" in p for p in pages[:3])
     # Without LastModifiedTimeAfter, no empty pages.
-    plain = json.loads(list_jobs(sim, {"MaxResults": 100}, empty_pages=3))
+    plain = json.loads(list_jobs(sim, {"MaxResults": 100}, empty_pages=3).body)
     assert len(plain["OptimizationJobSummaries"]) == 20
 
 
@@ -226,7 +228,9 @@ def test_list_lag_shows_each_job_as_it_was_and_hides_the_youngest(sort_by: str) 
         token = None
         while True:
             extra = {"NextToken": token} if token else {}
-            response = json.loads(list_jobs(sim, {"SortBy": sort_by, **request, **extra}, lag=lag))
+            response = json.loads(
+                list_jobs(sim, {"SortBy": sort_by, **request, **extra}, lag=lag).body
+            )
             for s in response["OptimizationJobSummaries"]:
                 found[s["OptimizationJobName"]] = s["OptimizationJobStatus"]
             token = response.get("NextToken")

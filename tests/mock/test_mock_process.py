@@ -15,7 +15,8 @@ import aiohttp
 import anyio
 import pytest
 
-from asyncoptjob.mock import MockProcess, MockSageMaker, build_parser, main
+from asyncoptjob.mock import Faults, MockProcess, MockSageMaker, build_parser, main
+from asyncoptjob.mock._process import mock_from_args
 from asyncoptjob.mock._server import is_loopback
 from tests.helpers import ROOT
 
@@ -88,6 +89,28 @@ def test_parser_defaults_and_reuse() -> None:
     outer = argparse.ArgumentParser(prog="asyncoptjob mock-server")
     build_parser(outer)
     assert outer.parse_args(["--list-rate", "2"]).list_rate == 2.0
+
+
+def test_bad_answer_options_reach_the_faults() -> None:
+    argv = [
+        "--unknown-status-rate",
+        "0.5",
+        "--unknown-status",
+        "ARCHIVED",
+        "--stuck-list-rate",
+        "1",
+    ]
+    faults = mock_from_args(build_parser().parse_args(argv)).faults
+    assert (faults.unknown_status_rate, faults.unknown_status) == (0.5, "ARCHIVED")
+    assert faults.stuck_list_rate == 1.0
+    assert mock_from_args(build_parser().parse_args([])).faults == Faults()
+
+
+def test_main_rejects_a_known_status_as_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--unknown-status", "COMPLETED"])
+    assert info.value.code == 2
+    assert "unknown_status" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])

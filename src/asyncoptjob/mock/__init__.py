@@ -5,10 +5,11 @@ OptimizationJob), so real aiobotocore and boto3 clients talk to it through
 ``endpoint_url``. Jobs follow a seeded, time-scaled lifecycle computed
 lazily, so 100,000 seeded jobs cost no background work. Faults (account-wide
 rate limits, throttling storms, latency, 5xx, dropped connections, malformed
-bodies, forced error codes, the empty-List-page quirk) can change while it
-runs, and its ground truth (counters, true transition times, a request log)
-tells tests what really happened. It binds 127.0.0.1 only, unless told
-otherwise.
+bodies, forced error codes, the empty-List-page quirk, and bad answers: a
+status missing, mistyped or unknown, a List stuck on one NextToken or
+repeating entries) can change while it runs, and its ground truth (counters,
+true transition times, a request log) tells tests what really happened. It
+binds 127.0.0.1 only, unless told otherwise.
 
 Example:
     >>> import asyncio
@@ -48,12 +49,13 @@ Control path (no auth, not counted, never faulted): ``GET /_mock/stats``,
 ``POST /_mock/seed``, ``POST /_mock/reset``.
 """
 
+from ._control import MockStats
+from ._endpoint import MockSageMaker
 from ._faults import Faults
 from ._launcher import MockProcess
 from ._ledger import RequestRecord
+from ._lifecycle import Lifecycle
 from ._process import build_parser, main
-from ._server import MockSageMaker, MockStats
-from ._sim import Lifecycle
 
 __all__ = [
     "MockSageMaker",

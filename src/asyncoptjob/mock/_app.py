@@ -1,4 +1,4 @@
-"""The HTTP side of the mock: AWS JSON 1.1 on ``POST /``, the control path on ``/_mock/``.
+"""The HTTP side of the mock: AWS JSON 1.1 on ``POST /`` (the control path is `_control`).
 
 It runs on aiohttp's low-level server (no router, no middlewares): an AWS
 request is one header lookup, one dict dispatch and one prebuilt response,
@@ -13,30 +13,35 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
 
-from ._faults import Drop, Faults, Injector, family_of
+from ._bad_answers import OK, corrupt
+from ._control import CONTROL_PREFIX, Control
+from ._faults import Faults
+from ._injector import DESCRIBE, Drop, Injector
 from ._ledger import Ledger
-from ._listing import list_jobs
-from ._sim import STATUSES, Lifecycle, Simulation
+from ._limits import family_of
+from ._listing import ListAnswer, list_jobs
+from ._sim import Simulation
 from ._wire import CONTENT_TYPE, AwsError, dumps, error_body
 
-__all__ = ["CONTROL_PREFIX", "App"]
+__all__ = ["App"]
 
-CONTROL_PREFIX: Final = "/_mock/"
 _TARGET_PREFIX: Final = "SageMaker."
-_JSON: Final = "application/json"
 
 _MISSING_AUTH: Final = AwsError(
     "MissingAuthenticationTokenException",
     "Missing Authentication Token: sign the request with SigV4 (any credentials work here).",
     403,
 )
+_NOT_AN_OBJECT: Final = AwsError("SerializationException", "The request body is not a JSON object.")
+
+#: A served request: the response body and the outcome the ledger records.
+Answer = tuple[bytes, str]
 
 
 class App:
@@ -46,6 +51,7 @@ class App:
         sim: The jobs.
         injector: The fault decisions (holds the live `Faults`).
         ledger: Where each AWS request is counted.
+        control: Answers the control path.
         clock: Monotonic seconds for arrival times.
     """
 
@@ -54,17 +60,17 @@ class App:
         sim: Simulation,
         injector: Injector,
         ledger: Ledger,
+        control: Control,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sim = sim
         self.injector = injector
         self.ledger = ledger
+        self.control = control
         self.clock = clock
-        #: How many client connections are open right now (set by the server that runs us).
-        self.open_connections: Callable[[], int] = lambda: 0
         self._request_ids = itertools.count(1)
-        self._operations: dict[str, Callable[[dict[str, Any]], bytes]] = {
-            "DescribeOptimizationJob": self._describe,
+        self._operations: dict[str, Callable[[dict[str, Any]], Answer]] = {
+            DESCRIBE: self._describe,
             "ListOptimizationJobs": self._list,
             "CreateOptimizationJob": self._create,
             "StopOptimizationJob": self._stop,
@@ -77,35 +83,85 @@ class App:
         """The live fault configuration."""
         return self.injector.faults
 
-    # -- AWS operations ------------------------------------------------------
+    # -- HTTP, one layer per method --------------------------------------------
 
-    def _describe(self, payload: dict[str, Any]) -> bytes:
-        try:
-            return self.sim.describe(payload.get("OptimizationJobName"))
-        except AwsError as error:
-            if error.code != "ResourceNotFound" or self.faults.not_found_code == error.code:
-                raise
-            # Other SageMaker Describe calls answer a missing resource this way.
-            raise AwsError(self.faults.not_found_code, error.message) from None
-
-    def _list(self, payload: dict[str, Any]) -> bytes:
-        faults = self.injector.faults
-        return list_jobs(
-            self.sim, payload, empty_pages=faults.empty_list_pages, lag=faults.list_lag
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one HTTP request."""
+        path = request.path
+        if path == "/" and request.method == "POST":
+            return await self._aws(request)
+        if path.startswith(CONTROL_PREFIX):
+            return await self.control.handle(request, path[len(CONTROL_PREFIX) :])
+        return self._error(
+            AwsError("UnknownOperationException", f"No operation at {request.method} {path}.")
         )
 
-    def _create(self, payload: dict[str, Any]) -> bytes:
-        return dumps(self.sim.create(payload)).encode()
+    async def _aws(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Check the signature and the target, then answer the operation."""
+        arrival = self.clock()
+        headers = request.headers
+        target = headers.get("X-Amz-Target", "")
+        body = await request.read()
+        operation = target[len(_TARGET_PREFIX) :] if target.startswith(_TARGET_PREFIX) else ""
+        known = operation in self._operations
+        label = operation if known else (target[:64] or "<no X-Amz-Target>")
+        if "Authorization" not in headers:
+            error = _MISSING_AUTH
+        elif not known:
+            error = AwsError(
+                "UnknownOperationException",
+                f"Unknown operation {target!r}: send X-Amz-Target: SageMaker.<Operation>.",
+            )
+        else:
+            return await self._operation(request, operation, body, arrival)
+        self.ledger.record(arrival, label, error.code)
+        return self._error(error)
 
-    def _stop(self, payload: dict[str, Any]) -> bytes:
-        self.sim.stop(payload.get("OptimizationJobName"))
-        return b"{}"
+    async def _operation(
+        self, request: web.BaseRequest, operation: str, body: bytes, arrival: float
+    ) -> web.StreamResponse:
+        """Meet the request's fault (after its latency), or answer it."""
+        injector = self.injector
+        fault = injector.decide(self._families[operation], arrival)
+        delay = injector.latency()
+        if delay:
+            await asyncio.sleep(delay)
+        if isinstance(fault, Drop):
+            self.ledger.record(arrival, operation, "dropped")
+            if request.transport is not None:
+                request.transport.abort()
+            # Never written: the transport is gone; aiohttp just discards it.
+            return web.Response(status=500)
+        if fault is not None:
+            self.ledger.record(arrival, operation, fault.code)
+            return self._error(fault)
+        try:
+            answer, outcome = self._answer(operation, body)
+        except AwsError as error:
+            self.ledger.record(arrival, operation, error.code)
+            return self._error(error)
+        self.ledger.record(arrival, operation, outcome)
+        return self._response(200, answer)
 
-    def _delete(self, payload: dict[str, Any]) -> bytes:
-        self.sim.delete(payload.get("OptimizationJobName"))
-        return b"{}"
+    def _answer(self, operation: str, body: bytes) -> Answer:
+        """Run the operation on the simulation; a good answer may still turn bad.
 
-    # -- HTTP ----------------------------------------------------------------
+        Raises:
+            AwsError: The operation's error, as AWS would answer it.
+        """
+        try:
+            payload = json.loads(body) if body else {}
+        except ValueError:
+            raise _NOT_AN_OBJECT from None
+        if not isinstance(payload, dict):
+            raise _NOT_AN_OBJECT
+        answer, outcome = self._operations[operation](payload)
+        if outcome != OK:
+            return answer, outcome
+        bad = self.injector.bad_answer(operation, payload.get("OptimizationJobName"))
+        if bad is None:
+            return answer, OK
+        return corrupt(answer, bad, unknown_status=self.faults.unknown_status), bad
 
     def _response(self, status: int, body: bytes) -> web.Response:
         request_id = f"6d0c7e2a-0000-4000-8000-{next(self._request_ids):012x}"
@@ -118,176 +174,35 @@ class App:
     def _error(self, error: AwsError) -> web.Response:
         return self._response(error.status, error_body(error.code, error.message))
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Answer one HTTP request."""
-        path = request.path
-        if path == "/" and request.method == "POST":
-            return await self._aws(request)
-        if path.startswith(CONTROL_PREFIX):
-            return await self._control(request, path[len(CONTROL_PREFIX) :])
-        return self._error(
-            AwsError("UnknownOperationException", f"No operation at {request.method} {path}.")
-        )
+    # -- AWS operations --------------------------------------------------------
 
-    async def _aws(self, request: web.BaseRequest) -> web.StreamResponse:
-        arrival = self.clock()
-        headers = request.headers
-        target = headers.get("X-Amz-Target", "")
-        body = await request.read()
-        operation = target[len(_TARGET_PREFIX) :] if target.startswith(_TARGET_PREFIX) else ""
-        handler = self._operations.get(operation)
-        label = operation if handler is not None else (target[:64] or "<no X-Amz-Target>")
-        if "Authorization" not in headers:
-            self.ledger.record(arrival, label, _MISSING_AUTH.code)
-            return self._error(_MISSING_AUTH)
-        if handler is None:
-            error = AwsError(
-                "UnknownOperationException",
-                f"Unknown operation {target!r}: send X-Amz-Target: SageMaker.<Operation>.",
-            )
-            self.ledger.record(arrival, label, error.code)
-            return self._error(error)
-
-        injector = self.injector
-        fault = injector.decide(self._families[operation], arrival)
-        delay = injector.latency()
-        if delay:
-            await asyncio.sleep(delay)
-        if fault is not None:
-            if isinstance(fault, Drop):
-                self.ledger.record(arrival, operation, "dropped")
-                if request.transport is not None:
-                    request.transport.abort()
-                # Never written: the transport is gone; aiohttp just discards it.
-                return web.Response(status=500)
-            self.ledger.record(arrival, operation, fault.code)
-            return self._error(fault)
-
+    def _describe(self, payload: dict[str, Any]) -> Answer:
         try:
-            payload = json.loads(body) if body else {}
-            if not isinstance(payload, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            error = AwsError("SerializationException", "The request body is not a JSON object.")
-            self.ledger.record(arrival, operation, error.code)
-            return self._error(error)
-        try:
-            result = handler(payload)
+            return self.sim.describe(payload.get("OptimizationJobName")), OK
         except AwsError as error:
-            self.ledger.record(arrival, operation, error.code)
-            return self._error(error)
-        if injector.malformed():
-            self.ledger.record(arrival, operation, "malformed")
-            # Cut mid-document, so the body is not valid JSON (and never empty).
-            return self._response(200, result[: max(1, len(result) // 2)] + b"\x00")
-        self.ledger.record(arrival, operation, "ok")
-        return self._response(200, result)
+            if error.code != "ResourceNotFound" or self.faults.not_found_code == error.code:
+                raise
+            # Other SageMaker Describe calls answer a missing resource this way.
+            raise AwsError(self.faults.not_found_code, error.message) from None
 
-    # -- control path --------------------------------------------------------
-
-    def status_counts(self) -> dict[str, int]:
-        """Return how many jobs are in each status right now."""
-        now = self.sim.clock()
-        statuses = dict.fromkeys(STATUSES, 0)
-        for job in self.sim.jobs.values():
-            statuses[job.status(now)] += 1
-        return statuses
-
-    def _stats(self) -> dict[str, Any]:
-        return {
-            "counters": self.ledger.snapshot(),
-            "jobs": len(self.sim.jobs),
-            "statuses": self.status_counts(),
-            "requests_logged": len(self.ledger.log),
-            "connections": self.open_connections(),
-            "faults": self.faults.to_dict(),
-        }
-
-    def seed(self, data: Mapping[str, Any]) -> list[str]:
-        """Seed jobs from a control-path request body."""
-        unknown = sorted(set(data) - {"count", "prefix", "lifecycle", "outcome"})
-        if unknown:
-            raise ValueError(
-                f"unknown seed field(s) {unknown}: use count, prefix, lifecycle, outcome"
-            )
-        lifecycle = data.get("lifecycle")
-        return self.sim.seed(
-            data.get("count", 0),
-            prefix=data.get("prefix", "job"),
-            lifecycle=None if lifecycle is None else Lifecycle.from_mapping(lifecycle),
-            outcome=data.get("outcome"),
+    def _list(self, payload: dict[str, Any]) -> ListAnswer:
+        faults = self.faults
+        return list_jobs(
+            self.sim,
+            payload,
+            empty_pages=faults.empty_list_pages,
+            lag=faults.list_lag,
+            stuck=self.injector.chance(faults.stuck_list_rate),
+            duplicate=self.injector.chance(faults.duplicate_list_rate),
         )
 
-    def reset(self) -> None:
-        """Forget every job, count and logged request, and refill the rate buckets."""
-        self.sim.clear()
-        self.ledger.clear()
-        self.injector.reset()
+    def _create(self, payload: dict[str, Any]) -> Answer:
+        return dumps(self.sim.create(payload)).encode(), OK
 
-    async def _control(self, request: web.BaseRequest, route: str) -> web.Response:
-        method = request.method
-        try:
-            if method == "GET":
-                result = self._control_get(route, request)
-            elif method == "POST":
-                raw = await request.read()
-                data = json.loads(raw) if raw.strip() else {}
-                if not isinstance(data, dict):
-                    raise ValueError("the request body must be a JSON object")
-                result = self._control_post(route, data)
-            else:
-                result = None
-        except (ValueError, TypeError) as exc:
-            return _json_response(400, {"error": str(exc)})
-        if result is None:
-            return _json_response(404, {"error": f"no control route {method} /_mock/{route}"})
-        return _json_response(200, result)
+    def _stop(self, payload: dict[str, Any]) -> Answer:
+        self.sim.stop(payload.get("OptimizationJobName"))
+        return b"{}", OK
 
-    def _control_get(self, route: str, request: web.BaseRequest) -> Any:
-        query = request.query
-        if route == "stats":
-            return self._stats()
-        if route == "faults":
-            return self.faults.to_dict()
-        if route == "transitions":
-            names = query.getall("name", None)
-            future = query.get("include_future", "").lower() in ("1", "true", "yes")
-            transitions = self.sim.transitions(names, include_future=future)
-            return {
-                "jobs": {
-                    name: [[s, None if math.isinf(t) else t] for s, t in items]
-                    for name, items in transitions.items()
-                }
-            }
-        if route == "requests":
-            return {"requests": [list(record) for record in self.ledger.log]}
-        if route == "max_requests_in_window":
-            outcome = query.get("outcome", "ok")
-            return {
-                "max": self.ledger.max_requests_in_window(
-                    query.get("operation", "describe"),
-                    float(query.get("window_s", "1")),
-                    None if outcome in ("", "any") else outcome,
-                )
-            }
-        return None
-
-    def _control_post(self, route: str, data: dict[str, Any]) -> Any:
-        if route == "faults":
-            self.faults.update(**data)
-            return self.faults.to_dict()
-        if route == "seed":
-            names = self.seed(data)
-            return {"count": len(names), "names": names}
-        if route == "reset":
-            self.reset()
-            return {}
-        return None
-
-
-def _json_response(status: int, value: Any) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps(value, separators=(",", ":")).encode(),
-        content_type=_JSON,
-    )
+    def _delete(self, payload: dict[str, Any]) -> Answer:
+        self.sim.delete(payload.get("OptimizationJobName"))
+        return b"{}", OK

@@ -1,112 +1,161 @@
-"""Fault injection: what the mock does wrong, and the account-wide rate limit.
+"""`Faults`: what the mock endpoint does wrong, as plain configuration.
 
-`Faults` is plain configuration, mutable while the server runs so a test can
-open and close a throttling storm. `Injector` turns it into one decision per
-AWS request, drawing from its own seeded RNG so changing faults never shifts
-the jobs' schedules. The rate limit is a token bucket per operation family,
-shared by every client, as AWS's per-account limits are.
+It is mutable while the server runs, so a test can open and close a
+throttling storm, and every assignment is validated (a `ValueError` that
+names the field). The `Injector` reads it afresh on every AWS request and
+turns it into one decision; the account-wide rate limit itself is in
+`_limits`.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import re
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from ._wire import AwsError
+from ._lifecycle import STATUSES
+from ._limits import TokenBucket
+from ._wire import NAME_PATTERN
 
-__all__ = ["DROP", "Drop", "Faults", "Injector", "TokenBucket", "family_of"]
+# TokenBucket is re-exported: the limiter tests in tests/core import it from here.
+__all__ = ["NOT_FOUND_CODES", "Faults", "TokenBucket"]
 
-_RATE_FIELDS: Final = ("describe_rate", "list_rate")
-_BURST_FIELDS: Final = ("describe_burst", "list_burst")
-_FRACTION_FIELDS: Final = (
-    "throttle_rate",
-    "error_rate",
-    "drop_rate",
-    "malformed_rate",
-    "error_code_rate",
-)
-_MS_FIELDS: Final = ("latency_ms", "latency_jitter_ms")
+#: The ways a mock Describe can answer for a missing job.
+NOT_FOUND_CODES = ("ResourceNotFound", "ValidationException")
+
 _CODE_PATTERN: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.#]{0,127}")
-
-_FORCED_MESSAGES: Final[Mapping[str, str]] = {
-    "AccessDeniedException": (
-        "User: arn:aws:iam::123456789012:user/mock is not authorized to perform this "
-        "action because no identity-based policy allows it"
-    ),
-    "ExpiredTokenException": "The security token included in the request is expired",
-    "UnrecognizedClientException": "The security token included in the request is invalid.",
-    "InvalidSignatureException": (
-        "The request signature we calculated does not match the signature you provided."
-    ),
-    "ThrottlingException": "Rate exceeded",
-}
+# Well formed as SageMaker's enums are: capitals, digits and underscores.
+_STATUS_PATTERN: Final = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-#: The ways a mock Describe can answer for a missing job.
-NOT_FOUND_CODES = ("ResourceNotFound", "ValidationException")
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _rate(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if not _is_number(value) or not 0 < value < math.inf:
+        raise ValueError(
+            f"{name} must be None (unlimited) or requests per second > 0, got {value!r}"
+        )
+    return float(value)
+
+
+def _burst(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if not _is_number(value) or not 1 <= value < math.inf:
+        raise ValueError(f"{name} must be None (one second of rate) or >= 1, got {value!r}")
+    return float(value)
+
+
+def _fraction(name: str, value: Any) -> float:
+    if not _is_number(value) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a fraction between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _milliseconds(name: str, value: Any) -> float:
+    if not _is_number(value) or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be milliseconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _lag(name: str, value: Any) -> float:
+    if not _is_number(value) or not 0 <= value <= math.inf:
+        raise ValueError(f"{name} must be seconds >= 0 (inf: never), got {value!r}")
+    return float(value)
+
+
+def _count(name: str, value: Any) -> int:
+    if not _is_integer(value) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _error_code(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CODE_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{name} must be None or an AWS error code such as "
+            f"'AccessDeniedException', got {value!r}"
+        )
+    return value
+
+
+def _error_status(name: str, value: Any) -> int:
+    if not _is_integer(value) or not 400 <= value <= 599:
+        raise ValueError(f"{name} must be an HTTP status 400-599, got {value!r}")
+    return int(value)
+
+
+def _not_found_code(name: str, value: Any) -> str:
+    if value not in NOT_FOUND_CODES:
+        raise ValueError(f"{name} must be one of {', '.join(NOT_FOUND_CODES)}, got {value!r}")
+    return str(value)
+
+
+def _job_names(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(job, str) and NAME_PATTERN.fullmatch(job) for job in value
+    ):
+        return tuple(value)
+    raise ValueError(f"{name} must be a list of job names such as ['job-00001'], got {value!r}")
+
+
+def _unknown_status(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not _STATUS_PATTERN.fullmatch(value) or value in STATUSES:
+        raise ValueError(
+            f"{name} must be a status SageMaker does not have, in capitals (such as "
+            f"'PAUSED'), not one of {', '.join(STATUSES)}; got {value!r}"
+        )
+    return value
+
+
+_VALIDATORS: Final[Mapping[str, Callable[[str, Any], Any]]] = {
+    "describe_rate": _rate,
+    "describe_burst": _burst,
+    "list_rate": _rate,
+    "list_burst": _burst,
+    "throttle_rate": _fraction,
+    "latency_ms": _milliseconds,
+    "latency_jitter_ms": _milliseconds,
+    "error_rate": _fraction,
+    "drop_rate": _fraction,
+    "malformed_rate": _fraction,
+    "error_code": _error_code,
+    "error_code_rate": _fraction,
+    "error_code_status": _error_status,
+    "empty_list_pages": _count,
+    "list_lag": _lag,
+    "not_found_code": _not_found_code,
+    "malformed_jobs": _job_names,
+    "missing_status_rate": _fraction,
+    "missing_status_jobs": _job_names,
+    "mistyped_status_rate": _fraction,
+    "mistyped_status_jobs": _job_names,
+    "unknown_status": _unknown_status,
+    "unknown_status_rate": _fraction,
+    "unknown_status_jobs": _job_names,
+    "stuck_list_rate": _fraction,
+    "duplicate_list_rate": _fraction,
+}
 
 
 def _validate(name: str, value: Any) -> Any:
     """Return *value* checked (and normalized) for the `Faults` field *name*."""
-    if name in _RATE_FIELDS:
-        if value is None:
-            return None
-        if not _is_number(value) or not 0 < value < math.inf:
-            raise ValueError(
-                f"{name} must be None (unlimited) or requests per second > 0, got {value!r}"
-            )
-        return float(value)
-    if name in _BURST_FIELDS:
-        if value is None:
-            return None
-        if not _is_number(value) or not 1 <= value < math.inf:
-            raise ValueError(f"{name} must be None (one second of rate) or >= 1, got {value!r}")
-        return float(value)
-    if name in _FRACTION_FIELDS:
-        if not _is_number(value) or not 0 <= value <= 1:
-            raise ValueError(f"{name} must be a fraction between 0 and 1, got {value!r}")
-        return float(value)
-    if name in _MS_FIELDS:
-        if not _is_number(value) or not 0 <= value < math.inf:
-            raise ValueError(f"{name} must be milliseconds >= 0, got {value!r}")
-        return float(value)
-    if name == "error_code":
-        if value is None:
-            return None
-        if not isinstance(value, str) or not _CODE_PATTERN.fullmatch(value):
-            raise ValueError(
-                f"error_code must be None or an AWS error code such as "
-                f"'AccessDeniedException', got {value!r}"
-            )
-        return value
-    if name == "error_code_status":
-        if not isinstance(value, int) or isinstance(value, bool) or not 400 <= value <= 599:
-            raise ValueError(f"error_code_status must be an HTTP status 400-599, got {value!r}")
-        return value
-    if name == "not_found_code":
-        if value not in NOT_FOUND_CODES:
-            raise ValueError(
-                f"not_found_code must be one of {', '.join(NOT_FOUND_CODES)}, got {value!r}"
-            )
-        return value
-    if name == "list_lag":
-        if not _is_number(value) or not 0 <= value <= math.inf:
-            raise ValueError(f"list_lag must be seconds >= 0 (inf: never), got {value!r}")
-        return float(value)
-    if name == "empty_list_pages":
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"empty_list_pages must be an integer >= 0, got {value!r}")
-        return value
-    raise ValueError(f"unknown fault field {name!r}: use one of {sorted(_FIELD_NAMES)}")
+    validator = _VALIDATORS.get(name)
+    if validator is None:
+        raise ValueError(f"unknown fault field {name!r}: use one of {sorted(_VALIDATORS)}")
+    return validator(name, value)
 
 
 @dataclass(slots=True)
@@ -115,6 +164,7 @@ class Faults:
 
     Every assignment is validated (`ValueError` naming the field). Faults
     apply to AWS operations only, never to the ``/_mock/`` control path.
+    Every default keeps the endpoint well behaved.
 
     Attributes:
         describe_rate: Account-wide DescribeOptimizationJob requests per
@@ -143,6 +193,38 @@ class Faults:
         not_found_code: How Describe says a job is missing: ``"ResourceNotFound"``
             (DescribeOptimizationJob's documented error) or ``"ValidationException"``
             with a "Could not find ..." message, as other SageMaker Describe calls do.
+        malformed_jobs: Jobs whose every successful Describe is answered 200
+            with a truncated JSON body (malformed_rate picks requests at random).
+        missing_status_rate: Fraction of successful Describe answers sent
+            without ``OptimizationJobStatus``.
+        missing_status_jobs: Jobs whose every successful Describe answer is
+            sent without it.
+        mistyped_status_rate: Fraction of successful Describe answers whose
+            ``OptimizationJobStatus`` is a number (the status's position in the
+            service model's list) instead of a string.
+        mistyped_status_jobs: Jobs whose every successful Describe answer
+            carries it as a number.
+        unknown_status: The well-formed status the unknown-status faults send;
+            never one of SageMaker's six.
+        unknown_status_rate: Fraction of successful Describe answers whose
+            ``OptimizationJobStatus`` is unknown_status (the rest of the body is
+            the job's true description).
+        unknown_status_jobs: Jobs whose every successful Describe answer
+            carries unknown_status.
+        stuck_list_rate: Fraction of ListOptimizationJobs answers that start an
+            endless listing: no summaries and a NextToken which, sent back,
+            answers the same (no summaries, the same token) forever. A listing
+            started afresh runs normally unless it is picked again.
+        duplicate_list_rate: Fraction of List pages after the first that repeat
+            the previous page's last entry before their own (MaxResults new
+            entries besides, so the listing still ends).
+
+    A Describe answer meets at most one of the bad-answer faults (malformed,
+    missing, mistyped or unknown status): the named jobs first, then the
+    fractions, each in that order. The request log and counters record such an
+    answer under the fault's name (``"malformed"``, ``"missing_status"``,
+    ``"mistyped_status"``, ``"unknown_status"``, ``"stuck_list"``,
+    ``"duplicate_list"``) instead of ``"ok"``.
 
     Example:
         >>> faults = Faults(describe_rate=10, latency_ms=5)
@@ -150,6 +232,9 @@ class Faults:
         >>> faults.update(throttle_rate=0.0, error_rate=0.01)
         >>> faults.error_rate
         0.01
+        >>> faults.update(unknown_status="PAUSED", unknown_status_jobs=["job-00003"])
+        >>> faults.unknown_status_jobs
+        ('job-00003',)
     """
 
     describe_rate: float | None = None
@@ -168,6 +253,16 @@ class Faults:
     empty_list_pages: int = 0
     list_lag: float = 0.0
     not_found_code: str = "ResourceNotFound"
+    malformed_jobs: tuple[str, ...] = ()
+    missing_status_rate: float = 0.0
+    missing_status_jobs: tuple[str, ...] = ()
+    mistyped_status_rate: float = 0.0
+    mistyped_status_jobs: tuple[str, ...] = ()
+    unknown_status: str = "PAUSED"
+    unknown_status_rate: float = 0.0
+    unknown_status_jobs: tuple[str, ...] = ()
+    stuck_list_rate: float = 0.0
+    duplicate_list_rate: float = 0.0
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, _validate(name, value))
@@ -196,162 +291,3 @@ class Faults:
         faults = cls()
         faults.update(**data)
         return faults
-
-
-_FIELD_NAMES: Final = frozenset(f.name for f in fields(Faults))
-
-
-class TokenBucket:
-    """A token bucket: *burst* requests at once, refilled at *rate* per second.
-
-    Over any window of *w* seconds it grants at most ``burst + rate * w``
-    requests, which is what the mock's ground truth lets tests check.
-
-    Args:
-        rate: Tokens added per second.
-        burst: Bucket capacity; the bucket starts full.
-        clock: Monotonic seconds.
-
-    Example:
-        >>> bucket = TokenBucket(rate=1.0, burst=2.0, clock=lambda: 0.0)
-        >>> [bucket.try_acquire() for _ in range(3)]
-        [True, True, False]
-    """
-
-    __slots__ = ("_clock", "_tokens", "_updated", "burst", "rate")
-
-    def __init__(
-        self, *, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        if not 0 < rate < math.inf:
-            raise ValueError(f"rate must be > 0 tokens per second, got {rate!r}")
-        if not 1 <= burst < math.inf:
-            raise ValueError(f"burst must be >= 1, got {burst!r}")
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._tokens = burst
-        self._updated = clock()
-
-    def try_acquire(self, now: float | None = None) -> bool:
-        """Take one token if there is one; return whether it was taken."""
-        if now is None:
-            now = self._clock()
-        elapsed = now - self._updated
-        if elapsed > 0:
-            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
-            self._updated = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
-
-
-class Drop:
-    """The decision to close the connection without answering."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "DROP"
-
-
-DROP: Final = Drop()
-
-
-def family_of(operation: str) -> str:
-    """Return the rate-limit family of *operation*: its leading verb, lowercased.
-
-    Example:
-        >>> family_of("DescribeOptimizationJob")
-        'describe'
-    """
-    for i, char in enumerate(operation[1:], 1):
-        if char.isupper():
-            return operation[:i].lower()
-    return operation.lower()
-
-
-_THROTTLED: Final = AwsError("ThrottlingException", "Rate exceeded", 400)
-_INTERNAL: Final = AwsError("InternalFailure", "We encountered an internal error.", 500)
-_UNAVAILABLE: Final = AwsError("ServiceUnavailable", "Service Unavailable", 503)
-
-
-class Injector:
-    """Decide, per AWS request, which fault (if any) it meets.
-
-    Args:
-        faults: The live configuration, read afresh on every request.
-        rng: The seeded random source for fault draws.
-        clock: Monotonic seconds, for the token buckets.
-    """
-
-    def __init__(
-        self,
-        faults: Faults,
-        rng: random.Random,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.faults = faults
-        self.rng = rng
-        self.clock = clock
-        self._buckets: dict[str, TokenBucket | None] = {}
-        self._bucket_config: dict[str, tuple[float | None, float | None]] = {}
-
-    def _bucket(self, family: str) -> TokenBucket | None:
-        faults = self.faults
-        if family == "describe":
-            config = (faults.describe_rate, faults.describe_burst)
-        elif family == "list":
-            config = (faults.list_rate, faults.list_burst)
-        else:
-            return None
-        if self._bucket_config.get(family) != config:
-            # The limit changed (or is new): start a fresh, full bucket for it.
-            rate, burst = config
-            self._buckets[family] = (
-                None
-                if rate is None
-                else TokenBucket(rate=rate, burst=burst or max(1.0, rate), clock=self.clock)
-            )
-            self._bucket_config[family] = config
-        return self._buckets.get(family)
-
-    def decide(self, family: str, now: float) -> AwsError | Drop | None:
-        """Return the fault for a request of *family* arriving at *now*, or None."""
-        faults = self.faults
-        rng = self.rng
-        if faults.drop_rate and rng.random() < faults.drop_rate:
-            return DROP
-        bucket = self._bucket(family)
-        if bucket is not None and not bucket.try_acquire(now):
-            return _THROTTLED
-        if faults.throttle_rate and rng.random() < faults.throttle_rate:
-            return _THROTTLED
-        code = faults.error_code
-        if code is not None and rng.random() < faults.error_code_rate:
-            message = _FORCED_MESSAGES.get(
-                code, f"Forced by the mock endpoint's error_code fault: {code}"
-            )
-            return AwsError(code, message, faults.error_code_status)
-        if faults.error_rate and rng.random() < faults.error_rate:
-            return _INTERNAL if rng.random() < 0.5 else _UNAVAILABLE
-        return None
-
-    def latency(self) -> float:
-        """Return the added latency for one request, in seconds."""
-        faults = self.faults
-        delay = faults.latency_ms
-        if faults.latency_jitter_ms:
-            delay += faults.latency_jitter_ms * self.rng.random()
-        return delay / 1000.0
-
-    def malformed(self) -> bool:
-        """Return whether this successful response should be corrupted."""
-        rate = self.faults.malformed_rate
-        return bool(rate) and self.rng.random() < rate
-
-    def reset(self) -> None:
-        """Refill every bucket."""
-        self._buckets.clear()
-        self._bucket_config.clear()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import NamedTuple
 
-from ._faults import family_of
+from ._limits import family_of
 
 __all__ = ["Ledger", "RequestRecord"]
 
@@ -21,7 +21,9 @@ class RequestRecord(NamedTuple):
     Attributes:
         at: Monotonic arrival time (``time.monotonic()``), in seconds.
         operation: The operation, e.g. "DescribeOptimizationJob".
-        outcome: "ok", an AWS error code, "dropped" or "malformed".
+        outcome: "ok", an AWS error code, "dropped", or the bad answer sent
+            ("malformed", "missing_status", "mistyped_status", "unknown_status",
+            "stuck_list", "duplicate_list").
     """
 
     at: float

@@ -1,4 +1,4 @@
-"""ListOptimizationJobs: filters, sorting, keyset paging and the empty-page quirk.
+"""ListOptimizationJobs: filters, sorting, keyset paging, the empty-page quirk and bad pages.
 
 Paging is by key, not by offset: the opaque NextToken holds the sort key of
 the last job returned, and the next page starts strictly after it. Jobs
@@ -11,6 +11,11 @@ The quirk: some SageMaker List calls given ``LastModifiedTimeAfter`` return
 empty pages that still carry a NextToken. With ``empty_pages=k`` the first
 *k* pages of such a listing are empty, so a loop that stops at the first
 empty page misses jobs, and one that never stops spins until throttled.
+
+Two bad answers are made here too, where the pages are. A stuck listing
+answers no summaries and a NextToken marked stuck, which answers itself
+forever. A duplicate page starts with the job its NextToken points past (the
+previous page's last entry) again, then carries its own page.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ import re
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-from ._sim import STATUSES, Job, Simulation
+from ._bad_answers import DUPLICATE_LIST, OK, STUCK_LIST
+from ._lifecycle import STATUSES, Job
+from ._sim import Simulation
 from ._wire import AwsError, dumps, validation
 
-__all__ = ["SORT_BY", "SORT_ORDER", "list_jobs"]
+__all__ = ["SORT_BY", "SORT_ORDER", "ListAnswer", "list_jobs"]
 
 SORT_BY: Final = ("Name", "CreationTime", "Status")
 SORT_ORDER: Final = ("Ascending", "Descending")
@@ -105,8 +112,8 @@ def _max_results(request: Mapping[str, Any]) -> int:
     )
 
 
-def _encode_token(fingerprint: int, cursor: Any, empties: int) -> str:
-    raw = dumps([fingerprint, cursor, empties]).encode()
+def _encode_token(fingerprint: int, cursor: Any, empties: int, *, stuck: bool = False) -> str:
+    raw = dumps([fingerprint, cursor, empties, stuck]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 
@@ -117,7 +124,8 @@ def _invalid_token() -> AwsError:
     )
 
 
-def _decode_token(token: object, fingerprint: int) -> tuple[Any, int]:
+def _decode_token(token: object, fingerprint: int) -> tuple[Any, int, bool]:
+    """Return the cursor, the empty pages still due, and whether the listing is stuck."""
     if not isinstance(token, str):
         raise _invalid_token()
     try:
@@ -126,12 +134,13 @@ def _decode_token(token: object, fingerprint: int) -> tuple[Any, int]:
         raise _invalid_token() from None
     if (
         not isinstance(decoded, list)
-        or len(decoded) != 3
+        or len(decoded) != 4
         or decoded[0] != fingerprint
         or not isinstance(decoded[2], int)
+        or not isinstance(decoded[3], bool)
     ):
         raise _invalid_token()
-    return decoded[1], decoded[2]
+    return decoded[1], decoded[2], decoded[3]
 
 
 def _cursor_fits(cursor: Any, sort_by: str) -> bool:
@@ -274,9 +283,33 @@ def _first(item: tuple[tuple[str, str], Job]) -> tuple[str, str]:
     return item[0]
 
 
+class ListAnswer(NamedTuple):
+    """A serialized ListOptimizationJobs response and what kind of answer it is.
+
+    Attributes:
+        body: The response body.
+        outcome: ``"ok"``, or the bad answer it is (``"stuck_list"``,
+            ``"duplicate_list"``).
+    """
+
+    body: bytes
+    outcome: str
+
+
+def _cursor_name(cursor: Any) -> str:
+    # A Name cursor is the name; the others are [CreationTime or status, name].
+    return cursor if isinstance(cursor, str) else str(cursor[1])
+
+
 def list_jobs(
-    sim: Simulation, request: Mapping[str, Any], *, empty_pages: int = 0, lag: float = 0.0
-) -> bytes:
+    sim: Simulation,
+    request: Mapping[str, Any],
+    *,
+    empty_pages: int = 0,
+    lag: float = 0.0,
+    stuck: bool = False,
+    duplicate: bool = False,
+) -> ListAnswer:
     """Handle ListOptimizationJobs, returning the serialized response.
 
     Args:
@@ -287,6 +320,10 @@ def list_jobs(
         lag: Seconds List trails the truth (eventual consistency): jobs are
             listed as they were ``lag`` seconds ago, and jobs created since
             are not listed yet.
+        stuck: Answer no summaries and a NextToken that answers itself
+            forever (a listing already stuck stays stuck regardless).
+        duplicate: Repeat the previous page's last entry (the one the
+            NextToken points past) before this page's own entries.
 
     Raises:
         AwsError: ``ValidationException`` for a bad MaxResults, enum,
@@ -306,12 +343,15 @@ def list_jobs(
     token = request.get("NextToken")
     quirk = empty_pages > 0 and request.get("LastModifiedTimeAfter") is not None
     if token is None:
-        cursor, empties = None, empty_pages if quirk else 0
+        cursor, empties, looping = None, empty_pages if quirk else 0, False
     else:
-        cursor, empties = _decode_token(token, fingerprint)
+        cursor, empties, looping = _decode_token(token, fingerprint)
+    if looping or stuck:
+        # The same token forever: the one sent, or one that says so itself.
+        loop = token if looping else _encode_token(fingerprint, cursor, 0, stuck=True)
+        return ListAnswer(_page([], loop), STUCK_LIST)
     if empties > 0:
-        next_token = _encode_token(fingerprint, cursor, empties - 1)
-        return dumps({"OptimizationJobSummaries": [], "NextToken": next_token}).encode()
+        return ListAnswer(_page([], _encode_token(fingerprint, cursor, empties - 1)), OK)
 
     if cursor is not None and not _cursor_fits(cursor, sort_by):
         raise _invalid_token()
@@ -328,7 +368,15 @@ def list_jobs(
             break
         summaries.append(_summary(job, now))
         last_key = key
+    next_token = _encode_token(fingerprint, last_key, 0) if more else None
+    repeated = sim.jobs.get(_cursor_name(cursor)) if duplicate and cursor is not None else None
+    if repeated is None:
+        return ListAnswer(_page(summaries, next_token), OK)
+    return ListAnswer(_page([_summary(repeated, now), *summaries], next_token), DUPLICATE_LIST)
+
+
+def _page(summaries: list[dict[str, Any]], next_token: Any) -> bytes:
     response: dict[str, Any] = {"OptimizationJobSummaries": summaries}
-    if more:
-        response["NextToken"] = _encode_token(fingerprint, last_key, 0)
+    if next_token is not None:
+        response["NextToken"] = next_token
     return dumps(response).encode()

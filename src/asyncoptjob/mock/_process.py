@@ -19,11 +19,38 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
+from ._endpoint import MockSageMaker
 from ._faults import Faults
-from ._server import MockSageMaker, is_loopback
-from ._sim import Lifecycle
+from ._lifecycle import Lifecycle
+from ._server import is_loopback
 
 __all__ = ["build_parser", "main", "mock_from_args", "serve"]
+
+
+#: The `Faults` fields that have a command-line option of the same name.
+_FAULT_OPTIONS = (
+    "describe_rate",
+    "describe_burst",
+    "list_rate",
+    "list_burst",
+    "throttle_rate",
+    "latency_ms",
+    "latency_jitter_ms",
+    "error_rate",
+    "drop_rate",
+    "malformed_rate",
+    "error_code",
+    "error_code_rate",
+    "error_code_status",
+    "empty_list_pages",
+    "list_lag",
+    "missing_status_rate",
+    "mistyped_status_rate",
+    "unknown_status",
+    "unknown_status_rate",
+    "stuck_list_rate",
+    "duplicate_list_rate",
+)
 
 
 def _fraction(text: str) -> float:
@@ -150,6 +177,22 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=0.0,
         help="seconds a change takes to show in List (eventual consistency)",
     )
+    bad = parser.add_argument_group(
+        "bad answers (200s to distrust; name jobs through POST /_mock/faults)"
+    )
+    for flag, what in (
+        ("--missing-status-rate", "fraction of Describe answers without OptimizationJobStatus"),
+        ("--mistyped-status-rate", "fraction of Describe answers whose status is a number"),
+        ("--unknown-status-rate", "fraction of Describe answers whose status is --unknown-status"),
+        ("--stuck-list-rate", "fraction of List answers that repeat one NextToken forever"),
+        ("--duplicate-list-rate", "fraction of List pages that repeat the last page's last entry"),
+    ):
+        bad.add_argument(flag, type=_fraction, default=0.0, help=what)
+    bad.add_argument(
+        "--unknown-status",
+        default=Faults().unknown_status,
+        help="the undocumented status sent (default %(default)s)",
+    )
     return parser
 
 
@@ -168,26 +211,7 @@ def mock_from_args(args: argparse.Namespace) -> MockSageMaker:
         not_found_for=args.not_found_for,
         time_scale=args.time_scale,
     )
-    fault_fields: dict[str, Any] = {
-        name: getattr(args, name)
-        for name in (
-            "describe_rate",
-            "describe_burst",
-            "list_rate",
-            "list_burst",
-            "throttle_rate",
-            "latency_ms",
-            "latency_jitter_ms",
-            "error_rate",
-            "drop_rate",
-            "malformed_rate",
-            "error_code",
-            "error_code_rate",
-            "error_code_status",
-            "empty_list_pages",
-            "list_lag",
-        )
-    }
+    fault_fields: dict[str, Any] = {name: getattr(args, name) for name in _FAULT_OPTIONS}
     mock = MockSageMaker(
         seed=args.seed,
         faults=Faults(**fault_fields),

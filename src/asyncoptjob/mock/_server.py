@@ -1,10 +1,10 @@
-"""`MockSageMaker`: the mock endpoint as an async context manager or a thread.
+"""Hosting: serve one aiohttp handler on loopback, on the running loop or from a thread.
 
-In-process, ``async with MockSageMaker() as mock`` serves on the running
-event loop. For synchronous code (boto3), ``with mock.run_in_thread()``
-serves from a private event loop in a daemon thread; every method that
-touches state then hops onto that loop, so nothing is shared between
-threads without the loop's say-so and the hot path needs no lock.
+In-process, `LoopbackServer` serves on the caller's event loop. For
+synchronous code (boto3), `LoopbackServer.run_in_thread` serves from a
+private event loop in a daemon thread; `LoopbackServer.call` then runs a
+function on that loop, so the state behind the handler is never shared
+between threads without the loop's say-so and the hot path needs no lock.
 """
 
 from __future__ import annotations
@@ -12,23 +12,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ipaddress
-import random
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from ._app import App
-from ._faults import Faults, Injector
-from ._ledger import Ledger, RequestRecord
-from ._sim import Lifecycle, Outcome, Simulation
-
-__all__ = ["MockSageMaker", "MockStats", "is_loopback"]
+__all__ = ["Handler", "LoopbackServer", "is_loopback"]
 
 _T = TypeVar("_T")
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def is_loopback(host: str) -> bool:
@@ -41,124 +36,57 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class MockStats:
-    """A snapshot of the endpoint's ground truth.
-
-    Attributes:
-        counters: Requests per operation and outcome, e.g.
-            ``{"DescribeOptimizationJob": {"ok": 10, "ThrottlingException": 2}}``.
-        jobs: How many jobs exist.
-        statuses: How many jobs are in each status right now.
-        requests_logged: How many requests the bounded log holds.
-        connections: How many client connections are open right now (a client that
-            closed cleanly leaves none behind).
-    """
-
-    counters: dict[str, dict[str, int]]
-    jobs: int
-    statuses: dict[str, int]
-    requests_logged: int
-    connections: int = 0
-
-    def count(self, operation: str, outcome: str | None = None) -> int:
-        """Return the requests of *operation* with *outcome* (all outcomes if None)."""
-        outcomes = self.counters.get(operation, {})
-        return sum(outcomes.values()) if outcome is None else outcomes.get(outcome, 0)
-
-
-class MockSageMaker:
-    """A SageMaker endpoint on 127.0.0.1 for optimization jobs, with faults and ground truth.
+class LoopbackServer:
+    """An aiohttp low-level server bound to this machine unless told otherwise.
 
     Args:
-        seed: Seeds the job and fault RNGs; None draws a random seed.
-        faults: The initial faults (the object stays live: change it later).
-        lifecycle: Default lifecycle for created and seeded jobs.
-        region: The Region in ARNs.
-        account_id: The 12-digit account id in ARNs.
+        handler: Answers every request.
         host: The address to bind.
         port: The port to bind; 0 picks a free one.
         allow_non_loopback: Permit binding *host* beyond this machine.
-        request_log_size: How many requests the ground-truth log keeps.
 
     Raises:
         ValueError: If *host* is not a loopback address and
             *allow_non_loopback* is False.
-
-    Example:
-        >>> import asyncio
-        >>> from aiohttp import ClientSession
-        >>> async def demo() -> int:
-        ...     async with MockSageMaker(seed=1) as mock, ClientSession() as http:
-        ...         mock.seed_jobs(3)
-        ...         async with http.get(mock.url + "/_mock/stats") as response:
-        ...             return (await response.json())["jobs"]
-        >>> asyncio.run(demo())
-        3
     """
 
     def __init__(
-        self,
-        *,
-        seed: int | None = None,
-        faults: Faults | None = None,
-        lifecycle: Lifecycle | None = None,
-        region: str = "us-east-1",
-        account_id: str = "123456789012",
-        host: str = "127.0.0.1",
-        port: int = 0,
-        allow_non_loopback: bool = False,
-        request_log_size: int = 100_000,
+        self, handler: Handler, *, host: str, port: int, allow_non_loopback: bool = False
     ) -> None:
         if not allow_non_loopback and not is_loopback(host):
             raise ValueError(
                 f"host {host!r} is not a loopback address: the mock binds 127.0.0.1 by default; "
                 "pass allow_non_loopback=True to expose it beyond this machine"
             )
-        if not (len(account_id) == 12 and account_id.isdigit()):
-            raise ValueError(f"account_id must be 12 digits, got {account_id!r}")
-        if seed is None:
-            seed = random.SystemRandom().randrange(2**32)
-        self.seed = seed
+        self.handler = handler
         self.host = host
         self.port = port
-        self._sim = Simulation(
-            lifecycle=lifecycle or Lifecycle(),
-            rng=random.Random(f"{seed}/jobs"),
-            region=region,
-            account_id=account_id,
-        )
-        self._app = App(
-            self._sim,
-            Injector(faults or Faults(), random.Random(f"{seed}/faults")),
-            Ledger(request_log_size),
-        )
-        self._runner: web.ServerRunner | None = None
+        #: The aiohttp runner while serving, else None.
+        self.runner: web.ServerRunner | None = None
+        self._server: web.Server | None = None
         self._url: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
-    def __repr__(self) -> str:
-        return f"MockSageMaker(url={self._url!r}, seed={self.seed!r}, jobs={len(self._sim.jobs)})"
-
-    # -- lifecycle of the server ---------------------------------------------
-
     @property
-    def url(self) -> str:
-        """The endpoint URL, e.g. ``http://127.0.0.1:54321``.
-
-        Raises:
-            RuntimeError: If the server is not running.
-        """
-        if self._url is None:
-            raise RuntimeError("the mock is not running: use 'async with MockSageMaker() as mock'")
+    def url(self) -> str | None:
+        """The URL while serving (``http://127.0.0.1:54321``), else None."""
         return self._url
 
+    def connections(self) -> int:
+        """Return how many client connections are open right now (0 when not serving)."""
+        server = self._server
+        return 0 if server is None else len(server.connections)
+
     async def start(self) -> str:
-        """Bind and start serving; return the URL."""
-        if self._runner is not None:
+        """Bind and start serving on the running loop; return the URL.
+
+        Raises:
+            RuntimeError: If it is already serving.
+        """
+        if self.runner is not None:
             raise RuntimeError("the mock is already running")
-        server = web.Server(self._app.handle, access_log=None)
+        server = web.Server(self.handler, access_log=None)
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
@@ -167,8 +95,8 @@ class MockSageMaker:
         except BaseException:
             await runner.cleanup()
             raise
-        self._runner = runner
-        self._app.open_connections = lambda: len(server.connections)
+        self.runner = runner
+        self._server = server
         bound = runner.addresses[0]
         host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         self._url = f"http://{host}:{bound[1]}"
@@ -177,31 +105,16 @@ class MockSageMaker:
 
     async def close(self) -> None:
         """Stop serving and close every connection."""
-        self._app.open_connections = lambda: 0
-        runner, self._runner = self._runner, None
+        runner, self.runner = self.runner, None
+        self._server = None
         self._url = None
         self._loop = None
         if runner is not None:
             await runner.cleanup()
 
-    async def __aenter__(self) -> MockSageMaker:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
     @contextmanager
-    def run_in_thread(self) -> Iterator[MockSageMaker]:
-        """Serve from a background thread, for synchronous code such as boto3.
-
-        Example:
-            >>> import urllib.request
-            >>> with MockSageMaker(seed=1).run_in_thread() as mock:
-            ...     with urllib.request.urlopen(mock.url + "/_mock/faults") as response:
-            ...         response.status
-            200
-        """
+    def run_in_thread(self) -> Iterator[None]:
+        """Serve from a private event loop in a daemon thread until the block ends."""
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
         stop: list[asyncio.Event] = []
 
@@ -229,162 +142,25 @@ class MockSageMaker:
         loop = self._loop
         self._thread = thread
         try:
-            yield self
+            yield
         finally:
             self._thread = None
             if loop is not None:
                 loop.call_soon_threadsafe(stop[0].set)
             thread.join()
 
-    def _on_loop(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """Run *fn* where the server's state lives: on its loop's thread."""
+    def call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Run *fn* where the handler's state lives: on the serving thread's loop, if any."""
         loop = self._loop
         if self._thread is None or loop is None or threading.current_thread() is self._thread:
             return fn(*args, **kwargs)
         future: concurrent.futures.Future[_T] = concurrent.futures.Future()
 
-        def call() -> None:
+        def run() -> None:
             try:
                 future.set_result(fn(*args, **kwargs))
             except BaseException as exc:
                 future.set_exception(exc)
 
-        loop.call_soon_threadsafe(call)
+        loop.call_soon_threadsafe(run)
         return future.result()
-
-    # -- configuration -------------------------------------------------------
-
-    @property
-    def faults(self) -> Faults:
-        """The live faults: assign its fields (validated) to change them while running."""
-        return self._app.faults
-
-    @property
-    def lifecycle(self) -> Lifecycle:
-        """The default lifecycle of created and seeded jobs."""
-        return self._sim.lifecycle
-
-    @lifecycle.setter
-    def lifecycle(self, value: Lifecycle) -> None:
-        self._sim.lifecycle = value
-
-    def set_faults(self, **changes: Any) -> Faults:
-        """Change several faults at once (all or none); return the live `Faults`.
-
-        Raises:
-            ValueError: Naming the first invalid or unknown field.
-
-        Example:
-            >>> mock = MockSageMaker(seed=1)
-            >>> mock.set_faults(describe_rate=5, describe_burst=10).describe_rate
-            5.0
-        """
-        self._on_loop(self._app.faults.update, **changes)
-        return self._app.faults
-
-    # -- jobs ----------------------------------------------------------------
-
-    def seed_jobs(
-        self,
-        count: int,
-        *,
-        prefix: str = "job",
-        lifecycle: Lifecycle | None = None,
-        outcome: Outcome | None = None,
-    ) -> list[str]:
-        """Add *count* jobs without CreateOptimizationJob calls.
-
-        Names are ``{prefix}-00000``, ``{prefix}-00001``, ..., numbered on
-        from earlier seeds with the same prefix.
-
-        Args:
-            count: How many jobs to add.
-            prefix: The name prefix.
-            lifecycle: Their lifecycle (default: the mock's).
-            outcome: Force every job's final status ("COMPLETED", "FAILED"
-                or "STOPPED") instead of drawing it.
-
-        Returns:
-            The new job names.
-
-        Example:
-            >>> MockSageMaker(seed=1).seed_jobs(2, prefix="llama", outcome="FAILED")
-            ['llama-00000', 'llama-00001']
-        """
-        return self._on_loop(
-            self._sim.seed, count, prefix=prefix, lifecycle=lifecycle, outcome=outcome
-        )
-
-    def job_names(self) -> list[str]:
-        """Return every job name, sorted."""
-        return self._on_loop(lambda: list(self._sim.by_name))
-
-    def status(self, name: str) -> str:
-        """Return the true current status of job *name*.
-
-        Raises:
-            KeyError: If there is no such job.
-        """
-        return self._on_loop(self._sim.status, name)
-
-    def transitions(
-        self, names: Iterable[str] | None = None, *, include_future: bool = False
-    ) -> dict[str, list[tuple[str, float]]]:
-        """Return each job's true transitions as ``(status, epoch seconds)``.
-
-        Args:
-            names: The jobs to report; all by default.
-            include_future: Also report transitions scheduled but not reached.
-        """
-        return self._on_loop(self._sim.transitions, names, include_future=include_future)
-
-    # -- ground truth --------------------------------------------------------
-
-    def stats(self) -> MockStats:
-        """Return a snapshot of counters, job count and statuses."""
-
-        def snapshot() -> MockStats:
-            return MockStats(
-                counters=self._app.ledger.snapshot(),
-                jobs=len(self._sim.jobs),
-                statuses=self._app.status_counts(),
-                requests_logged=len(self._app.ledger.log),
-                connections=self._app.open_connections(),
-            )
-
-        return self._on_loop(snapshot)
-
-    def open_connections(self) -> int:
-        """Return how many client connections are open right now.
-
-        A client that was closed (or never kept a connection) leaves none: tests use
-        this to prove nothing leaks. A connection counts until the server has finished
-        the request on it, even if the client already hung up.
-        """
-        return self._on_loop(self._app.open_connections)
-
-    def requests(self) -> list[RequestRecord]:
-        """Return the logged AWS requests, oldest first."""
-        return self._on_loop(lambda: list(self._app.ledger.log))
-
-    def max_requests_in_window(
-        self, operation: str, window_s: float, outcome: str | None = "ok"
-    ) -> int:
-        """Return the most requests that arrived within any *window_s* seconds.
-
-        With a rate limit R and burst B, the served (``"ok"``) count never
-        exceeds ``R * window_s + B``.
-
-        Args:
-            operation: An operation name or a family ("describe", "list").
-            window_s: The window length in seconds.
-            outcome: Count only this outcome; None counts all.
-        """
-        return self._on_loop(self._app.ledger.max_requests_in_window, operation, window_s, outcome)
-
-    def reset(self) -> None:
-        """Forget every job, counter and logged request, and refill rate buckets.
-
-        Faults and the default lifecycle stay as they are.
-        """
-        self._on_loop(self._app.reset)

@@ -16,6 +16,7 @@ __all__ = [
     "CONTENT_TYPE",
     "NAME_PATTERN",
     "AwsError",
+    "check_name",
     "dumps",
     "error_body",
     "resource_in_use",
@@ -58,6 +59,25 @@ def error_body(code: str, message: str) -> bytes:
 def validation(message: str) -> AwsError:
     """Return a ``ValidationException`` (HTTP 400)."""
     return AwsError("ValidationException", message)
+
+
+def check_name(name: object, field: str = "optimizationJobName") -> str:
+    """Return *name* if it is a valid job name.
+
+    Raises:
+        AwsError: ``ValidationException`` worded like SageMaker's.
+    """
+    if name is None:
+        raise validation(
+            f"1 validation error detected: Value null at '{field}' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        raise validation(
+            f"1 validation error detected: Value '{name}' at '{field}' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: " + NAME_PATTERN.pattern
+        )
+    return name
 
 
 def resource_not_found(name: str) -> AwsError:
