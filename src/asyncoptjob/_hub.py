@@ -113,7 +113,9 @@ class Hub:
         # Fleet mode (Redis): who polls which job, shared statuses and events. None: all local.
         self.fleet = fleet
         self.limiter = limiter
-        self.pipeline = Pipeline(clock=self.clock, retry=options.retry)
+        self.pipeline = Pipeline(
+            clock=self.clock, retry=options.retry, first_answer_timeout=options.first_answer_timeout
+        )
         self.describer = Describer(transport, self.pipeline, limiter, self, fleet)
         self.workers: Workers[_Job] = Workers(
             DueQueue(),

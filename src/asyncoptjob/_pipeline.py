@@ -7,8 +7,12 @@ Describes, the last look at a caller's deadline and List sweeps all go through
         -> count the outcome -> tell the budget (a success, or a throttle and when it was sent)
 
 and, for calls worth retrying, :meth:`Pipeline.call_retrying` wraps the same call in
-tenacity (``RetryPolicy``): every attempt takes its own token, so retries never
-exceed the budget. Outcomes share one vocabulary, :data:`OUTCOMES`, per operation.
+tenacity (``RetryPolicy.retrying``): every attempt takes its own token, so retries
+never exceed the budget. That is the one place a failed call is retried or given up:
+throttles and transient failures by the retry policy, and a failure to connect to an
+endpoint that never answered by the first-answer rule (``_retry.FirstAnswer``, told
+every outcome here, by every operation). The transport below makes one attempt per
+call. Outcomes share one vocabulary, :data:`OUTCOMES`, per operation.
 """
 
 from __future__ import annotations
@@ -22,17 +26,16 @@ from ._clock import Clock
 from ._errors import JobNotFoundError, ThrottledError, TransientError, TransportError
 from ._log import get_logger
 from ._ratelimit import RateBudget
-from ._retry import RETRYABLE, RetryPolicy
+from ._retry import DEFAULT_FIRST_ANSWER_TIMEOUT, RETRYABLE, FirstAnswer, RetryPolicy
+from ._transport import DESCRIBE, LIST, OPERATIONS
 
+# DESCRIBE, LIST and OPERATIONS are the transport's; listed for the modules that count by them.
 __all__ = ["DESCRIBE", "LIST", "OPERATIONS", "OUTCOMES", "Pipeline", "outcome_of"]
 
 log = get_logger()
 
 T = TypeVar("T")
 
-DESCRIBE = "DescribeOptimizationJob"
-LIST = "ListOptimizationJobs"
-OPERATIONS = (DESCRIBE, LIST)
 #: What became of a call: accepted, throttled, a transient failure (5xx, timeout,
 #: dropped connection), an unknown job, or any other error.
 OUTCOMES = ("ok", "throttled", "transient", "not_found", "error")
@@ -60,12 +63,18 @@ class Pipeline:
         answered_at: clock time of the last call SageMaker answered (None: none yet).
         failures_in_a_row: calls that got no answer (throttled, transient, error) since
             the last answered one; a ``not_found`` is an answer.
+        first_answer: the first-answer rule, and whether the endpoint ever answered.
+
+    Args:
+        first_answer_timeout: seconds an endpoint that never answered may fail to
+            connect before calls to it fail for good (None: retried as an outage).
     """
 
     __slots__ = (
         "answered_at",
         "clock",
         "failures_in_a_row",
+        "first_answer",
         "in_flight",
         "log",
         "requests",
@@ -74,9 +83,16 @@ class Pipeline:
         "retry",
     )
 
-    def __init__(self, *, clock: Clock, retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        retry: RetryPolicy,
+        first_answer_timeout: float | None = DEFAULT_FIRST_ANSWER_TIMEOUT,
+    ) -> None:
         self.clock = clock
         self.retry = retry
+        self.first_answer = FirstAnswer(first_answer_timeout)
         self.requests: dict[str, dict[str, int]] = {
             operation: dict.fromkeys(OUTCOMES, 0) for operation in OPERATIONS
         }
@@ -103,6 +119,7 @@ class Pipeline:
         try:
             answer = await send()
         except TransportError as exc:
+            self.first_answer.saw(exc, self.clock.now())
             outcome = outcome_of(exc)
             counts[outcome] += 1
             if outcome == "not_found":
@@ -115,6 +132,7 @@ class Pipeline:
         finally:
             self.in_flight -= 1
         counts["ok"] += 1
+        self.first_answer.saw(None, sent_at)
         self._answered()
         budget.on_success(sent_at)
         return answer, sent_at
@@ -133,12 +151,16 @@ class Pipeline:
     ) -> tuple[T, float]:
         """:meth:`call`, retrying throttles and transient errors until ``deadline``.
 
+        A failure to connect to an endpoint that never answered is retried until the
+        first-answer deadline instead (``_retry.FirstAnswer``), whatever ``deadline``.
+
         Args:
             deadline: the clock time after which no attempt starts.
 
         Raises:
             TransportError: the last failure, once retries are exhausted or the error
-                is not worth retrying.
+                is not worth retrying; code ``EndpointUnreachable`` when the endpoint
+                never answered within ``first_answer_timeout``.
         """
         try:
             # The common case: one attempt, none of the retry machinery on the hot path.
@@ -151,7 +173,11 @@ class Pipeline:
             self.retried[operation] += 1
 
         retrying = self.retry.retrying(
-            deadline=deadline, clock=self.clock, sleep=self.clock.sleep, before_sleep=before_sleep
+            deadline=deadline,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+            before_sleep=before_sleep,
+            first_answer=self.first_answer,
         )
         async for attempt in retrying:
             with attempt:

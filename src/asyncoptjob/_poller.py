@@ -123,8 +123,6 @@ async def _enter_transport(stack: AsyncExitStack, options: Options) -> Transport
             endpoint_url=options.endpoint_url,
             config=options.config,
             max_concurrency=options.max_concurrency,
-            first_answer_timeout=options.first_answer_timeout,
-            clock=options.clock,
         )
     )
 
