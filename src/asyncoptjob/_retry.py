@@ -62,7 +62,7 @@ class FirstAnswer:
     One per request pipeline, shared by every operation, and told each call's outcome.
     An answer is a success or an error that came with an HTTP response (it carries
     ``http_status``): a throttle, a 5xx, a not-found all prove the endpoint is there.
-    Until the first answer, a :class:`~asyncoptjob._errors.ConnectError` is retried
+    Until the first answer, a ``ConnectError`` is retried
     until ``timeout`` seconds after the first one, whatever the retry policy's
     ``max_attempts`` and deadline, and then ends the call with :meth:`final_error`.
     After it, connection failures are an outage: the retry policy decides.

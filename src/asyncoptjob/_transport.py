@@ -5,8 +5,8 @@ aiobotocore implementation translates every botocore failure into the library's 
 errors (``_errors.py``) here, in one place, the way httpx maps httpcore's exceptions.
 It makes one attempt per call and keeps no state between calls: whether a failure is
 retried is the request pipeline's decision (``_pipeline.py`` with ``_retry.py``). A
-failure to connect at all is told apart as a :class:`~asyncoptjob._errors.ConnectError`
-carrying the endpoint and the cause, for the pipeline's first-answer rule.
+failure to connect at all is told apart as a ``ConnectError`` carrying the endpoint
+and the cause, for the pipeline's first-answer rule.
 
 The names of the two operations, :data:`DESCRIBE` and :data:`LIST`, are defined here,
 as the boundary's vocabulary, and imported everywhere else.
@@ -307,12 +307,16 @@ class AioBotocoreTransport:
 
     Each call is one attempt; its failure is translated into the library's errors and
     raised. A call that cannot connect (refused, a host name that does not resolve, a
-    connect timeout) raises :class:`~asyncoptjob._errors.ConnectError` naming the
-    endpoint and the cause; how long that is retried (``first_answer_timeout`` for an
-    endpoint that never answered) is the request pipeline's decision, not this one's.
+    connect timeout) raises ``ConnectError``, a :class:`~asyncoptjob.TransientError`
+    naming the endpoint and the cause. Whether and how long it is retried
+    (``first_answer_timeout`` for an endpoint that never answered) is the request
+    pipeline's decision, not the transport's.
 
     Args:
         client: an open aiobotocore SageMaker client.
+        **retired: ``first_answer_timeout=`` and ``clock=`` of earlier releases,
+            accepted with a ``DeprecationWarning`` and ignored: pass
+            ``first_answer_timeout=`` to the Poller instead.
     """
 
     __slots__ = ("_client",)
