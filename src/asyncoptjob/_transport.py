@@ -196,6 +196,11 @@ _NETWORK_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
+def _endpoint_url(client: object) -> str:
+    """The endpoint an aiobotocore client calls ("?" if it does not say)."""
+    return str(getattr(getattr(client, "meta", None), "endpoint_url", "?"))
+
+
 def _client_is_closed(client: object) -> bool:
     """True if an aiobotocore client's HTTP session was closed (or never opened)."""
     http = getattr(getattr(client, "_endpoint", None), "http_session", None)
@@ -253,10 +258,9 @@ def _translate(
     message = f"{what} failed: {kind}: {exc}"
     cause = _unreachable_cause(exc)
     if cause is not None:
-        endpoint_url = str(getattr(getattr(client, "meta", None), "endpoint_url", "?"))
         return ConnectError(
             message,
-            endpoint_url=endpoint_url,
+            endpoint_url=_endpoint_url(client),
             cause=cause,
             code=kind,
             operation=operation,
@@ -342,7 +346,7 @@ class AioBotocoreTransport:
     @property
     def endpoint_url(self) -> str:
         """The endpoint the client calls."""
-        return str(getattr(getattr(self._client, "meta", None), "endpoint_url", "?"))
+        return _endpoint_url(self._client)
 
     async def describe(self, name: str) -> Description:
         response = await self._send(
