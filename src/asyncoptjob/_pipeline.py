@@ -25,20 +25,15 @@ from tenacity import RetryCallState
 from ._clock import Clock
 from ._errors import JobNotFoundError, ThrottledError, TransientError, TransportError
 from ._log import get_logger
+from ._operations import DESCRIBE, LIST, OPERATIONS, OUTCOMES
 from ._ratelimit import RateBudget
 from ._retry import DEFAULT_FIRST_ANSWER_TIMEOUT, RETRYABLE, FirstAnswer, RetryPolicy
-from ._transport import DESCRIBE, LIST, OPERATIONS
 
-# DESCRIBE, LIST and OPERATIONS are the transport's; listed for the modules that count by them.
 __all__ = ["DESCRIBE", "LIST", "OPERATIONS", "OUTCOMES", "Pipeline", "outcome_of"]
 
 log = get_logger()
 
 T = TypeVar("T")
-
-#: What became of a call: accepted, throttled, a transient failure (5xx, timeout,
-#: dropped connection), an unknown job, or any other error.
-OUTCOMES = ("ok", "throttled", "transient", "not_found", "error")
 
 
 def outcome_of(exc: TransportError) -> str:

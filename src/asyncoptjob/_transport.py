@@ -7,9 +7,6 @@ It makes one attempt per call and keeps no state between calls: whether a failur
 retried is the request pipeline's decision (``_pipeline.py`` with ``_retry.py``). A
 failure to connect at all is told apart as a ``ConnectError`` carrying the endpoint
 and the cause, for the pipeline's first-answer rule.
-
-The names of the two operations, :data:`DESCRIBE` and :data:`LIST`, are defined here,
-as the boundary's vocabulary, and imported everywhere else.
 """
 
 from __future__ import annotations
@@ -41,6 +38,7 @@ from ._errors import (
     TransportError,
 )
 from ._events import JobStatus
+from ._operations import DESCRIBE, LIST
 
 if TYPE_CHECKING:
     from types_aiobotocore_sagemaker import SageMakerClient
@@ -50,9 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AioBotocoreTransport",
-    "DESCRIBE",
-    "LIST",
-    "OPERATIONS",
     "THROTTLING_CODES",
     "TRANSIENT_CODES",
     "CREDENTIAL_CODES",
@@ -63,13 +58,6 @@ __all__ = [
 
 #: Connections kept beyond ``max_concurrency`` for list sweeps (one List call at a time).
 SWEEP_CONNECTIONS = 1
-
-#: The operation :meth:`Transport.describe` calls.
-DESCRIBE = "DescribeOptimizationJob"
-#: The operation :meth:`Transport.list_jobs` calls.
-LIST = "ListOptimizationJobs"
-#: Every operation the library sends, in the order statistics list them.
-OPERATIONS = (DESCRIBE, LIST)
 
 # The codes the AWS SDKs treat as throttling (botocore's retryhandler / standard mode).
 THROTTLING_CODES = frozenset(

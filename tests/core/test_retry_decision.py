@@ -27,7 +27,8 @@ from asyncoptjob import (
     wait_until_done,
 )
 from asyncoptjob._errors import ConnectError
-from asyncoptjob._pipeline import DESCRIBE, LIST, Pipeline
+from asyncoptjob._operations import DESCRIBE, LIST
+from asyncoptjob._pipeline import Pipeline
 from asyncoptjob.testing import FakeRequest, FakeTransport, ManualClock, describe_response
 
 URL = "http://sagemaker.example.invalid"

@@ -12,7 +12,7 @@ import anyio.lowlevel
 
 from .._errors import JobNotFoundError
 from .._events import JobStatus
-from .._transport import DESCRIBE, LIST
+from .._operations import DESCRIBE, LIST
 
 if TYPE_CHECKING:
     from types_aiobotocore_sagemaker.type_defs import ListOptimizationJobsResponseTypeDef
