@@ -242,10 +242,6 @@ def test_the_rules_read_the_real_tree() -> None:
         assert list((ROOT / folder).rglob("*.py")), folder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 20: Hub, Fleet, AdaptiveRateLimiter, mock classes over 300 lines (being fixed)",
-)
 def test_no_class_over_300_lines() -> None:
     offenders = long_classes(SRC, MAX_CLASS_LINES)
     assert not offenders, "classes over 300 lines:\n" + "\n".join(offenders)

@@ -37,13 +37,7 @@ def check_description(name: str, answer: object) -> Description:
     status = answer.get("OptimizationJobStatus") if isinstance(answer, Mapping) else None
     if not _status_ok(status):
         shown = f"{status!r}" if isinstance(answer, Mapping) else f"a {type(answer).__name__}"
-        raise TransientError(
-            f"{DESCRIBE}({name}) returned a response without a valid "
-            f"OptimizationJobStatus ({shown})",
-            code=MALFORMED,
-            operation=DESCRIBE,
-            job_name=name,
-        )
+        raise _malformed(answer, f"without a valid OptimizationJobStatus ({shown})", DESCRIBE, name)
     return cast("Description", answer)
 
 
@@ -55,9 +49,7 @@ def check_page(answer: object) -> ListOptimizationJobsResponseTypeDef:
     """
     problem = _page_problem(answer)
     if problem is not None:
-        raise TransientError(
-            f"{LIST} returned a malformed page: {problem}", code=MALFORMED, operation=LIST
-        )
+        raise _malformed(answer, f"with a malformed page: {problem}", LIST, None)
     return cast("ListOptimizationJobsResponseTypeDef", answer)
 
 
@@ -79,3 +71,18 @@ def _page_problem(answer: object) -> str | None:
     if token is not None and not isinstance(token, str):
         return f"a NextToken that is not a string ({token!r})"
     return None
+
+
+def _malformed(answer: object, what: str, operation: str, job_name: str | None) -> TransientError:
+    """The error of an answer that lacks what the library needs (still an answer: its
+    HTTP status, when the transport kept one, tells the first-answer rule so)."""
+    call = f"{operation}({job_name})" if job_name else operation
+    meta = answer.get("ResponseMetadata") if isinstance(answer, Mapping) else None
+    status = meta.get("HTTPStatusCode") if isinstance(meta, Mapping) else None
+    return TransientError(
+        f"{call} returned a response {what}",
+        code=MALFORMED,
+        operation=operation,
+        job_name=job_name,
+        http_status=status if isinstance(status, int) else None,
+    )

@@ -9,6 +9,8 @@ code above it never sees botocore's ``ClientError``::
     │   │                              HTTP client is unusable, e.g. closed: never retried)
     │   ├── ThrottledError             rate exceeded (ThrottlingException, HTTP 429, ...): retried
     │   ├── TransientError             5xx, timeouts, dropped connections, malformed bodies: retried
+    │   │   └── ConnectError           no connection could be made (refused, unknown host,
+    │   │                              connect timeout): an outage once the endpoint answered
     │   ├── JobNotFoundError           ResourceNotFound after the not-found grace period
     │   ├── InvalidRequestError        ValidationException: the request itself is wrong
     │   ├── CredentialsError           missing/expired/invalid credentials or access denied:
@@ -38,6 +40,7 @@ __all__ = [
     "TransportError",
     "ThrottledError",
     "TransientError",
+    "ConnectError",
     "JobNotFoundError",
     "InvalidRequestError",
     "CredentialsError",
@@ -104,6 +107,36 @@ class ThrottledError(TransportError):
 
 class TransientError(TransportError):
     """A failure that may go away on its own: 5xx, timeout, dropped connection, bad body."""
+
+
+class ConnectError(TransientError):
+    """No connection could be made: refused, a host name that does not resolve, a connect timeout.
+
+    Retried like any transient failure once the endpoint has answered (an outage). Until
+    then the request pipeline's first-answer rule (``_retry.FirstAnswer``) retries it for
+    ``first_answer_timeout`` seconds at most, then ends the call with a
+    :class:`TransportError` (code ``EndpointUnreachable``) naming the endpoint.
+
+    Attributes:
+        endpoint_url: the endpoint that could not be reached.
+        cause: why, in words ("the connection was refused").
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint_url: str = "?",
+        cause: str = "no connection could be made",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.endpoint_url = endpoint_url
+        self.cause = cause
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild, args = super().__reduce__()[:2]
+        return rebuild, args, {"endpoint_url": self.endpoint_url, "cause": self.cause}
 
 
 class JobNotFoundError(TransportError):

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from ._clock import Clock, MonotonicClock
 from ._policy import PollPolicy
 from ._ratelimit import DEFAULT_INITIAL_RATE
-from ._retry import RetryPolicy
+from ._retry import DEFAULT_FIRST_ANSWER_TIMEOUT, RetryPolicy
 from ._sweep import STRATEGIES, Strategy, SweepPolicy
-from ._transport import DEFAULT_FIRST_ANSWER_TIMEOUT
 from ._validate import check_positive, check_positive_int
 
 if TYPE_CHECKING:

@@ -7,8 +7,12 @@ Describes, the last look at a caller's deadline and List sweeps all go through
         -> count the outcome -> tell the budget (a success, or a throttle and when it was sent)
 
 and, for calls worth retrying, :meth:`Pipeline.call_retrying` wraps the same call in
-tenacity (``RetryPolicy``): every attempt takes its own token, so retries never
-exceed the budget. Outcomes share one vocabulary, :data:`OUTCOMES`, per operation.
+tenacity (``RetryPolicy.retrying``): every attempt takes its own token, so retries
+never exceed the budget. That is the one place a failed call is retried or given up:
+throttles and transient failures by the retry policy, and a failure to connect to an
+endpoint that never answered by the first-answer rule (``_retry.FirstAnswer``, told
+every outcome here, by every operation). The transport below makes one attempt per
+call. Outcomes share one vocabulary, :data:`OUTCOMES`, per operation.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from ._errors import JobNotFoundError, ThrottledError, TransientError, Transport
 from ._log import get_logger
 from ._operations import DESCRIBE, LIST, OPERATIONS, OUTCOMES
 from ._ratelimit import RateBudget
-from ._retry import RETRYABLE, RetryPolicy
+from ._retry import DEFAULT_FIRST_ANSWER_TIMEOUT, RETRYABLE, FirstAnswer, RetryPolicy
 from ._stats import Statistics
 
 __all__ = ["DESCRIBE", "LIST", "OPERATIONS", "OUTCOMES", "Pipeline", "outcome_of"]
@@ -51,16 +55,27 @@ class Pipeline:
     and outcome, ``retries`` and ``retried``, ``in_flight``, ``answered_at`` (a
     ``not_found`` is an answer) and ``failures_in_a_row`` (calls that got no answer:
     throttled, transient, error, since the last answered one).
+
+    Args:
+        first_answer_timeout: seconds an endpoint that never answered may fail to
+            connect before calls to it fail for good (None: retried as an outage).
     """
 
-    __slots__ = ("clock", "log", "retry", "stats")
+    __slots__ = ("clock", "first_answer", "log", "retry", "stats")
 
     def __init__(
-        self, *, clock: Clock, retry: RetryPolicy, stats: Statistics | None = None
+        self,
+        *,
+        clock: Clock,
+        retry: RetryPolicy,
+        stats: Statistics | None = None,
+        first_answer_timeout: float | None = DEFAULT_FIRST_ANSWER_TIMEOUT,
     ) -> None:
         self.clock = clock
         self.retry = retry
         self.stats = stats if stats is not None else Statistics()
+        #: The first-answer rule, and whether the endpoint ever answered.
+        self.first_answer = FirstAnswer(first_answer_timeout)
         # Bound once: the logging route and its level gate are resolved now, not per call.
         self.log = log.bind()
 
@@ -80,6 +95,7 @@ class Pipeline:
         try:
             answer = await send()
         except TransportError as exc:
+            self.first_answer.saw(exc, self.clock.now())
             outcome = outcome_of(exc)
             counts[outcome] += 1
             if outcome == "not_found":
@@ -92,6 +108,7 @@ class Pipeline:
         finally:
             stats.in_flight -= 1
         counts["ok"] += 1
+        self.first_answer.saw(None, sent_at)
         self._answered()
         budget.on_success(sent_at)
         return answer, sent_at
@@ -115,7 +132,8 @@ class Pipeline:
 
         Raises:
             TransportError: the last failure, once retries are exhausted or the error
-                is not worth retrying.
+                is not worth retrying; code ``EndpointUnreachable`` when the endpoint
+                never answered within ``first_answer_timeout``.
         """
         try:
             # The common case: one attempt, none of the retry machinery on the hot path.
@@ -128,7 +146,11 @@ class Pipeline:
             self.stats.retried[operation] += 1
 
         retrying = self.retry.retrying(
-            deadline=deadline, clock=self.clock, sleep=self.clock.sleep, before_sleep=before_sleep
+            deadline=deadline,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+            before_sleep=before_sleep,
+            first_answer=self.first_answer,
         )
         async for attempt in retrying:
             with attempt:

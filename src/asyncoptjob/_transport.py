@@ -3,11 +3,16 @@
 Everything above this module talks to a :class:`Transport`, never to botocore. The
 aiobotocore implementation translates every botocore failure into the library's own
 errors (``_errors.py``) here, in one place, the way httpx maps httpcore's exceptions.
+It makes one attempt per call and keeps no state between calls: whether a failure is
+retried is the request pipeline's decision (``_pipeline.py`` with ``_retry.py``). A
+failure to connect at all is told apart as a ``ConnectError`` carrying the endpoint
+and the cause, for the pipeline's first-answer rule.
 """
 
 from __future__ import annotations
 
 import socket
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
@@ -21,10 +26,9 @@ import botocore.session
 from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
-from ._clock import Clock, MonotonicClock
 from ._errors import (
+    ConnectError,
     CredentialsError,
     InvalidRequestError,
     JobNotFoundError,
@@ -33,8 +37,7 @@ from ._errors import (
     TransientError,
     TransportError,
 )
-from ._events import JobStatus
-from ._validate import check_positive
+from ._operations import DESCRIBE, LIST
 
 if TYPE_CHECKING:
     from types_aiobotocore_sagemaker import SageMakerClient
@@ -47,7 +50,6 @@ __all__ = [
     "THROTTLING_CODES",
     "TRANSIENT_CODES",
     "CREDENTIAL_CODES",
-    "DEFAULT_FIRST_ANSWER_TIMEOUT",
     "Transport",
     "classify_client_error",
     "open_transport",
@@ -55,9 +57,6 @@ __all__ = [
 
 #: Connections kept beyond ``max_concurrency`` for list sweeps (one List call at a time).
 SWEEP_CONNECTIONS = 1
-
-DESCRIBE = "DescribeOptimizationJob"
-LIST = "ListOptimizationJobs"
 
 # The codes the AWS SDKs treat as throttling (botocore's retryhandler / standard mode).
 THROTTLING_CODES = frozenset(
@@ -107,10 +106,6 @@ VALIDATION_CODES = frozenset({"ValidationException", "ValidationError"})
 #: How other SageMaker Describe calls say a resource is missing: a ValidationException
 #: whose message says it "could not find" it (e.g. "Could not find job to update").
 NOT_FOUND_MESSAGES = ("could not find",)
-
-#: Seconds an endpoint that has never answered may refuse connections (or not resolve)
-#: before calls to it fail for good: a typo in ``endpoint_url``, not an outage.
-DEFAULT_FIRST_ANSWER_TIMEOUT = 30.0
 
 _CREDENTIAL_HINT = {
     "AccessDeniedException": "the identity lacks permission (allow"
@@ -188,6 +183,11 @@ _NETWORK_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
+def _endpoint_url(client: object) -> str:
+    """The endpoint an aiobotocore client calls ("?" if it does not say)."""
+    return str(getattr(getattr(client, "meta", None), "endpoint_url", "?"))
+
+
 def _client_is_closed(client: object) -> bool:
     """True if an aiobotocore client's HTTP session was closed (or never opened)."""
     http = getattr(getattr(client, "_endpoint", None), "http_session", None)
@@ -198,6 +198,7 @@ def _client_is_closed(client: object) -> bool:
 def _translate(
     exc: Exception, operation: str, job_name: str | None, client: object = None
 ) -> TransportError:
+    """The library's error for what a botocore call raised (``client``: the caller's)."""
     if isinstance(exc, bce.ClientError):
         error = exc.response.get("Error", {})
         meta = exc.response.get("ResponseMetadata", {})
@@ -241,10 +242,19 @@ def _translate(
         return TransportError(
             f"{what} failed: {reason}", code="ClientError", operation=operation, job_name=job_name
         )
-    # Connection errors, read/connect timeouts, and bodies botocore could not parse.
-    return TransientError(
-        f"{what} failed: {kind}: {exc}", code=kind, operation=operation, job_name=job_name
-    )
+    message = f"{what} failed: {kind}: {exc}"
+    cause = _unreachable_cause(exc)
+    if cause is not None:
+        return ConnectError(
+            message,
+            endpoint_url=_endpoint_url(client),
+            cause=cause,
+            code=kind,
+            operation=operation,
+            job_name=job_name,
+        )
+    # Dropped connections, read timeouts, and bodies botocore could not parse.
+    return TransientError(message, code=kind, operation=operation, job_name=job_name)
 
 
 _TRANSPORT_FAILURES: tuple[type[Exception], ...] = (
@@ -276,13 +286,8 @@ def _unreachable_cause(exc: BaseException) -> str | None:
     return "no connection could be made"
 
 
-class _Unreachable(Exception):
-    """A connection failure of an endpoint that never answered (retried inside the call)."""
-
-    def __init__(self, error: BaseException, cause: str) -> None:
-        super().__init__(cause)
-        self.error = error
-        self.cause = cause
+#: Constructor arguments of earlier releases: accepted, ignored, with a DeprecationWarning.
+_RETIRED_ARGUMENTS = ("first_answer_timeout", "clock")
 
 
 class AioBotocoreTransport:
@@ -291,30 +296,23 @@ class AioBotocoreTransport:
     The client is borrowed: this object never closes it. Use :func:`open_transport`
     to have one created and closed for you.
 
-    Until the endpoint first answers (anything, an error included), a call that cannot
-    connect (refused, a host name that does not resolve, a connect timeout) is retried
-    here, briefly, for at most ``first_answer_timeout`` seconds since the first such
-    failure; then it raises a :class:`TransportError` naming the endpoint and the cause,
-    which is not retried: a typo in ``endpoint_url`` fails in seconds, not after
-    ``RetryPolicy.max_elapsed``. Once the endpoint has answered, connection failures
-    are an outage: :class:`TransientError`, with the full retry budget.
+    Each call is one attempt; its failure is translated into the library's errors and
+    raised. A call that cannot connect (refused, a host name that does not resolve, a
+    connect timeout) raises ``ConnectError``, a :class:`~asyncoptjob.TransientError`
+    naming the endpoint and the cause. Whether and how long it is retried
+    (``first_answer_timeout`` for an endpoint that never answered) is the request
+    pipeline's decision, not the transport's.
 
     Args:
         client: an open aiobotocore SageMaker client.
-        first_answer_timeout: seconds (> 0); ``None`` treats a never-answering endpoint
-            as an outage from the start.
-        clock: the time source of that deadline and of the waits between connects.
+        **retired: ``first_answer_timeout=`` and ``clock=`` of earlier releases,
+            accepted with a ``DeprecationWarning`` and ignored: pass
+            ``first_answer_timeout=`` to the Poller instead.
     """
 
-    __slots__ = ("_answered", "_client", "_clock", "_first_failure", "first_answer_timeout")
+    __slots__ = ("_client",)
 
-    def __init__(
-        self,
-        client: SageMakerClient,
-        *,
-        first_answer_timeout: float | None = DEFAULT_FIRST_ANSWER_TIMEOUT,
-        clock: Clock | None = None,
-    ) -> None:
+    def __init__(self, client: SageMakerClient, **retired: object) -> None:
         if not hasattr(client, "describe_optimization_job"):
             raise TypeError(
                 "client must be an aiobotocore SageMaker client, opened with "
@@ -328,105 +326,55 @@ class AioBotocoreTransport:
                 "boto3/botocore client: create it with "
                 "aiobotocore.session.get_session().create_client('sagemaker', ...)"
             )
-        check_positive("first_answer_timeout", first_answer_timeout, allow_none=True)
+        if retired:
+            _warn_retired(retired)
         self._client = client
-        self._clock: Clock = clock or MonotonicClock()
-        self.first_answer_timeout = first_answer_timeout
-        self._answered = first_answer_timeout is None
-        self._first_failure: float | None = None
 
     @property
     def endpoint_url(self) -> str:
         """The endpoint the client calls."""
-        return str(getattr(getattr(self._client, "meta", None), "endpoint_url", "?"))
+        return _endpoint_url(self._client)
 
     async def describe(self, name: str) -> Description:
+        # Its body is checked where every transport's is (``_answers``): a 200 whose body
+        # was not JSON parses as {"ResponseMetadata": ...} alone, a malformed answer.
         response = await self._send(
             DESCRIBE,
             name,
             partial(self._client.describe_optimization_job, OptimizationJobName=name),
         )
-        # A 200 whose body was not JSON parses as {"message": ...}: treat as a bad answer.
-        status = response.get("OptimizationJobStatus")
-        if status not in JobStatus._value2member_map_:
-            raise TransientError(
-                f"{DESCRIBE}({name}) returned a response without a valid "
-                f"OptimizationJobStatus ({status!r})",
-                code="MalformedResponse",
-                operation=DESCRIBE,
-                job_name=name,
-            )
         return cast("Description", response)
 
     async def list_jobs(self, **params: Any) -> ListOptimizationJobsResponseTypeDef:
         response = await self._send(
             LIST, None, partial(self._client.list_optimization_jobs, **params)
         )
-        if not isinstance(response.get("OptimizationJobSummaries"), list):
-            raise TransientError(
-                f"{LIST} returned a response without OptimizationJobSummaries",
-                code="MalformedResponse",
-                operation=LIST,
-            )
         return cast("ListOptimizationJobsResponseTypeDef", response)
 
     async def _send(
         self, operation: str, job_name: str | None, call: Callable[[], Awaitable[Any]]
     ) -> Any:
-        """Make ``call``; translate failures; retry connects until the first answer."""
-        if self._answered:
-            return await self._call_once(operation, job_name, call)
+        """Make ``call`` once; raise its failure as the library's error."""
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(_Unreachable),
-                wait=wait_random_exponential(multiplier=0.25, max=2.0),
-                stop=self._past_first_answer_deadline,
-                sleep=self._clock.sleep,
-                reraise=True,
-            ):
-                with attempt:
-                    return await self._call_once(operation, job_name, call)
-        except _Unreachable as exc:
-            raise TransportError(
-                f"the SageMaker endpoint {self.endpoint_url} never answered: {exc.cause}"
-                f" (for {self.first_answer_timeout:g}s). Check endpoint_url / region_name"
-                " and that the service is running there; an endpoint that has answered"
-                " before is retried as an outage instead",
-                code="EndpointUnreachable",
-                operation=operation,
-                job_name=job_name,
-            ) from exc.error
-        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
-
-    def _past_first_answer_deadline(self, state: RetryCallState) -> bool:
-        if self._answered:
-            return False
-        first = self._first_failure
-        timeout = self.first_answer_timeout or 0.0
-        return first is not None and self._clock.now() + (state.upcoming_sleep or 0.0) >= (
-            first + timeout
-        )
-
-    async def _call_once(
-        self, operation: str, job_name: str | None, call: Callable[[], Awaitable[Any]]
-    ) -> Any:
-        try:
-            response = await call()
+            return await call()
         except _TRANSPORT_FAILURES as exc:
-            if isinstance(exc, bce.ClientError):
-                self._answered = True
-            elif not self._answered:
-                cause = _unreachable_cause(exc)
-                if cause is not None:
-                    if self._first_failure is None:
-                        self._first_failure = self._clock.now()
-                    raise _Unreachable(exc, cause) from exc
             raise _translate(exc, operation, job_name, self._client) from exc
-        self._answered = True
-        return response
 
     def __repr__(self) -> str:
         return f"<AioBotocoreTransport endpoint={self.endpoint_url}>"
+
+
+def _warn_retired(retired: dict[str, object]) -> None:
+    unknown = sorted(set(retired) - set(_RETIRED_ARGUMENTS))
+    if unknown:
+        raise TypeError(f"AioBotocoreTransport() got an unexpected keyword argument {unknown[0]!r}")
+    warnings.warn(
+        f"AioBotocoreTransport({', '.join(f'{name}=' for name in retired)}) is deprecated"
+        " and ignored: the request pipeline retries, so pass first_answer_timeout= to the"
+        " Poller (or watch() / wait_until_done()) instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def client_config(max_concurrency: int, config: AioConfig | None = None) -> AioConfig:
@@ -491,8 +439,6 @@ async def open_transport(
     endpoint_url: str | None = None,
     config: AioConfig | None = None,
     max_concurrency: int = 16,
-    first_answer_timeout: float | None = DEFAULT_FIRST_ANSWER_TIMEOUT,
-    clock: Clock | None = None,
 ) -> AsyncIterator[AioBotocoreTransport]:
     """Yield a transport over ``client``, or over a client created (and closed) here.
 
@@ -500,14 +446,13 @@ async def open_transport(
         ValueError: no region is configured (pass ``region_name`` or set
             ``AWS_DEFAULT_REGION``), or conflicting options.
     """
-    timing: dict[str, Any] = {"first_answer_timeout": first_answer_timeout, "clock": clock}
     if client is not None:
         if session is not None or endpoint_url is not None or config is not None:
             raise ValueError(
                 "client= cannot be combined with session=, endpoint_url= or config=: "
                 "configure the client you pass instead"
             )
-        yield AioBotocoreTransport(client, **timing)
+        yield AioBotocoreTransport(client)
         return
     _check_connection_options(session, region_name, endpoint_url)
     session = session or get_session()
@@ -525,4 +470,4 @@ async def open_transport(
                 "no AWS region configured: pass region_name= (e.g. 'us-east-1') or set"
                 " AWS_DEFAULT_REGION (or region in the AWS profile)"
             ) from None
-        yield AioBotocoreTransport(created, **timing)
+        yield AioBotocoreTransport(created)

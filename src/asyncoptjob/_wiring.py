@@ -83,7 +83,12 @@ async def open_hub(
     # Written out and closed after the hub stops (the stack closes in reverse).
     state = await open_state(stack, options, fleet_cursors)
     stats = Statistics()
-    pipeline = Pipeline(clock=options.clock, retry=options.retry, stats=stats)
+    pipeline = Pipeline(
+        clock=options.clock,
+        retry=options.retry,
+        stats=stats,
+        first_answer_timeout=options.first_answer_timeout,
+    )
     sweeps = None
     if options.strategy != "describe":
         sweeper = Sweeper(
@@ -198,8 +203,6 @@ async def _enter_transport(stack: AsyncExitStack, options: Options) -> Transport
             endpoint_url=options.endpoint_url,
             config=options.config,
             max_concurrency=options.max_concurrency,
-            first_answer_timeout=options.first_answer_timeout,
-            clock=options.clock,
         )
     )
 

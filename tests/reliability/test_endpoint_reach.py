@@ -12,14 +12,17 @@ from typing import Any
 import pytest
 
 from asyncoptjob import (
+    AioBotocoreTransport,
     JobErrorEvent,
     JobNotFoundError,
     Poller,
     RetryPolicy,
     TransientError,
     TransportError,
+    client_config,
     wait_until_done,
 )
+from asyncoptjob._errors import ConnectError
 from asyncoptjob._transport import classify_client_error
 from asyncoptjob.mock import MockSageMaker
 from tests.helpers import FAST, FOREVER, opts
@@ -56,6 +59,27 @@ async def test_a_never_reachable_endpoint_fails_fast_naming_it(
     assert error.code == "EndpointUnreachable"
     assert url in str(error)
     assert cause in str(error)
+    assert error.job_name == "job-a"
+
+
+async def test_the_transport_names_the_endpoint_and_why_it_could_not_connect(
+    aio_session: Any,
+) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    config = client_config(max_concurrency=1)
+    async with aio_session.create_client(
+        "sagemaker", endpoint_url=url, region_name="us-east-1", config=config
+    ) as client:
+        with pytest.raises(ConnectError) as info:
+            await AioBotocoreTransport(client).describe("job-a")
+        with pytest.warns(DeprecationWarning, match="first_answer_timeout= to the Poller"):
+            AioBotocoreTransport(client, first_answer_timeout=None)
+        with pytest.raises(TypeError, match="timeout"):
+            AioBotocoreTransport(client, timeout=1)
+    error = info.value
+    assert isinstance(error, TransientError)  # an outage, unless the pipeline decides otherwise
+    assert error.endpoint_url == url
+    assert "refused" in error.cause
     assert error.job_name == "job-a"
 
 

@@ -98,8 +98,8 @@ async def check_reachable(client: SageMakerClient, name: str, *, attempts: int =
     Raises:
         CliError: nothing answers at the endpoint, or the credentials are refused.
     """
-    # Its own quick attempts below: no waiting for a first answer inside the transport.
-    transport = AioBotocoreTransport(client, first_answer_timeout=None)
+    # Its own quick attempts below, straight on the transport: one attempt per call.
+    transport = AioBotocoreTransport(client)
     for attempt in range(1, attempts + 1):
         error = await _probe(transport, name)
         if error is None or error.code not in _UNREACHABLE_CODES:

@@ -12,6 +12,7 @@ import anyio.lowlevel
 
 from .._errors import JobNotFoundError
 from .._events import JobStatus
+from .._operations import DESCRIBE, LIST
 
 if TYPE_CHECKING:
     from types_aiobotocore_sagemaker.type_defs import ListOptimizationJobsResponseTypeDef
@@ -20,9 +21,6 @@ if TYPE_CHECKING:
     from .._events import Description
 
 __all__ = ["FakeRequest", "FakeTransport", "Handler", "ScriptedJobs", "describe_response"]
-
-DESCRIBE = "DescribeOptimizationJob"
-LIST = "ListOptimizationJobs"
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
