@@ -126,12 +126,14 @@ class SoakConfig:
     def phases(self) -> list[tuple[str, float, dict[str, Any]]]:
         """The fault cycle: (name, fraction of the period, faults beyond the rate limit)."""
         return [
-            ("calm", 0.25, {}),
+            ("calm", 0.15, {}),
             ("throttle_storm", 0.15, {"throttle_rate": 0.95}),
             ("5xx_burst", 0.10, {"error_rate": 0.6}),
             ("calm", 0.10, {}),
             ("drops", 0.10, {"drop_rate": 0.3}),
             ("malformed", 0.10, {"malformed_rate": 0.3}),
+            # Bodies that parse but lack a usable status: retried per job, nothing lost.
+            ("bad_answers", 0.10, {"missing_status_rate": 0.15, "mistyped_status_rate": 0.15}),
             ("slow", 0.10, {"latency_ms": self.slow_ms}),
             ("mixed", 0.10, {"throttle_rate": 0.1, "error_rate": 0.1, "drop_rate": 0.05}),
         ]
@@ -142,6 +144,8 @@ CLEAR = {
     "error_rate": 0.0,
     "drop_rate": 0.0,
     "malformed_rate": 0.0,
+    "missing_status_rate": 0.0,
+    "mistyped_status_rate": 0.0,
     "latency_ms": 0.0,
 }
 
