@@ -76,6 +76,10 @@ class JobStatus(str, enum.Enum):
         return self.value
 
 
+#: The statuses this release knows, by value (a lookup that never makes a new one).
+KNOWN_STATUSES: dict[object, JobStatus] = {status.value: status for status in JobStatus}
+KNOWN_STATUSES.update({status: status for status in JobStatus})
+
 #: Where a status the library does not know stands in the forward order: with INPROGRESS.
 _UNKNOWN_RANK = 1
 _UNKNOWN_LOCK = threading.Lock()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ._events import JobStatus
+from ._events import KNOWN_STATUSES, JobStatus
 from ._validate import check_fraction, check_non_negative, check_positive
 
 __all__ = ["PollPolicy"]
@@ -65,13 +65,12 @@ class PollPolicy:
         check_fraction("jitter", self.jitter)
         statuses = {}
         for status, seconds in dict(self.status_intervals).items():
-            try:
-                key = JobStatus(status)
-            except ValueError:
+            key = KNOWN_STATUSES.get(status)
+            if key is None:
                 raise ValueError(
                     f"status_intervals has an unknown status {status!r}; "
                     f"use one of {', '.join(s.value for s in JobStatus)}"
-                ) from None
+                )
             check_positive(f"status_intervals[{key.value}]", seconds)
             statuses[key] = float(seconds)
         object.__setattr__(self, "status_intervals", MappingProxyType(statuses))
