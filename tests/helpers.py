@@ -2,7 +2,8 @@
 
 * constants and clients: the repository root, region, dummy credentials, a boto3 client;
 * fast lifecycles and options pointing the library at the mock endpoint;
-* small fakes: a virtual clock, a ``DueQueue`` entry, transports that record or count;
+* small fakes: a virtual clock for the limiter tests, a ``DueQueue`` entry, transports that
+  record or count;
 * the mock's ground truth for the testing kit's event checks (``check_against_mock``);
 * the reliability checks: request rates, leaked tasks and connections, fault windows.
 
@@ -35,7 +36,7 @@ from asyncoptjob import Event, JobErrorEvent, PollPolicy, RetryPolicy
 from asyncoptjob._ratelimit import MIN_BURST
 from asyncoptjob._scheduler import NOT_QUEUED
 from asyncoptjob.mock import Lifecycle, MockSageMaker
-from asyncoptjob.testing import check_against_truth, check_events
+from asyncoptjob.testing import ManualClock, check_against_truth, check_events
 
 #: The repository's root folder (README, examples, benchmarks).
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,22 +101,27 @@ class QueueItem:
 
 
 class FakeClock:
-    """Virtual time: ``sleep`` advances the clock instead of waiting."""
+    """``ManualClock(autojump=True)`` under the names the limiter's tests were written with.
+
+    Only ``tests/core/test_cold_start.py``, ``test_scheduler_limiter.py`` and
+    ``test_stateful_limiter.py`` use it (they are being rewritten with the limiter);
+    every other test uses :class:`asyncoptjob.testing.ManualClock` itself. ``advance``
+    is the clock's synchronous ``jump``, and ``sleeps`` lists every sleep asked for.
+    """
 
     def __init__(self, start: float = 1000.0) -> None:
-        self.t = start
+        self.clock = ManualClock(start, autojump=True)
         self.sleeps: list[float] = []
 
     def now(self) -> float:
-        return self.t
+        return self.clock.now()
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        self.t += max(0.0, seconds)
-        await anyio.lowlevel.checkpoint()
+        await self.clock.sleep(seconds)
 
     def advance(self, seconds: float) -> None:
-        self.t += seconds
+        self.clock.jump(seconds)
 
 
 async def _pending_tasks(
