@@ -2,8 +2,8 @@
 
 * constants and clients: the repository root, region, dummy credentials, a boto3 client;
 * fast lifecycles and options pointing the library at the mock endpoint;
-* small fakes: a virtual clock for the limiter tests, a ``DueQueue`` entry, transports that
-  record or count;
+* small fakes: a virtual clock for the limiter tests, a ``DueQueue`` entry, a transport
+  that records every call a real one makes, with its send time;
 * the mock's ground truth for the testing kit's event checks (``check_against_mock``);
 * the reliability checks: request rates, leaked tasks and connections, fault windows.
 
@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,13 @@ from asyncoptjob import Event, JobErrorEvent, PollPolicy, RetryPolicy
 from asyncoptjob._ratelimit import MIN_BURST
 from asyncoptjob._scheduler import NOT_QUEUED
 from asyncoptjob.mock import Lifecycle, MockSageMaker
-from asyncoptjob.testing import ManualClock, check_against_truth, check_events
+from asyncoptjob.testing import (
+    FakeRequest,
+    FakeTransport,
+    ManualClock,
+    check_against_truth,
+    check_events,
+)
 
 #: The repository's root folder (README, examples, benchmarks).
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,6 +152,7 @@ async def settle_tasks(max_rounds: int = 200) -> set[asyncio.Task[Any]]:
 # -- reliability: rates, ground truth, leaks, fault windows --------------------------
 
 DESCRIBE = "DescribeOptimizationJob"
+LIST = "ListOptimizationJobs"
 #: Fast retries that still give up eventually (never within a scenario's fault window).
 QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.1, max_elapsed=30)
 #: Seconds windows the endpoint's request rate is checked over.
@@ -202,31 +210,6 @@ def check_send_rate(sent: Sequence[float], max_rate: float) -> None:
         assert count <= bound, f"sent {count} within {window}s > {bound} (max_rate {max_rate})"
 
 
-class CountingTransport:
-    """The real transport, counting the describes per job and the List calls.
-
-    ``sent`` keeps each describe's send time per job (``time.monotonic()``: one clock for
-    every process of the machine), ``list_params`` each List call's parameters.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.describes: Counter[str] = Counter()
-        self.sent: dict[str, list[float]] = {}
-        self.lists = 0
-        self.list_params: list[dict[str, Any]] = []
-
-    async def describe(self, name: str) -> Any:
-        self.describes[name] += 1
-        self.sent.setdefault(name, []).append(time.monotonic())
-        return await self.inner.describe(name)
-
-    async def list_jobs(self, **params: Any) -> Any:
-        self.lists += 1
-        self.list_params.append(params)
-        return await self.inner.list_jobs(**params)
-
-
 def describer_changes(
     sent_by: Mapping[str, Mapping[str, Sequence[float]]],
 ) -> list[tuple[str, str, str, float]]:
@@ -277,20 +260,44 @@ def check_handovers(
     return changes
 
 
-class RecordingTransport:
-    """A transport that notes when each request leaves, then hands it to ``inner``."""
+async def _forward(inner: Any, request: FakeRequest) -> Any:
+    if request.operation == DESCRIBE:
+        return await inner.describe(request.job_name)
+    return await inner.list_jobs(**request.params)
+
+
+class RecordingTransport(FakeTransport):
+    """A real transport behind the testing kit's ``FakeTransport``: every call recorded.
+
+    ``requests`` (``FakeTransport``'s) lists every call, and ``sent[i]`` is when
+    ``requests[i]`` left, read before anything is awaited (``time.monotonic()``: one
+    clock for every process of the machine).
+    """
 
     def __init__(self, inner: Any) -> None:
-        self.inner = inner
+        super().__init__(partial(_forward, inner))
         self.sent: list[float] = []
 
     async def describe(self, name: str) -> Any:
         self.sent.append(time.monotonic())
-        return await self.inner.describe(name)
+        return await super().describe(name)
 
     async def list_jobs(self, **params: Any) -> Any:
         self.sent.append(time.monotonic())
-        return await self.inner.list_jobs(**params)
+        return await super().list_jobs(**params)
+
+    @property
+    def describes(self) -> Counter[str]:
+        """The describes per job."""
+        return Counter(r.job_name for r in self.requests if r.job_name is not None)
+
+    def sent_by_job(self) -> dict[str, list[float]]:
+        """Each job's describe send times, in order."""
+        by_job: dict[str, list[float]] = {}
+        for at, request in zip(self.sent, self.requests, strict=True):
+            if request.job_name is not None:
+                by_job.setdefault(request.job_name, []).append(at)
+        return by_job
 
 
 def check_ground_truth(mock: MockSageMaker, by_job: Mapping[str, Sequence[Event]]) -> None:

@@ -20,7 +20,7 @@ import structlog
 
 from asyncoptjob import JobErrorEvent, Poller, PollPolicy, StatusChange, SweepPolicy
 from asyncoptjob._transport import open_transport
-from tests.helpers import CountingTransport
+from tests.helpers import LIST, RecordingTransport
 
 
 async def main(config: dict[str, Any]) -> None:
@@ -31,7 +31,7 @@ async def main(config: dict[str, Any]) -> None:
         region_name="us-east-1",
         max_concurrency=config.get("max_concurrency", 8),
     ) as inner:
-        transport = CountingTransport(inner)
+        transport = RecordingTransport(inner)
         async with Poller(
             transport=transport,
             redis_url=config["redis_url"],
@@ -70,11 +70,11 @@ async def main(config: dict[str, Any]) -> None:
             report = {
                 "events": results,
                 "describes": dict(transport.describes),
-                "sent": transport.sent,
+                "sent": transport.sent_by_job(),
                 "requests": dict(stats.requests),
                 "outages": stats.fleet.outages,
                 "round_trips": stats.fleet.budget_round_trips,
-                "lists": transport.lists,
+                "lists": transport.count(LIST),
             }
     print(json.dumps(report), flush=True)
 
