@@ -2,8 +2,8 @@
 
 * constants and clients: the repository root, region, dummy credentials, a boto3 client;
 * fast lifecycles and options pointing the library at the mock endpoint;
-* small fakes: a virtual clock for the limiter tests, a ``DueQueue`` entry, a transport
-  that records every call a real one makes, with its send time;
+* small fakes: a virtual clock for the limiter tests, a ``DueQueue`` entry, a rate budget
+  that notes what it was told, a transport that records every call a real one makes;
 * the mock's ground truth for the testing kit's event checks (``check_against_mock``);
 * the reliability checks: request rates, leaked tasks and connections, fault windows.
 
@@ -33,7 +33,14 @@ import anyio
 import anyio.lowlevel
 from botocore.config import Config
 
-from asyncoptjob import Event, JobErrorEvent, PollPolicy, RetryPolicy
+from asyncoptjob import (
+    Event,
+    JobErrorEvent,
+    PollPolicy,
+    RateBudget,
+    RateLimiterStatistics,
+    RetryPolicy,
+)
 from asyncoptjob._ratelimit import MIN_BURST
 from asyncoptjob._scheduler import NOT_QUEUED
 from asyncoptjob.mock import Lifecycle, MockSageMaker
@@ -105,6 +112,39 @@ class QueueItem:
 
     def __repr__(self) -> str:
         return f"QueueItem({self.name})"
+
+
+class RecordingBudget:
+    """A rate budget of one's own: a real one behind it, and what the library asked and told.
+
+    ``acquired`` counts the tokens taken; ``successes`` and ``throttles`` list the send
+    time reported with each answer, in order.
+    """
+
+    def __init__(self, inner: RateBudget) -> None:
+        self.inner = inner
+        self.acquired = 0
+        self.successes: list[float | None] = []
+        self.throttles: list[float | None] = []
+
+    @property
+    def rate(self) -> float | None:
+        return self.inner.rate
+
+    def statistics(self) -> RateLimiterStatistics:
+        return self.inner.statistics()
+
+    async def acquire(self) -> None:
+        self.acquired += 1
+        await self.inner.acquire()
+
+    def on_success(self, sent_at: float | None = None) -> None:
+        self.successes.append(sent_at)
+        self.inner.on_success(sent_at)
+
+    def on_throttle(self, sent_at: float | None = None) -> None:
+        self.throttles.append(sent_at)
+        self.inner.on_throttle(sent_at)
 
 
 class FakeClock:
