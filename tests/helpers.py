@@ -365,10 +365,16 @@ def check_against_mock(
 
 
 async def wait_until(predicate: Any, *, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate()`` until true (the endpoint's state changes without an event)."""
-    with anyio.fail_after(timeout):
+    """Poll ``predicate()`` until true (state that changes without an event to wait on).
+
+    Raises:
+        AssertionError: still false after ``timeout`` seconds (a hang guard, naming ``what``).
+    """
+    with anyio.move_on_after(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
+        return
+    raise AssertionError(f"still waiting for {what} after {timeout:g} s")
 
 
 def _is_endpoint_task(task: asyncio.Task[Any]) -> bool:

@@ -191,6 +191,11 @@ async def _pending_wait(
         out[kind] = exc
 
 
+def described(poller: Poller) -> int:
+    """Describes the Poller sent so far, whatever their outcome."""
+    return sum(poller.stats.requests.values())
+
+
 KINDS = [
     "wait_running",  # jobs that never finish
     "wait_backoff",  # every call throttled: in backoff between retries
@@ -237,9 +242,11 @@ async def test_closing_a_poller_fails_every_pending_wait_clearly(
                                     _pending_wait, poller, kind, jobs[kind], started, closed, out
                                 )
                                 await started.wait()
-                            await anyio.sleep(0.1)
-                            mock.set_faults(throttle_rate=1.0)  # now everything is in backoff
-                            await anyio.sleep(0.1)
+                            # Polling is under way (as many describes as jobs): every wait pends.
+                            watched = len({name for names in jobs.values() for name in names})
+                            await wait_until(lambda: described(poller) >= watched)
+                            mock.set_faults(throttle_rate=1.0)  # now everything goes to backoff
+                            await wait_until(lambda: poller.stats.retries > 0)
                             if close == "error":
                                 raise Shutdown
                             if close == "cancel":
