@@ -23,11 +23,19 @@ import asyncio
 import gc
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -417,6 +425,16 @@ async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
         gc.collect()
         await asyncio.sleep(0)
         loop.set_exception_handler(previous)
+
+
+class OpenMock(Protocol):
+    """The reliability suite's ``checked_mock`` fixture: opens an endpoint checked at the end."""
+
+    def __call__(
+        self, *, max_rate: float | None = None, **options: Any
+    ) -> Awaitable[MockSageMaker]:
+        """Open ``MockSageMaker(**options)``; with ``max_rate``, check the rate it saw."""
+        ...
 
 
 async def fault_windows(
