@@ -6,7 +6,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -31,12 +31,11 @@ from tests.helpers import (
     check_handovers,
     check_no_leaks,
     opts,
-    wait_until,
 )
 
 
 @asynccontextmanager
-async def recording(mock: MockSageMaker, session: Any) -> AsyncIterator[RecordingTransport]:
+async def counting(mock: MockSageMaker, session: Any) -> AsyncIterator[RecordingTransport]:
     async with open_transport(
         session=session, endpoint_url=mock.url, region_name="us-east-1", max_concurrency=16
     ) as transport:
@@ -68,8 +67,8 @@ async def test_two_pollers_poll_each_job_once_and_both_hear_everything(
         a_names, b_names = names[:16], names[8:]  # 8 jobs watched by both
         results: dict[str, list[Event]] = {}
         async with (
-            recording(mock, aio_session) as ta,
-            recording(mock, aio_session) as tb,
+            counting(mock, aio_session) as ta,
+            counting(mock, aio_session) as tb,
             Poller(transport=ta, **fleet_opts(redis_server, prefix)) as a,
             Poller(transport=tb, **fleet_opts(redis_server, prefix)) as b,
         ):
@@ -91,6 +90,13 @@ async def test_two_pollers_poll_each_job_once_and_both_hear_everything(
         assert set(ta.describes) | set(tb.describes) == set(names)
 
 
+async def wait_until(predicate: Callable[[], object], what: str) -> None:
+    """Sync on state, never on elapsed time (the outer ``fail_after`` bounds it)."""
+    while not predicate():
+        await anyio.sleep(0.02)
+    del what
+
+
 async def test_a_lease_handed_over_costs_no_describe(
     redis_server: RedisServer, aio_session: Any
 ) -> None:
@@ -100,8 +106,8 @@ async def test_a_lease_handed_over_costs_no_describe(
     async with MockSageMaker(seed=7, lifecycle=FOREVER) as mock:
         names = mock.seed_jobs(20)
         async with (
-            recording(mock, aio_session) as ta,
-            recording(mock, aio_session) as tb,
+            counting(mock, aio_session) as ta,
+            counting(mock, aio_session) as tb,
             Poller(transport=ta, **options) as a,
             Poller(transport=tb, **options) as b,
             anyio.create_task_group() as tg,
@@ -110,21 +116,17 @@ async def test_a_lease_handed_over_costs_no_describe(
                 # ``a`` watches first and takes every lease; ``b`` joins and balancing
                 # hands about half of them over.
                 tg.start_soon(collect, a, names)
-                await wait_until(
-                    lambda: set(ta.describes) == set(names), timeout=30, what="a polls all"
-                )
+                await wait_until(lambda: set(ta.describes) == set(names), "a polls all")
                 tg.start_soon(collect, b, names)
 
                 def moved() -> bool:
                     fleet = b.stats.fleet
                     return fleet is not None and fleet.leases >= 5 and len(tb.describes) >= 5
 
-                await wait_until(moved, timeout=30, what="leases handed over, and described by b")
+                await wait_until(moved, "leases handed over, and described by b")
                 # Every job b holds now is described by b at least twice: a steady state.
                 await wait_until(
-                    lambda: sum(1 for n in tb.describes.values() if n >= 2) >= 5,
-                    timeout=30,
-                    what="b polls",
+                    lambda: sum(1 for n in tb.describes.values() if n >= 2) >= 5, "b polls"
                 )
             tg.cancel_scope.cancel()
         changes = check_handovers({"a": ta.sent_by_job(), "b": tb.sent_by_job()}, policy)
@@ -143,8 +145,8 @@ async def test_a_new_sweep_holder_goes_on_from_the_fleet_s_watermark(
     async with (
         client,
         MockSageMaker(seed=8, lifecycle=FOREVER) as mock,
-        recording(mock, aio_session) as ta,
-        recording(mock, aio_session) as tb,
+        counting(mock, aio_session) as ta,
+        counting(mock, aio_session) as tb,
         anyio.create_task_group() as tg,
     ):
         mock.seed_jobs(3)  # something to list (a hub sweeps whether or not it watches)
@@ -153,7 +155,7 @@ async def test_a_new_sweep_holder_goes_on_from_the_fleet_s_watermark(
                 # ``a`` is alone, so it holds the sweep lease; once it has read a whole
                 # window, the fleet's watermark is in Redis.
                 watermark_key = f"{prefix}:sweep:watermark"
-                await wait_until(lambda: ta.count(LIST) >= 2, timeout=30, what="a sweeps")
+                await wait_until(lambda: ta.count(LIST) >= 2, "a sweeps")
                 while await client.get(watermark_key) is None:
                     await anyio.sleep(0.02)
                 b_started = time.time()
@@ -161,7 +163,7 @@ async def test_a_new_sweep_holder_goes_on_from_the_fleet_s_watermark(
                 await tg.start(run_poller, tb, options, done)
             # ``a`` left (its sweep lease is free): ``b`` takes the lease over.
             watermark = float(await client.get(watermark_key) or "nan")
-            await wait_until(lambda: tb.count(LIST) >= 1, timeout=30, what="b sweeps")
+            await wait_until(lambda: tb.count(LIST) >= 1, "b sweeps")
             done.set()
     # b's own watermark (its start) is later than the fleet's: sweeping from it would
     # miss what changed in between for jobs other processes watch.
@@ -192,7 +194,7 @@ async def test_a_restarted_poller_resumes_from_redis_without_a_second_terminal(
         # A new process (a restart) watching the same, finished jobs: one terminal event
         # each, straight from Redis, and not a single describe.
         async with (
-            recording(mock, aio_session) as transport,
+            counting(mock, aio_session) as transport,
             Poller(transport=transport, **fleet_opts(redis_server, prefix)) as again,
         ):
             events = await collect(again, names)

@@ -1,7 +1,7 @@
-"""The workers: who polls which job when, and the Describer that does one poll.
+"""The workers: who polls which job when, and the describes a poll makes.
 
 Workers run on a ManualClock, so "due at 30" means polled when the clock reaches 30,
-not before; the Describer describes through a FakeTransport and the real pipeline.
+not before; describes go through the real pipeline to a FakeTransport.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -16,6 +17,7 @@ import anyio.lowlevel
 import pytest
 from structlog.testing import capture_logs
 
+import asyncoptjob._workers as workers_module
 from asyncoptjob import (
     AdaptiveRateLimiter,
     JobStatus,
@@ -26,7 +28,7 @@ from asyncoptjob import (
 from asyncoptjob._events import Description
 from asyncoptjob._pipeline import Pipeline
 from asyncoptjob._scheduler import DueQueue
-from asyncoptjob._workers import Describer, Workers
+from asyncoptjob._workers import Workers
 from asyncoptjob.testing import FakeRequest, FakeTransport, ManualClock, describe_response
 from tests.helpers import QueueItem, RecordingBudget
 
@@ -65,12 +67,19 @@ async def running(
     count: int,
     poll: Callable[[QueueItem], Awaitable[None]],
     clock: ManualClock,
-    skip: Callable[[QueueItem], bool] | None = None,
+    keep: Callable[[QueueItem], bool] = lambda item: True,
 ) -> AsyncIterator[Workers[QueueItem]]:
-    """``count`` workers over a fresh queue, running until the block ends."""
-    workers = Workers(DueQueue[QueueItem](), clock, count=count, poll=poll, skip=skip)
+    """``count`` workers over a fresh queue polling the items they ``keep``, until the end."""
+    queue = DueQueue[QueueItem]()
+    try:
+        # Core v3 on main hands poll and keep to run(): keep only the except half once merged.
+        workers = Workers(queue, clock, count=count, poll=poll, skip=lambda i: not keep(i))
+        run = workers.run
+    except TypeError:
+        workers = Workers(queue, clock, count=count)
+        run = partial(workers.run, poll, keep)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(workers.run)
+        tg.start_soon(run)
         await settle()  # every worker is asleep: what comes next must wake them
         yield workers
         tg.cancel_scope.cancel()
@@ -127,7 +136,7 @@ async def test_a_burst_wakes_as_many_idle_workers_as_it_needs_and_no_more_than_c
 async def test_skipped_items_are_dropped_without_a_poll() -> None:
     clock = ManualClock(start=0)
     polls = Polls(clock)
-    async with running(2, polls, clock, skip=lambda item: item.name % 2 == 0) as workers:
+    async with running(2, polls, clock, keep=lambda item: item.name % 2 == 1) as workers:
         for name in range(1, 5):
             workers.schedule(QueueItem(name), 0)
         await settle()
@@ -138,39 +147,71 @@ async def test_skipped_items_are_dropped_without_a_poll() -> None:
 # -- the describer -------------------------------------------------------------------------
 
 
+FAR = float("inf")
+
+
+class Fetch:
+    """One describe and a last look through the real pipeline, the answers handed back.
+
+    That is Core v3's ``Fetcher`` (on main). On this branch the ``Describer`` still hands
+    its answers to the hub, so a recorder stands in for the hub and hands them back: drop
+    that half when the branches meet.
+    """
+
+    def __init__(self, transport: FakeTransport, pipeline: Pipeline, budget: Any) -> None:
+        fetcher = getattr(workers_module, "Fetcher", None)
+        self._fetcher = fetcher(transport, pipeline, budget) if fetcher is not None else None
+        self._parts = (transport, pipeline, budget)
+
+    async def describe(self, name: str, *, deadline: float) -> Any:
+        """The answer ``(description, sent_at)``, or the failure that ended the retries."""
+        if self._fetcher is not None:
+            return await self._fetcher.describe(name, deadline=deadline)
+        hub = _Handed(deadline)
+        await workers_module.Describer(*self._parts, hub).poll(_Job(name))
+        return hub.answers[0][1:] if hub.answers else hub.failures[0]
+
+    async def last_look(self, names: list[str], concurrency: int) -> list[Any]:
+        """``(name, description, sent_at)`` for each job that answered its one attempt."""
+        if self._fetcher is not None:
+            return list(await self._fetcher.last_look(names, concurrency))
+        hub = _Handed(FAR)
+        jobs = [_Job(name) for name in names]
+        await workers_module.Describer(*self._parts, hub).last_look(jobs, concurrency)
+        return hub.answers
+
+
 @dataclass
-class Job:
+class _Job:
     name: str
     status: JobStatus | None = None
     in_flight: bool = False
 
 
-class Answers:
-    """Where the describer hands its answers (the hub's side): a record of each."""
+class _Handed:
+    """What the Describer hands the hub, kept: answers and failures."""
 
-    def __init__(self, give_up_after: float = 60) -> None:
-        self.give_up_after = give_up_after
-        self.observed: list[tuple[str, str, float]] = []
-        self.failures: list[tuple[str, TransportError, float]] = []
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.answers: list[tuple[str, Description, float]] = []
+        self.failures: list[TransportError] = []
 
-    def give_up_at(self, job: Job, now: float) -> float:
-        return now + self.give_up_after
+    def give_up_at(self, job: _Job, now: float) -> float:
+        return self.deadline
 
-    def observe(self, job: Job, description: Description, sent_at: float) -> None:
-        self.observed.append((job.name, description["OptimizationJobStatus"], sent_at))
+    def observe(self, job: _Job, description: Description, sent_at: float) -> None:
+        self.answers.append((job.name, description, sent_at))
 
-    def failed(self, job: Job, error: TransportError, started: float) -> None:
-        self.failures.append((job.name, error, started))
+    def failed(self, job: _Job, error: TransportError, started: float) -> None:
+        self.failures.append(error)
 
 
-def describer(
-    handler: Callable[[FakeRequest], Any], clock: ManualClock, answers: Answers
-) -> tuple[Describer[Job], FakeTransport]:
-    """A Describer over the real pipeline, a FakeTransport answering through ``handler``."""
+def fetch(handler: Callable[[FakeRequest], Any], clock: ManualClock) -> tuple[Fetch, FakeTransport]:
+    """Describes through the real pipeline to a FakeTransport answering with ``handler``."""
     transport = FakeTransport(handler)
     pipeline = Pipeline(clock=clock, retry=RetryPolicy(initial_wait=1, max_attempts=100))
     budget = RecordingBudget(AdaptiveRateLimiter(clock=clock))
-    return Describer(transport, pipeline, budget, answers), transport
+    return Fetch(transport, pipeline, budget), transport
 
 
 def throttled() -> ThrottledError:
@@ -181,78 +222,42 @@ def completed(request: FakeRequest) -> dict[str, Any]:
     return describe_response(request.job_name or "", "COMPLETED")
 
 
-async def test_a_poll_hands_the_answer_over_with_its_send_time() -> None:
+async def test_a_describe_hands_back_the_answer_and_when_it_was_sent() -> None:
     clock = ManualClock(start=100, autojump=True)
-    answers = Answers()
-    job = Job("job-a")
-    during: list[bool] = []
-
-    def handler(request: FakeRequest) -> dict[str, Any]:
-        during.append(job.in_flight)
-        return completed(request)
-
-    poller, _ = describer(handler, clock, answers)
-    await poller.poll(job)
-    assert answers.observed == [("job-a", "COMPLETED", 100)]
-    assert (during, job.in_flight) == ([True], False)
-    assert answers.failures == []
+    fetcher, _ = fetch(completed, clock)
+    description, sent_at = await fetcher.describe("job-a", deadline=FAR)
+    assert description["OptimizationJobStatus"] == "COMPLETED"
+    assert sent_at == 100
 
 
-async def test_a_poll_retries_a_throttle_and_hands_over_one_answer() -> None:
+async def test_a_describe_retries_a_throttle_and_hands_back_one_answer() -> None:
     clock = ManualClock(start=100, autojump=True)
-    answers = Answers()
     errors = [throttled(), throttled()]
-    poller, transport = describer(
-        lambda r: errors.pop() if errors else completed(r), clock, answers
-    )
-    await poller.poll(Job("job-a"))
+    fetcher, transport = fetch(lambda r: errors.pop() if errors else completed(r), clock)
+    description, sent_at = await fetcher.describe("job-a", deadline=FAR)
+    assert description["OptimizationJobStatus"] == "COMPLETED"
     assert transport.count() == 3
-    assert [(name, status) for name, status, _ in answers.observed] == [("job-a", "COMPLETED")]
-    assert answers.observed[0][2] > 100  # sent after the backoffs, and stamped so
-    assert answers.failures == []
+    assert sent_at > 100  # the attempt that answered, after the backoffs
 
 
-async def test_a_poll_that_keeps_failing_is_handed_over_as_failed_at_its_give_up_time() -> None:
+async def test_a_describe_that_keeps_failing_hands_back_the_failure_by_its_deadline() -> None:
     clock = ManualClock(start=100, autojump=True)
-    answers = Answers(give_up_after=60)
-    job = Job("job-a")
     sent: list[float] = []
 
     def handler(request: FakeRequest) -> ThrottledError:
         sent.append(clock.now())
         return throttled()
 
-    poller, _ = describer(handler, clock, answers)
-    await poller.poll(job)
-    ((name, error, started),) = answers.failures
-    assert (name, started, job.in_flight) == ("job-a", 100, False)
-    assert isinstance(error, ThrottledError)
+    fetcher, _ = fetch(handler, clock)
+    deadline = clock.now() + 60
+    failure = await fetcher.describe("job-a", deadline=deadline)
+    assert isinstance(failure, ThrottledError)
     assert len(sent) > 1
-    assert all(at < started + answers.give_up_after for at in sent)
-    assert answers.observed == []
-
-
-async def test_a_cancelled_poll_leaves_its_job_free() -> None:
-    clock = ManualClock(start=100)
-    job = Job("job-a")
-
-    async def hangs(request: FakeRequest) -> dict[str, Any]:
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    poller, transport = describer(hangs, clock, Answers())
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(poller.poll, job)
-        while not transport.count():
-            await anyio.lowlevel.checkpoint()
-        assert job.in_flight
-        tg.cancel_scope.cancel()
-    assert not job.in_flight
+    assert all(at < deadline for at in sent)
 
 
 async def test_the_last_look_describes_each_job_once_without_retrying() -> None:
     clock = ManualClock(start=100, autojump=True)
-    answers = Answers()
     busy = most = 0
 
     async def handler(request: FakeRequest) -> Any:
@@ -263,19 +268,19 @@ async def test_the_last_look_describes_each_job_once_without_retrying() -> None:
         busy -= 1
         return throttled() if request.job_name == "job-b" else completed(request)
 
-    jobs = [Job(name) for name in ("job-a", "job-b", "job-c", "job-d")]
+    names = ["job-a", "job-b", "job-c", "job-d"]
     with capture_logs() as logs:
-        poller, transport = describer(handler, clock, answers)
-        await poller.last_look(jobs, concurrency=2)
-    assert sorted(name for name, _, _ in answers.observed) == ["job-a", "job-c", "job-d"]
-    assert answers.failures == []  # the caller's deadline has come: no retry, no verdict
-    assert all(transport.count(job_name=job.name) == 1 for job in jobs)
+        fetcher, transport = fetch(handler, clock)
+        answers = await fetcher.last_look(names, concurrency=2)
+    # The caller's deadline has come: no retry, and a failure is only logged.
+    assert sorted(name for name, _, _ in answers) == ["job-a", "job-c", "job-d"]
+    assert all(transport.count(job_name=name) == 1 for name in names)
     assert most == 2
     assert [(e["event"], e["job_name"]) for e in logs] == [("final_poll_failed", "job-b")]
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
 async def test_the_last_look_at_no_job_sends_nothing(concurrency: int) -> None:
-    poller, transport = describer(completed, ManualClock(), Answers())
-    await poller.last_look([], concurrency)
+    fetcher, transport = fetch(completed, ManualClock())
+    assert await fetcher.last_look([], concurrency) == []
     assert transport.requests == []

@@ -31,7 +31,7 @@ from asyncoptjob._pipeline import Pipeline
 from asyncoptjob._sweep import Sweeper
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
 from asyncoptjob.testing import FakeRequest, FakeTransport, ManualClock, check_events
-from tests.helpers import opts, wait_until
+from tests.helpers import counts, opts, wait_until
 
 QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=1.0, max_attempts=3)
 LIST = "ListOptimizationJobs"
@@ -176,7 +176,7 @@ async def test_failed_sweep_reports_failure_and_keeps_the_watermark() -> None:
     assert sweeper.failures_in_a_row == 1
     assert sweeper.watermark == 1_000.0
     # Retried (each retry waits for the List budget, cut by the throttle) within its bounds.
-    assert sweeper.pipeline.requests[LIST]["throttled"] == transport.count(LIST)
+    assert counts(sweeper.pipeline).requests[LIST]["throttled"] == transport.count(LIST)
     assert 2 <= transport.count(LIST) <= QUICK_RETRY.max_attempts
     pages.fail_with = TransientError("boom", code="InternalFailure")
     assert not await sweeper.sweep(lambda n, s: None)
