@@ -2,7 +2,8 @@
 
 * constants and clients: the repository root, region, dummy credentials, a boto3 client;
 * fast lifecycles and options pointing the library at the mock endpoint;
-* small fakes: a virtual clock, a ``DueQueue`` entry, transports that record or count;
+* small fakes: a virtual clock for the limiter tests, a ``DueQueue`` entry, a rate budget
+  that notes what it was told, a transport that records every call a real one makes;
 * the mock's ground truth for the testing kit's event checks (``check_against_mock``);
 * the reliability checks: request rates, leaked tasks and connections, fault windows.
 
@@ -22,20 +23,41 @@ import asyncio
 import gc
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
 from botocore.config import Config
 
-from asyncoptjob import Event, JobErrorEvent, PollPolicy, RetryPolicy
+from asyncoptjob import (
+    Event,
+    JobErrorEvent,
+    PollPolicy,
+    RateBudget,
+    RateLimiterStatistics,
+    RetryPolicy,
+)
 from asyncoptjob._ratelimit import MIN_BURST
 from asyncoptjob._scheduler import NOT_QUEUED
 from asyncoptjob.mock import Lifecycle, MockSageMaker
-from asyncoptjob.testing import check_against_truth, check_events
+from asyncoptjob.testing import (
+    FakeRequest,
+    FakeTransport,
+    check_against_truth,
+    check_events,
+)
 
 #: The repository's root folder (README, examples, benchmarks).
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,23 +121,37 @@ class QueueItem:
         return f"QueueItem({self.name})"
 
 
-class FakeClock:
-    """Virtual time: ``sleep`` advances the clock instead of waiting."""
+class RecordingBudget:
+    """A rate budget of one's own: a real one behind it, and what the library asked and told.
 
-    def __init__(self, start: float = 1000.0) -> None:
-        self.t = start
-        self.sleeps: list[float] = []
+    ``acquired`` counts the tokens taken; ``successes`` and ``throttles`` list the send
+    time reported with each answer, in order.
+    """
 
-    def now(self) -> float:
-        return self.t
+    def __init__(self, inner: RateBudget) -> None:
+        self.inner = inner
+        self.acquired = 0
+        self.successes: list[float | None] = []
+        self.throttles: list[float | None] = []
 
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += max(0.0, seconds)
-        await anyio.lowlevel.checkpoint()
+    @property
+    def rate(self) -> float | None:
+        return self.inner.rate
 
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
+    def statistics(self) -> RateLimiterStatistics:
+        return self.inner.statistics()
+
+    async def acquire(self) -> None:
+        self.acquired += 1
+        await self.inner.acquire()
+
+    def on_success(self, sent_at: float | None = None) -> None:
+        self.successes.append(sent_at)
+        self.inner.on_success(sent_at)
+
+    def on_throttle(self, sent_at: float | None = None) -> None:
+        self.throttles.append(sent_at)
+        self.inner.on_throttle(sent_at)
 
 
 async def _pending_tasks(
@@ -139,6 +175,7 @@ async def settle_tasks(max_rounds: int = 200) -> set[asyncio.Task[Any]]:
 # -- reliability: rates, ground truth, leaks, fault windows --------------------------
 
 DESCRIBE = "DescribeOptimizationJob"
+LIST = "ListOptimizationJobs"
 #: Fast retries that still give up eventually (never within a scenario's fault window).
 QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.1, max_elapsed=30)
 #: Seconds windows the endpoint's request rate is checked over.
@@ -196,31 +233,6 @@ def check_send_rate(sent: Sequence[float], max_rate: float) -> None:
         assert count <= bound, f"sent {count} within {window}s > {bound} (max_rate {max_rate})"
 
 
-class CountingTransport:
-    """The real transport, counting the describes per job and the List calls.
-
-    ``sent`` keeps each describe's send time per job (``time.monotonic()``: one clock for
-    every process of the machine), ``list_params`` each List call's parameters.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.describes: Counter[str] = Counter()
-        self.sent: dict[str, list[float]] = {}
-        self.lists = 0
-        self.list_params: list[dict[str, Any]] = []
-
-    async def describe(self, name: str) -> Any:
-        self.describes[name] += 1
-        self.sent.setdefault(name, []).append(time.monotonic())
-        return await self.inner.describe(name)
-
-    async def list_jobs(self, **params: Any) -> Any:
-        self.lists += 1
-        self.list_params.append(params)
-        return await self.inner.list_jobs(**params)
-
-
 def describer_changes(
     sent_by: Mapping[str, Mapping[str, Sequence[float]]],
 ) -> list[tuple[str, str, str, float]]:
@@ -271,20 +283,42 @@ def check_handovers(
     return changes
 
 
-class RecordingTransport:
-    """A transport that notes when each request leaves, then hands it to ``inner``."""
+async def _forward(inner: Any, request: FakeRequest) -> Any:
+    if request.operation == DESCRIBE:
+        return await inner.describe(request.job_name)
+    return await inner.list_jobs(**request.params)
+
+
+class RecordingTransport(FakeTransport):
+    """A real transport behind the testing kit's ``FakeTransport``: every call recorded.
+
+    ``requests`` (``FakeTransport``'s) lists every call, and ``sent[i]`` is when
+    ``requests[i]`` left, read before anything is awaited (``time.monotonic()``: one
+    clock for every process of the machine).
+    """
 
     def __init__(self, inner: Any) -> None:
-        self.inner = inner
+        super().__init__(partial(_forward, inner))
         self.sent: list[float] = []
+        #: Describes per job (a test may clear it to count from a point on).
+        self.describes: Counter[str] = Counter()
 
     async def describe(self, name: str) -> Any:
         self.sent.append(time.monotonic())
-        return await self.inner.describe(name)
+        self.describes[name] += 1
+        return await super().describe(name)
 
     async def list_jobs(self, **params: Any) -> Any:
         self.sent.append(time.monotonic())
-        return await self.inner.list_jobs(**params)
+        return await super().list_jobs(**params)
+
+    def sent_by_job(self) -> dict[str, list[float]]:
+        """Each job's describe send times, in order."""
+        by_job: dict[str, list[float]] = {}
+        for at, request in zip(self.sent, self.requests, strict=True):
+            if request.job_name is not None:
+                by_job.setdefault(request.job_name, []).append(at)
+        return by_job
 
 
 def check_ground_truth(mock: MockSageMaker, by_job: Mapping[str, Sequence[Event]]) -> None:
@@ -312,10 +346,16 @@ def check_against_mock(
 
 
 async def wait_until(predicate: Any, *, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate()`` until true (the endpoint's state changes without an event)."""
-    with anyio.fail_after(timeout):
+    """Poll ``predicate()`` until true (state that changes without an event to wait on).
+
+    Raises:
+        AssertionError: still false after ``timeout`` seconds (a hang guard, naming ``what``).
+    """
+    with anyio.move_on_after(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
+        return
+    raise AssertionError(f"still waiting for {what} after {timeout:g} s")
 
 
 def _is_endpoint_task(task: asyncio.Task[Any]) -> bool:
@@ -358,6 +398,16 @@ async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
         gc.collect()
         await asyncio.sleep(0)
         loop.set_exception_handler(previous)
+
+
+class OpenMock(Protocol):
+    """The reliability suite's ``checked_mock`` fixture: opens an endpoint checked at the end."""
+
+    def __call__(
+        self, *, max_rate: float | None = None, **options: Any
+    ) -> Awaitable[MockSageMaker]:
+        """Open ``MockSageMaker(**options)``; with ``max_rate``, check the rate it saw."""
+        ...
 
 
 async def fault_windows(

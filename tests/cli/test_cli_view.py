@@ -22,6 +22,7 @@ from asyncoptjob.cli._jsonl import event_record, event_to_json
 from asyncoptjob.cli._run import Output, WatchSettings, run_wait, run_watch
 from asyncoptjob.cli._view import final_lines, live_view, progress_line, summary
 from asyncoptjob.mock import MockSageMaker
+from asyncoptjob.testing import ManualClock
 
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -53,22 +54,14 @@ def stats(total: int, throttled: int = 0) -> PollerStats:
     )
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def played_board() -> Board:
     """Three jobs: one completed, one failed with a reason, one still running."""
-    clock = FakeClock()
-    board = Board(["job-a", "job-b", "job-c"], clock=clock)
+    clock = ManualClock(start=100.0)
+    board = Board(["job-a", "job-b", "job-c"], clock=clock.now)
     board.record(change("job-a", None, JobStatus.INPROGRESS))
     board.record(change("job-b", None, JobStatus.STARTING))
     board.sample(stats(10))
-    clock.t += 2
+    clock.jump(2)
     board.record(change("job-a", JobStatus.INPROGRESS, JobStatus.COMPLETED))
     board.record(change("job-b", JobStatus.STARTING, JobStatus.FAILED, "CapacityError: no GPUs"))
     board.sample(stats(50, throttled=4))

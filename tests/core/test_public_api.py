@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import random
 from datetime import datetime, timezone
 
 import pytest
@@ -16,13 +15,12 @@ from asyncoptjob import (
     JobNotFoundError,
     JobStatus,
     Poller,
-    PollPolicy,
-    RetryPolicy,
     StatusChange,
     WaitTimeoutError,
     wait_until_done,
     watch,
 )
+from tests.helpers import RecordingBudget
 
 EXPECTED_ALL = {
     "watch",
@@ -204,46 +202,6 @@ def test_client_cannot_be_combined_with_transport() -> None:
         Poller(client=object(), transport=object())  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [
-        ({"interval": 0}, "interval"),
-        ({"interval": 10, "max_interval": 5}, "max_interval"),
-        ({"backoff": 0.5}, "backoff"),
-        ({"jitter": 1.5}, "jitter"),
-        ({"status_intervals": {"RUNNING": 3}}, "status_intervals"),
-        ({"status_intervals": {"STARTING": -1}}, "status_intervals"),
-    ],
-)
-def test_poll_policy_validation(kwargs: dict[str, object], name: str) -> None:
-    with pytest.raises(ValueError, match=name):
-        PollPolicy(**kwargs)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [({"initial_wait": 0}, "initial_wait"), ({"max_attempts": 0}, "max_attempts")],
-)
-def test_retry_policy_validation(kwargs: dict[str, object], name: str) -> None:
-    with pytest.raises(ValueError, match=name):
-        RetryPolicy(**kwargs)  # type: ignore[arg-type]
-
-
-def test_poll_policy_backs_off_caps_and_resets() -> None:
-    rng = random.Random(0)
-    policy = PollPolicy(
-        interval=10,
-        max_interval=40,
-        backoff=2,
-        jitter=0,
-        status_intervals={"STARTING": 5},
-    )
-    assert [policy.next_delay(JobStatus.INPROGRESS, n, rng) for n in range(4)] == [10, 20, 40, 40]
-    assert policy.next_delay(JobStatus.STARTING, 0, rng) == 5
-    assert policy.next_delay(JobStatus.INPROGRESS, 10_000, rng) == 40  # no overflow
-    assert PollPolicy.from_interval(30).max_interval == 180
-
-
 def test_timeout_error_is_a_builtin_timeout_error_with_last_statuses() -> None:
     error = WaitTimeoutError(5, {"a": JobStatus.INPROGRESS, "b": None})
     assert isinstance(error, TimeoutError)
@@ -260,43 +218,17 @@ def test_fast_name_check_matches_the_api_pattern(name: str) -> None:
     assert _is_valid(name) == (_NAME_RE.fullmatch(name) is not None)
 
 
-class _CountingBudget:
-    """A RateBudget of the application's own: the default limiter, counted."""
-
-    def __init__(self) -> None:
-        self.inner = asyncoptjob.AdaptiveRateLimiter(max_rate=1000)
-        self.acquired = 0
-        self.successes = 0
-
-    @property
-    def rate(self) -> float | None:
-        return self.inner.rate
-
-    def statistics(self) -> asyncoptjob.RateLimiterStatistics:
-        return self.inner.statistics()
-
-    async def acquire(self) -> None:
-        self.acquired += 1
-        await self.inner.acquire()
-
-    def on_success(self, sent_at: float | None = None) -> None:
-        self.successes += 1
-
-    def on_throttle(self, sent_at: float | None = None) -> None:  # pragma: no cover
-        self.inner.on_throttle(sent_at)
-
-
 async def test_a_rate_budget_of_ones_own_is_used_for_every_call() -> None:
     from asyncoptjob.testing import FakeRequest, FakeTransport, describe_response
 
     def handler(request: FakeRequest) -> dict[str, object]:
         return dict(describe_response(request.job_name or "", "COMPLETED"))
 
-    budget = _CountingBudget()
+    budget = RecordingBudget(asyncoptjob.AdaptiveRateLimiter(max_rate=1000))
     async with Poller(transport=FakeTransport(handler), rate_budget=budget) as poller:
         await poller.wait_until_done(["job-a", "job-b"], timeout=30)
     assert budget.acquired == 2
-    assert budget.successes == 2
+    assert len(budget.successes) == 2
 
 
 @pytest.mark.parametrize(

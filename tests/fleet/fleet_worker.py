@@ -3,7 +3,7 @@
 Run from the repository root (the tests do: ``cwd=ROOT``).
 
 Opens a Poller in fleet mode against the mock endpoint, runs one subscriber per list in
-``subs`` (overlapping on purpose), prints ``ready`` once they are attached, and at the end
+``subs`` (overlapping on purpose), prints ``ready`` once every one is attached, and at the end
 prints one JSON line: every subscriber's events, its describes per job and its stats.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 import anyio
 import structlog
 
-from asyncoptjob import JobErrorEvent, Poller, PollPolicy, StatusChange, SweepPolicy
+from asyncoptjob import Event, JobErrorEvent, Poller, PollPolicy, StatusChange, SweepPolicy
 from asyncoptjob._transport import open_transport
-from tests.helpers import CountingTransport
+from tests.helpers import LIST, RecordingTransport
 
 
 async def main(config: dict[str, Any]) -> None:
@@ -31,7 +31,7 @@ async def main(config: dict[str, Any]) -> None:
         region_name="us-east-1",
         max_concurrency=config.get("max_concurrency", 8),
     ) as inner:
-        transport = CountingTransport(inner)
+        transport = RecordingTransport(inner)
         async with Poller(
             transport=transport,
             redis_url=config["redis_url"],
@@ -44,37 +44,44 @@ async def main(config: dict[str, Any]) -> None:
             sweep=SweepPolicy(**config.get("sweep", {})),
             not_found_grace=config.get("not_found_grace", 60.0),
         ) as poller:
+            attached = [anyio.Event() for _ in subs]
 
             async def run(i: int) -> None:
-                async for event in poller.watch(subs[i], timeout=config["timeout"]):
-                    if isinstance(event, StatusChange):
-                        prev = event.previous_status.value if event.previous_status else None
-                        results[i].append(
-                            [
-                                event.job_name,
-                                prev,
-                                event.status.value,
-                                event.description["OptimizationJobName"],
-                            ]
-                        )
-                    elif isinstance(event, JobErrorEvent):
-                        results[i].append([event.job_name, "error", repr(event.error), ""])
+                async with poller.watch(subs[i], timeout=config["timeout"]) as events:
+                    attached[i].set()  # its jobs are being polled
+                    async for event in events:
+                        record(i, event)
+
+            def record(i: int, event: Event) -> None:
+                if isinstance(event, StatusChange):
+                    prev = event.previous_status.value if event.previous_status else None
+                    results[i].append(
+                        [
+                            event.job_name,
+                            prev,
+                            event.status.value,
+                            event.description["OptimizationJobName"],
+                        ]
+                    )
+                elif isinstance(event, JobErrorEvent):
+                    results[i].append([event.job_name, "error", repr(event.error), ""])
 
             async with anyio.create_task_group() as tg:
                 for i in range(len(subs)):
-                    tg.start_soon(run, i)
-                await anyio.sleep(0.3)
+                    tg.start_soon(run, i)  # attaching together, as the test's callers would
+                for event in attached:
+                    await event.wait()
                 print("ready", flush=True)
             stats = poller.stats
             assert stats.fleet is not None
             report = {
                 "events": results,
                 "describes": dict(transport.describes),
-                "sent": transport.sent,
+                "sent": transport.sent_by_job(),
                 "requests": dict(stats.requests),
                 "outages": stats.fleet.outages,
                 "round_trips": stats.fleet.budget_round_trips,
-                "lists": transport.lists,
+                "lists": transport.count(LIST),
             }
     print(json.dumps(report), flush=True)
 

@@ -27,7 +27,8 @@ from tests.helpers import (
     FAST,
     FAST_POLL,
     FOREVER,
-    CountingTransport,
+    LIST,
+    RecordingTransport,
     check_handovers,
     check_no_leaks,
     opts,
@@ -35,11 +36,11 @@ from tests.helpers import (
 
 
 @asynccontextmanager
-async def counting(mock: MockSageMaker, session: Any) -> AsyncIterator[CountingTransport]:
+async def counting(mock: MockSageMaker, session: Any) -> AsyncIterator[RecordingTransport]:
     async with open_transport(
         session=session, endpoint_url=mock.url, region_name="us-east-1", max_concurrency=16
     ) as transport:
-        yield CountingTransport(transport)
+        yield RecordingTransport(transport)
 
 
 def fleet_opts(server: RedisServer, prefix: str, **extra: Any) -> dict[str, Any]:
@@ -86,7 +87,7 @@ async def test_two_pollers_poll_each_job_once_and_both_hear_everything(
         # One poller per job at a time: a job moves from one process to the other only
         # with its lease (the first to attach claims all it watches, then hands the
         # surplus over), and the new holder goes on from the old one's last describe.
-        check_handovers({"a": ta.sent, "b": tb.sent}, FAST_POLL)
+        check_handovers({"a": ta.sent_by_job(), "b": tb.sent_by_job()}, FAST_POLL)
         assert set(ta.describes) | set(tb.describes) == set(names)
 
 
@@ -129,7 +130,7 @@ async def test_a_lease_handed_over_costs_no_describe(
                     lambda: sum(1 for n in tb.describes.values() if n >= 2) >= 5, "b polls"
                 )
             tg.cancel_scope.cancel()
-        changes = check_handovers({"a": ta.sent, "b": tb.sent}, policy)
+        changes = check_handovers({"a": ta.sent_by_job(), "b": tb.sent_by_job()}, policy)
         assert len({job for job, old, new, _ in changes if (old, new) == ("a", "b")}) >= 5
 
 
@@ -220,7 +221,7 @@ async def test_a_new_sweep_holder_goes_on_from_the_fleet_s_watermark(
                 # ``a`` is alone, so it holds the sweep lease; once it has read a whole
                 # window, the fleet's watermark is in Redis.
                 watermark_key = f"{prefix}:sweep:watermark"
-                await wait_until(lambda: ta.lists >= 2, "a sweeps")
+                await wait_until(lambda: ta.count(LIST) >= 2, "a sweeps")
                 while await client.get(watermark_key) is None:
                     await anyio.sleep(0.02)
                 b_started = time.time()
@@ -228,19 +229,19 @@ async def test_a_new_sweep_holder_goes_on_from_the_fleet_s_watermark(
                 await tg.start(run_poller, tb, options, done)
             # ``a`` left (its sweep lease is free): ``b`` takes the lease over.
             watermark = float(await client.get(watermark_key) or "nan")
-            await wait_until(lambda: tb.lists >= 1, "b sweeps")
+            await wait_until(lambda: tb.count(LIST) >= 1, "b sweeps")
             done.set()
     # b's own watermark (its start) is later than the fleet's: sweeping from it would
     # miss what changed in between for jobs other processes watch.
     assert watermark < b_started
-    first = tb.list_params[0]
+    first = next(r.params for r in tb.requests if r.operation == LIST)
     assert "NextToken" not in first
     expected = datetime.fromtimestamp(watermark - sweep.overlap, tz=timezone.utc)
     assert first["LastModifiedTimeAfter"] == expected
 
 
 async def run_poller(
-    transport: CountingTransport, options: dict[str, Any], done: anyio.Event, *, task_status: Any
+    transport: RecordingTransport, options: dict[str, Any], done: anyio.Event, *, task_status: Any
 ) -> None:
     """A Poller of its own task (so it may outlive one opened before it) until ``done``."""
     async with Poller(transport=transport, **options):

@@ -183,6 +183,26 @@ def check_subscribers(report: dict[str, Any], i: int, names: list[str], watch: A
             assert seq[-1].is_terminal
 
 
+def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def polling_under_way(endpoint: MockSageMaker, names: list[str]) -> None:
+    """Wait until the endpoint saw as many more describes as there are jobs."""
+    target = describes(endpoint) + len(names)
+    wait_for(lambda: describes(endpoint) >= target, f"{len(names)} more describes")
+
+
+def describes(endpoint: MockSageMaker) -> int:
+    return endpoint.stats().count("DescribeOptimizationJob")
+
+
 def describers(reports: list[dict[str, Any]]) -> Counter[str]:
     """How many processes described each job."""
     return Counter(name for report in reports for name in report["describes"])
@@ -210,7 +230,7 @@ def test_a_fleet_shares_the_budget_and_polls_each_job_once(
     # poll interval allows, whoever sends it.
     assert set(describers(reports)) == set(names)
     check_handovers({str(i): r["sent"] for i, r in enumerate(reports)}, POLL)
-    total = endpoint.stats().count("DescribeOptimizationJob")
+    total = describes(endpoint)
     assert total == sum(sum(r["describes"].values()) for r in reports)
     # Batched budget: fewer Redis round trips than describes.
     assert sum(r["round_trips"] for r in reports) < total
@@ -222,7 +242,7 @@ def test_a_killed_process_s_jobs_are_taken_over(
     names = endpoint.seed_jobs(JOBS, lifecycle=UNTIL_STOPPED)
     fleet = fleet_factory(endpoint, redis_server, names)
     fleet.wait_ready()
-    time.sleep(0.5)
+    polling_under_way(endpoint, names)
     fleet.procs[0].send_signal(signal.SIGKILL)
     fleet.procs[0].wait()
     killed_at = time.time()
@@ -244,9 +264,10 @@ def test_redis_going_away_loses_nothing(
     names = endpoint.seed_jobs(JOBS, lifecycle=UNTIL_STOPPED)
     fleet = fleet_factory(endpoint, redis_server, names)
     fleet.wait_ready()
-    time.sleep(0.5)
+    polling_under_way(endpoint, names)
     redis_server.stop()
-    time.sleep(1.5)
+    # Without Redis each process polls its own jobs (and notices the outage doing so).
+    polling_under_way(endpoint, names)
     redis_server.start()  # same port, empty: no persistence
     stop_all(endpoint, names)
     reports = fleet.reports(list(range(PROCESSES)))
@@ -282,16 +303,6 @@ def redis_client(redis: RedisServer) -> Any:
 def holder_pid(client: Any, key: str) -> int | None:
     holder = client.get(key)
     return int(holder.split(":")[1]) if holder else None
-
-
-def wait_for(predicate: Any, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def run_sweeping(

@@ -26,15 +26,15 @@ from asyncoptjob import (
     wait_until_done,
     watch,
 )
-from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
+from asyncoptjob.mock import Faults, Lifecycle
 from asyncoptjob.testing import check_events
 from tests.helpers import (
     FAST_POLL,
     FOREVER,
     QUICK_RETRY,
+    OpenMock,
     check_no_leaks,
     library_tasks,
-    loop_errors,
     quick_retry_opts,
     wait_until,
 )
@@ -93,71 +93,69 @@ MODES = [
 
 
 async def test_callers_cancelled_at_random_points_never_hang_or_leak(
-    aio_session: Any, make_aio_client: Any
+    checked_mock: OpenMock, aio_session: Any, make_aio_client: Any
 ) -> None:
     rng = random.Random(20_240_601)
     outcomes: dict[str, int] = {}
-    async with MockSageMaker(seed=201, lifecycle=LIFE, faults=CHURN) as mock:
-        async with loop_errors() as reports, make_aio_client(mock.url) as client:
-            # Caller-owned client for most modes (cheap); the library's own for some.
-            shared = {"client": client, "poll_interval": FAST_POLL, "retry": QUICK_RETRY}
-            own = quick_retry_opts(mock, aio_session)
-            async with Poller(**shared, max_rate=SHARED_MAX_RATE) as poller:
-                warmup = mock.seed_jobs(1, prefix="warmup")
-                await poller.wait_until_done(warmup)
-                # The Poller's own background tasks: all that may stay between callers.
-                baseline = {t for t in asyncio.all_tasks() if not t.done()}
-                for i in range(ITERATIONS):
-                    names = mock.seed_jobs(rng.randint(1, 5), prefix=f"c{i}")
-                    mode = rng.choice(MODES)
-                    options = own if mode in ("module_wait", "own_poller") else shared
-                    delay = rng.choice([0.0, rng.uniform(0, 0.02), rng.uniform(0, 0.3)])
-                    with anyio.fail_after(15):  # never a hang
-                        with anyio.CancelScope() as scope:
-                            scope.deadline = anyio.current_time() + delay
-                            with contextlib.suppress(WaitTimeoutError):
-                                await _drive(mode, names, poller, options)
-                        key = f"{mode}:{'cancelled' if scope.cancelled_caught else 'finished'}"
-                        outcomes[key] = outcomes.get(key, 0) + 1
-                        # Nothing but the Poller's own tasks survives the caller.
-                        leftover = await library_tasks(baseline)
-                        assert leftover == set(), (i, mode, delay, leftover)
-                        # The shared Poller forgets what only the cancelled caller watched.
-                        await wait_until(lambda: poller.stats.subscribers == 0)
-                        stats = poller.stats
-                        assert stats.jobs_active == 0, (i, mode, stats)
-                # The Poller still works after all that.
-                (last,) = mock.seed_jobs(1, prefix="last", outcome="COMPLETED")
-                done = await poller.wait_until_done(last)
-                assert done["OptimizationJobStatus"] == "COMPLETED"
-                # Never more connections than the pool allows.
-                assert mock.open_connections() <= 16
-        await check_no_leaks(mock)
-        assert reports == []
+    mock = await checked_mock(seed=201, lifecycle=LIFE, faults=CHURN)
+    async with make_aio_client(mock.url) as client:
+        # Caller-owned client for most modes (cheap); the library's own for some.
+        shared = {"client": client, "poll_interval": FAST_POLL, "retry": QUICK_RETRY}
+        own = quick_retry_opts(mock, aio_session)
+        async with Poller(**shared, max_rate=SHARED_MAX_RATE) as poller:
+            warmup = mock.seed_jobs(1, prefix="warmup")
+            await poller.wait_until_done(warmup)
+            # The Poller's own background tasks: all that may stay between callers.
+            baseline = {t for t in asyncio.all_tasks() if not t.done()}
+            for i in range(ITERATIONS):
+                names = mock.seed_jobs(rng.randint(1, 5), prefix=f"c{i}")
+                mode = rng.choice(MODES)
+                options = own if mode in ("module_wait", "own_poller") else shared
+                delay = rng.choice([0.0, rng.uniform(0, 0.02), rng.uniform(0, 0.3)])
+                with anyio.fail_after(15):  # never a hang
+                    with anyio.CancelScope() as scope:
+                        scope.deadline = anyio.current_time() + delay
+                        with contextlib.suppress(WaitTimeoutError):
+                            await _drive(mode, names, poller, options)
+                    key = f"{mode}:{'cancelled' if scope.cancelled_caught else 'finished'}"
+                    outcomes[key] = outcomes.get(key, 0) + 1
+                    # Nothing but the Poller's own tasks survives the caller.
+                    leftover = await library_tasks(baseline)
+                    assert leftover == set(), (i, mode, delay, leftover)
+                    # The shared Poller forgets what only the cancelled caller watched.
+                    await wait_until(lambda: poller.stats.subscribers == 0)
+                    stats = poller.stats
+                    assert stats.jobs_active == 0, (i, mode, stats)
+            # The Poller still works after all that.
+            (last,) = mock.seed_jobs(1, prefix="last", outcome="COMPLETED")
+            done = await poller.wait_until_done(last)
+            assert done["OptimizationJobStatus"] == "COMPLETED"
+            # Never more connections than the pool allows.
+            assert mock.open_connections() <= 16
     # The random delays really did land both before and after the end of the work.
     assert any(k.endswith("cancelled") for k in outcomes), outcomes
     assert any(k.endswith("finished") for k in outcomes), outcomes
 
 
-async def test_breaking_out_of_watch_at_every_event(aio_session: Any) -> None:
+async def test_breaking_out_of_watch_at_every_event(
+    checked_mock: OpenMock, aio_session: Any
+) -> None:
     """Leave the loop after the 1st, 2nd, ... event: each exit reaps everything at once."""
-    async with MockSageMaker(seed=202, lifecycle=LIFE, faults=CHURN) as mock:
-        names = mock.seed_jobs(3)
-        async with loop_errors() as reports:
-            total = len([e async for e in watch(names, **quick_retry_opts(mock, aio_session))])
-            for stop_after in range(1, total + 1):
-                seen: list[Event] = []
-                more = mock.seed_jobs(3, prefix=f"b{stop_after}")
-                with anyio.fail_after(15):
-                    async for event in watch(more, **quick_retry_opts(mock, aio_session)):
-                        seen.append(event)
-                        if len(seen) == stop_after:
-                            break
-                await check_no_leaks(mock)
-                count = mock.stats().count("DescribeOptimizationJob")
-                await asyncio.sleep(0.05)
-                assert mock.stats().count("DescribeOptimizationJob") == count  # nothing polls
-        assert reports == []
+    mock = await checked_mock(seed=202, lifecycle=LIFE, faults=CHURN)
+    names = mock.seed_jobs(3)
+    total = len([e async for e in watch(names, **quick_retry_opts(mock, aio_session))])
+    for stop_after in range(1, total + 1):
+        seen: list[Event] = []
+        more = mock.seed_jobs(3, prefix=f"b{stop_after}")
+        with anyio.fail_after(15):
+            async for event in watch(more, **quick_retry_opts(mock, aio_session)):
+                seen.append(event)
+                if len(seen) == stop_after:
+                    break
+        await check_no_leaks(mock)
+        count = mock.stats().count("DescribeOptimizationJob")
+        await asyncio.sleep(0.05)
+        assert mock.stats().count("DescribeOptimizationJob") == count  # nothing polls
 
 
 async def _pending_wait(
@@ -191,6 +189,11 @@ async def _pending_wait(
         out[kind] = exc
 
 
+def described(poller: Poller) -> int:
+    """Describes the Poller sent so far, whatever their outcome."""
+    return sum(poller.stats.requests.values())
+
+
 KINDS = [
     "wait_running",  # jobs that never finish
     "wait_backoff",  # every call throttled: in backoff between retries
@@ -203,85 +206,86 @@ KINDS = [
 
 @pytest.mark.parametrize("close", ["exit", "error", "cancel"])
 async def test_closing_a_poller_fails_every_pending_wait_clearly(
-    aio_session: Any, close: str
+    checked_mock: OpenMock, aio_session: Any, close: str
 ) -> None:
     forever = Lifecycle(starting=(0.01, 0.01), in_progress=(float("inf"), float("inf")))
-    async with MockSageMaker(seed=203, lifecycle=forever) as mock, loop_errors() as reports:
-        names = mock.seed_jobs(3)
-        throttled = mock.seed_jobs(2, prefix="slow")
-        out: dict[str, Any] = {}
-        retry = RetryPolicy(initial_wait=0.2, max_wait=1.0, max_elapsed=60)
-        poller = Poller(**quick_retry_opts(mock, aio_session, retry=retry, not_found_grace=60))
-        jobs = {
-            "wait_running": names,
-            "wait_backoff": throttled,
-            "wait_not_found": ["not-created-yet"],
-            "watch_iterating": names,
-            "watch_slow_reader": names[:2],
-            "watch_created_early": names[1:],
-        }
+    mock = await checked_mock(seed=203, lifecycle=forever)
+    names = mock.seed_jobs(3)
+    throttled = mock.seed_jobs(2, prefix="slow")
+    out: dict[str, Any] = {}
+    retry = RetryPolicy(initial_wait=0.2, max_wait=1.0, max_elapsed=60)
+    poller = Poller(**quick_retry_opts(mock, aio_session, retry=retry, not_found_grace=60))
+    jobs = {
+        "wait_running": names,
+        "wait_backoff": throttled,
+        "wait_not_found": ["not-created-yet"],
+        "watch_iterating": names,
+        "watch_slow_reader": names[:2],
+        "watch_created_early": names[1:],
+    }
 
-        class Shutdown(Exception):
-            pass
+    class Shutdown(Exception):
+        pass
 
-        closed = anyio.Event()
-        with anyio.fail_after(15):
-            # The callers' tasks outlive the Poller, as in a service shutting down.
-            async with anyio.create_task_group() as tg:
-                with anyio.CancelScope() as scope:
-                    try:
-                        async with poller:
-                            for kind in KINDS:
-                                started = anyio.Event()
-                                tg.start_soon(
-                                    _pending_wait, poller, kind, jobs[kind], started, closed, out
-                                )
-                                await started.wait()
-                            await anyio.sleep(0.1)
-                            mock.set_faults(throttle_rate=1.0)  # now everything is in backoff
-                            await anyio.sleep(0.1)
-                            if close == "error":
-                                raise Shutdown
-                            if close == "cancel":
-                                scope.cancel()
-                                await anyio.sleep_forever()
-                    except Shutdown:
-                        pass
-                    finally:
-                        closed.set()
-        assert set(out) == set(KINDS)
-        for kind, outcome in out.items():
-            assert isinstance(outcome, PollerClosedError), (kind, outcome)
-            assert "closed" in str(outcome)
-        with pytest.raises(PollerClosedError):
-            poller.watch(names)
-        with pytest.raises(PollerClosedError):
-            await poller.wait_until_done(names)
-        await check_no_leaks(mock)
-        assert reports == []
-
-
-async def test_events_before_the_close_are_still_in_order(aio_session: Any) -> None:
-    """A Poller closed mid-watch: what the caller got before the error is well-formed."""
-    async with MockSageMaker(seed=204, lifecycle=LIFE) as mock:
-        # Three jobs never end on their own: the Poller always closes mid-watch.
-        names = mock.seed_jobs(3) + mock.seed_jobs(3, prefix="long", lifecycle=FOREVER)
-        seen: list[Event] = []
+    closed = anyio.Event()
+    with anyio.fail_after(15):
+        # The callers' tasks outlive the Poller, as in a service shutting down.
         async with anyio.create_task_group() as tg:
-            poller = Poller(**quick_retry_opts(mock, aio_session))
+            with anyio.CancelScope() as scope:
+                try:
+                    async with poller:
+                        for kind in KINDS:
+                            started = anyio.Event()
+                            tg.start_soon(
+                                _pending_wait, poller, kind, jobs[kind], started, closed, out
+                            )
+                            await started.wait()
+                        # Polling is under way (as many describes as jobs): every wait pends.
+                        watched = len({name for names in jobs.values() for name in names})
+                        await wait_until(lambda: described(poller) >= watched)
+                        mock.set_faults(throttle_rate=1.0)  # now everything goes to backoff
+                        await wait_until(lambda: poller.stats.retries > 0)
+                        if close == "error":
+                            raise Shutdown
+                        if close == "cancel":
+                            scope.cancel()
+                            await anyio.sleep_forever()
+                except Shutdown:
+                    pass
+                finally:
+                    closed.set()
+    assert set(out) == set(KINDS)
+    for kind, outcome in out.items():
+        assert isinstance(outcome, PollerClosedError), (kind, outcome)
+        assert "closed" in str(outcome)
+    with pytest.raises(PollerClosedError):
+        poller.watch(names)
+    with pytest.raises(PollerClosedError):
+        await poller.wait_until_done(names)
 
-            async def reader() -> None:
-                with pytest.raises(PollerClosedError):
-                    async for event in poller.watch(names):
-                        seen.append(event)
 
-            async with poller:
-                tg.start_soon(reader)
-                await wait_until(lambda: len(seen) >= 3)
-        unfinished = {e.job_name for e in seen} - {e.job_name for e in seen if e.is_terminal}
-        finished = {e.job_name for e in seen} - unfinished
-        check_events([e for e in seen if e.job_name in finished], finished)
-        for name in unfinished:
-            statuses = [e for e in seen if e.job_name == name]
-            assert statuses[0].previous_status is None  # type: ignore[union-attr]
-        await check_no_leaks(mock)
+async def test_events_before_the_close_are_still_in_order(
+    checked_mock: OpenMock, aio_session: Any
+) -> None:
+    """A Poller closed mid-watch: what the caller got before the error is well-formed."""
+    mock = await checked_mock(seed=204, lifecycle=LIFE)
+    # Three jobs never end on their own: the Poller always closes mid-watch.
+    names = mock.seed_jobs(3) + mock.seed_jobs(3, prefix="long", lifecycle=FOREVER)
+    seen: list[Event] = []
+    async with anyio.create_task_group() as tg:
+        poller = Poller(**quick_retry_opts(mock, aio_session))
+
+        async def reader() -> None:
+            with pytest.raises(PollerClosedError):
+                async for event in poller.watch(names):
+                    seen.append(event)
+
+        async with poller:
+            tg.start_soon(reader)
+            await wait_until(lambda: len(seen) >= 3)
+    unfinished = {e.job_name for e in seen} - {e.job_name for e in seen if e.is_terminal}
+    finished = {e.job_name for e in seen} - unfinished
+    check_events([e for e in seen if e.job_name in finished], finished)
+    for name in unfinished:
+        statuses = [e for e in seen if e.job_name == name]
+        assert statuses[0].previous_status is None  # type: ignore[union-attr]

@@ -28,7 +28,7 @@ from asyncoptjob import (
     watch,
 )
 from asyncoptjob.mock import MockSageMaker
-from tests.helpers import DESCRIBE, FAST_POLL, FOREVER, check_no_leaks, quick_retry_opts
+from tests.helpers import DESCRIBE, FAST_POLL, FOREVER, OpenMock, quick_retry_opts
 
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing may ever be sent there
 
@@ -246,22 +246,22 @@ async def _first_outcome(**options: Any) -> Any:
 
 
 async def test_a_closed_client_is_a_clear_error_not_a_hang(
+    checked_mock: OpenMock,
     make_aio_client: Callable[..., Any],
 ) -> None:
-    async with MockSageMaker(seed=404) as mock:
-        mock.seed_jobs(2)
-        async with make_aio_client(mock.url) as client:
-            pass  # closed on leaving the block, then (wrongly) handed to the library
-        outcome = await _first_outcome(client=client)
-        assert type(outcome) is TransportError  # not a retried TransientError
-        assert "client is closed" in str(outcome)
-        with anyio.fail_after(10):
-            async with Poller(client=client, poll_interval=FAST_POLL) as poller:
-                events = [e async for e in poller.watch(["job-00000", "job-00001"])]
-        assert {e.job_name for e in events} == {"job-00000", "job-00001"}
-        assert all(isinstance(e, JobErrorEvent) and "closed" in str(e.error) for e in events)
-        assert mock.stats().counters == {}  # nothing was sent
-        await check_no_leaks(mock)
+    mock = await checked_mock(seed=404)
+    mock.seed_jobs(2)
+    async with make_aio_client(mock.url) as client:
+        pass  # closed on leaving the block, then (wrongly) handed to the library
+    outcome = await _first_outcome(client=client)
+    assert type(outcome) is TransportError  # not a retried TransientError
+    assert "client is closed" in str(outcome)
+    with anyio.fail_after(10):
+        async with Poller(client=client, poll_interval=FAST_POLL) as poller:
+            events = [e async for e in poller.watch(["job-00000", "job-00001"])]
+    assert {e.job_name for e in events} == {"job-00000", "job-00001"}
+    assert all(isinstance(e, JobErrorEvent) and "closed" in str(e.error) for e in events)
+    assert mock.stats().counters == {}  # nothing was sent
 
 
 async def test_a_client_context_that_was_never_entered_is_a_type_error(
@@ -276,25 +276,25 @@ async def test_a_client_context_that_was_never_entered_is_a_type_error(
 
 
 async def test_a_client_closed_mid_watch_ends_every_job_clearly(
+    checked_mock: OpenMock,
     make_aio_client: Callable[..., Any],
 ) -> None:
-    async with MockSageMaker(seed=405, lifecycle=FOREVER) as mock:
-        names = mock.seed_jobs(5)
-        events = []
-        with anyio.fail_after(10):
-            async with make_aio_client(mock.url) as client:
-                async for event in watch(names, client=client, poll_interval=FAST_POLL):
-                    events.append(event)
-                    if len(events) == 2:
-                        await client.close()  # the caller closes its client too early
-        by_job: dict[str, list[Any]] = {}
-        for event in events:
-            by_job.setdefault(event.job_name, []).append(event)
-        assert set(by_job) == set(names)
-        for seq in by_job.values():
-            assert isinstance(seq[-1], JobErrorEvent)
-            assert sum(e.is_terminal for e in seq) == 1
-        await check_no_leaks(mock)
+    mock = await checked_mock(seed=405, lifecycle=FOREVER)
+    names = mock.seed_jobs(5)
+    events = []
+    with anyio.fail_after(10):
+        async with make_aio_client(mock.url) as client:
+            async for event in watch(names, client=client, poll_interval=FAST_POLL):
+                events.append(event)
+                if len(events) == 2:
+                    await client.close()  # the caller closes its client too early
+    by_job: dict[str, list[Any]] = {}
+    for event in events:
+        by_job.setdefault(event.job_name, []).append(event)
+    assert set(by_job) == set(names)
+    for seq in by_job.values():
+        assert isinstance(seq[-1], JobErrorEvent)
+        assert sum(e.is_terminal for e in seq) == 1
 
 
 async def test_the_wrong_kind_of_client_is_a_type_error(threaded_mock: MockSageMaker) -> None:

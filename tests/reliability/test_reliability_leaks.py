@@ -18,7 +18,7 @@ import structlog
 from asyncoptjob import Poller, RetryPolicy, watch
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
 from asyncoptjob.testing import check_events
-from tests.helpers import check_no_leaks, library_tasks, loop_errors, quick_retry_opts, wait_until
+from tests.helpers import OpenMock, library_tasks, quick_retry_opts, wait_until
 
 QUICK = Lifecycle(starting=(0.005, 0.02), in_progress=(0.01, 0.05), stopping=(0.005, 0.01))
 FLAKY = Faults(error_rate=0.1, drop_rate=0.02, malformed_rate=0.05)
@@ -66,64 +66,57 @@ def _assert_flat(ours: list[int], total: list[int]) -> None:
     assert total[-1] - total[0] < 300_000, total
 
 
-async def test_memory_stays_flat_across_poller_watch_cycles(aio_session: Any) -> None:
+async def test_memory_stays_flat_across_poller_watch_cycles(
+    checked_mock: OpenMock, aio_session: Any
+) -> None:
     """One long-lived Poller, as in a service: jobs come, are watched to the end, and go."""
-    async with (
-        MockSageMaker(seed=301, lifecycle=QUICK, faults=FLAKY, request_log_size=100) as mock,
-        loop_errors() as reports,
-    ):
-        options = quick_retry_opts(mock, aio_session, retry=RETRY)
-        with structlog.testing.capture_logs() as logs:
-            async with Poller(**options) as poller:
+    mock = await checked_mock(seed=301, lifecycle=QUICK, faults=FLAKY, request_log_size=100)
+    options = quick_retry_opts(mock, aio_session, retry=RETRY)
+    with structlog.testing.capture_logs() as logs:
+        async with Poller(**options) as poller:
 
-                async def cycle(i: int) -> None:
-                    mock.reset()  # the endpoint forgets old jobs: its memory stays flat too
-                    names = mock.seed_jobs(4, prefix=f"p{i}")
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(poller.wait_until_done, names[:2])
-                        events = [e async for e in poller.watch(names)]
-                    check_events(events, names)
-                    logs.clear()
-                    stats = poller.stats
-                    assert (stats.jobs_active, stats.subscribers) == (0, 0)
+            async def cycle(i: int) -> None:
+                mock.reset()  # the endpoint forgets old jobs: its memory stays flat too
+                names = mock.seed_jobs(4, prefix=f"p{i}")
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(poller.wait_until_done, names[:2])
+                    events = [e async for e in poller.watch(names)]
+                check_events(events, names)
+                logs.clear()
+                stats = poller.stats
+                assert (stats.jobs_active, stats.subscribers) == (0, 0)
 
-                ours, total = await _measure(cycle)
-        _assert_flat(ours, total)
-        await check_no_leaks(mock)
-        assert reports == []
+            ours, total = await _measure(cycle)
+    _assert_flat(ours, total)
 
 
 async def test_memory_tasks_and_connections_stay_flat_across_module_level_watches(
+    checked_mock: OpenMock,
     aio_session: Any,
 ) -> None:
     """Module-level ``watch``: each cycle opens and closes its own client and hub."""
-    async with (
-        MockSageMaker(seed=302, lifecycle=QUICK, faults=FLAKY, request_log_size=100) as mock,
-        loop_errors() as reports,
-    ):
-        options = quick_retry_opts(mock, aio_session, retry=RETRY)
-        with structlog.testing.capture_logs() as logs:
+    mock = await checked_mock(seed=302, lifecycle=QUICK, faults=FLAKY, request_log_size=100)
+    options = quick_retry_opts(mock, aio_session, retry=RETRY)
+    with structlog.testing.capture_logs() as logs:
 
-            async def cycle(i: int) -> None:
-                mock.reset()
-                names = mock.seed_jobs(4, prefix=f"w{i}")
-                events = []
-                async for event in watch(names, **options):
-                    events.append(event)
-                    if i % 3 == 0 and len(events) == 2:
-                        break  # some cycles leave early
-                if i % 3:
-                    check_events(events, names)
-                logs.clear()
-                assert await library_tasks() == set()
-                # The client the library opened was closed: the endpoint sees it go.
-                await wait_until(lambda: mock.open_connections() == 0)
+        async def cycle(i: int) -> None:
+            mock.reset()
+            names = mock.seed_jobs(4, prefix=f"w{i}")
+            events = []
+            async for event in watch(names, **options):
+                events.append(event)
+                if i % 3 == 0 and len(events) == 2:
+                    break  # some cycles leave early
+            if i % 3:
+                check_events(events, names)
+            logs.clear()
+            assert await library_tasks() == set()
+            # The client the library opened was closed: the endpoint sees it go.
+            await wait_until(lambda: mock.open_connections() == 0)
 
-            # Fewer cycles: each one creates a client, which is slow under tracemalloc.
-            ours, total = await _measure(cycle, cycles=10)
-        _assert_flat(ours, total)
-        await check_no_leaks(mock)
-        assert reports == []
+        # Fewer cycles: each one creates a client, which is slow under tracemalloc.
+        ours, total = await _measure(cycle, cycles=10)
+    _assert_flat(ours, total)
 
 
 async def test_a_callers_client_keeps_at_most_max_concurrency_connections(

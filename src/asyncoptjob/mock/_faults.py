@@ -16,11 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from ._lifecycle import STATUSES
-from ._limits import TokenBucket
 from ._wire import NAME_PATTERN
 
-# TokenBucket is re-exported: the limiter tests in tests/core import it from here.
-__all__ = ["NOT_FOUND_CODES", "Faults", "TokenBucket"]
+__all__ = ["NOT_FOUND_CODES", "Faults"]
 
 #: The ways a mock Describe can answer for a missing job.
 NOT_FOUND_CODES = ("ResourceNotFound", "ValidationException")

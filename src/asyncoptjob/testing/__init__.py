@@ -5,7 +5,8 @@
   shaped like AWS's, and :class:`ScriptedJobs` is a ready-made handler for jobs whose
   statuses change at set times.
 * :class:`ManualClock` is virtual time: pass it as ``clock=`` and poll intervals,
-  backoffs, rate waits and timeouts only pass when the test calls ``advance``.
+  backoffs, rate waits and timeouts only pass when the test calls ``advance`` (or
+  ``jump``), or, with ``autojump=True``, whenever every task is waiting.
 * :func:`check_events`, :class:`EventOrder` and :func:`check_against_truth` check the
   library's event guarantees (order, one terminal outcome, agreement with an
   endpoint's true transitions): the same checks the project's own suite and soak run

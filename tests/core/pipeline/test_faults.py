@@ -23,7 +23,7 @@ from asyncoptjob import (
 )
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
 from asyncoptjob.testing import check_events
-from tests.helpers import FAST, FOREVER, check_rate, quick_retry_opts
+from tests.helpers import DESCRIBE, FAST, FOREVER, check_rate, quick_retry_opts, wait_until
 
 
 async def test_throttling_storm_opens_and_closes_and_every_job_finishes(
@@ -37,7 +37,8 @@ async def test_throttling_storm_opens_and_closes_and_every_job_finishes(
         async with Poller(**quick_retry_opts(mock, aio_session)) as poller:
 
             async def storm() -> None:
-                await anyio.sleep(0.2)
+                # The storm breaks once polling is under way: every job described once.
+                await wait_until(lambda: mock.stats().count(DESCRIBE) >= len(names))
                 mock.set_faults(throttle_rate=0.95)
                 for _ in range(6):
                     await anyio.sleep(0.1)

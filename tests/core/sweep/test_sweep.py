@@ -1,4 +1,4 @@
-"""List sweeps: the Sweeper on a fake clock, and the hub sweeping against the mock."""
+"""List sweeps: the Sweeper on a FakeTransport and a ManualClock, the hub sweeping the mock."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import asyncio
 import itertools
 import math
 import random
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,34 +30,31 @@ from asyncoptjob import (
 from asyncoptjob._pipeline import Pipeline
 from asyncoptjob._sweep import Sweeper
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
-from asyncoptjob.testing import check_events
-from tests.helpers import FakeClock, opts
-
-
-async def wait_for(predicate: Any) -> None:
-    with anyio.fail_after(10):
-        while not predicate():
-            await anyio.lowlevel.checkpoint()
-
+from asyncoptjob.testing import FakeRequest, FakeTransport, ManualClock, check_events
+from tests.helpers import opts, wait_until
 
 QUICK_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.05, max_elapsed=1.0, max_attempts=3)
+LIST = "ListOptimizationJobs"
+#: A scripted page: its (name, status) summaries, and whether a NextToken follows.
+Page = tuple[list[tuple[str, str]], bool]
 
 
-class FakeListTransport:
-    """Serves scripted List pages; each page: (summaries, has_next_token)."""
+class Pages:
+    """A FakeTransport handler serving scripted List pages in order (then empty ones).
 
-    def __init__(self, pages: list[tuple[list[tuple[str, str]], bool]] | None = None) -> None:
+    ``fail_with``, while set, is every call's answer instead.
+    """
+
+    def __init__(self, pages: list[Page] | None = None) -> None:
         self.pages = list(pages or [])
-        self.calls: list[dict[str, Any]] = []
         self.fail_with: Exception | None = None
+        self.calls = 0
 
-    async def describe(self, name: str) -> Any:
-        raise AssertionError("the sweeper never describes")
-
-    async def list_jobs(self, **params: Any) -> Any:
-        self.calls.append(params)
+    def __call__(self, request: FakeRequest) -> dict[str, Any] | Exception:
+        assert request.operation == LIST, "the sweeper never describes"
+        self.calls += 1
         if self.fail_with is not None:
-            raise self.fail_with
+            return self.fail_with
         summaries, more = self.pages.pop(0) if self.pages else ([], False)
         page: dict[str, Any] = {
             "OptimizationJobSummaries": [
@@ -65,33 +62,42 @@ class FakeListTransport:
             ]
         }
         if more:
-            page["NextToken"] = f"token-{len(self.calls)}"
+            page["NextToken"] = f"token-{self.calls}"
         return page
 
 
-def make_sweeper(
-    transport: FakeListTransport, clock: FakeClock, wall: list[float], **policy: Any
-) -> Sweeper:
+def lists(transport: FakeTransport) -> list[Mapping[str, Any]]:
+    """The parameters of every List call made, in order."""
+    return [request.params for request in transport.requests if request.operation == LIST]
+
+
+def make_sweeper(transport: FakeTransport, wall: ManualClock, **policy: Any) -> Sweeper:
+    """A Sweeper on virtual time: retries and budget waits pass by themselves (autojump)."""
     return Sweeper(
         transport,
         SweepPolicy(**{"max_rate": None, **policy}),
-        Pipeline(clock=clock, retry=QUICK_RETRY),
+        Pipeline(clock=ManualClock(autojump=True), retry=QUICK_RETRY),
         interval=10.0,
-        wall_clock=lambda: wall[0],
+        wall_clock=wall.now,
     )
+
+
+def note(hints: list[tuple[str, str]]) -> Callable[[str, str], None]:
+    """A hint callback that appends each ``(name, status)`` to ``hints``."""
+    return lambda name, status: hints.append((name, status))
 
 
 async def test_sweep_hints_every_listed_job_and_advances_the_watermark() -> None:
-    clock, wall = FakeClock(), [1_000.0]
-    transport = FakeListTransport(
-        [([("a", "INPROGRESS"), ("b", "COMPLETED")], True), ([("c", "FAILED")], False)]
+    wall = ManualClock(start=1_000.0)
+    transport = FakeTransport(
+        Pages([([("a", "INPROGRESS"), ("b", "COMPLETED")], True), ([("c", "FAILED")], False)])
     )
-    sweeper = make_sweeper(transport, clock, wall, overlap=30)
+    sweeper = make_sweeper(transport, wall, overlap=30)
     hints: list[tuple[str, str]] = []
-    wall[0] = 1_050.0
-    assert await sweeper.sweep(lambda n, s: hints.append((n, s)))
+    wall.jump(50)
+    assert await sweeper.sweep(note(hints))
     assert hints == [("a", "INPROGRESS"), ("b", "COMPLETED"), ("c", "FAILED")]
-    first, second = transport.calls
+    first, second = lists(transport)
     assert first["MaxResults"] == 100
     assert first["LastModifiedTimeAfter"].timestamp() == 1_000.0 - 30
     assert second["NextToken"] == "token-1"
@@ -99,41 +105,39 @@ async def test_sweep_hints_every_listed_job_and_advances_the_watermark() -> None
 
 
 async def test_empty_pages_with_a_token_never_spin_and_resume_next_sweep() -> None:
-    clock, wall = FakeClock(), [1_000.0]
-    empty_with_token: tuple[list[tuple[str, str]], bool] = ([], True)
-    transport = FakeListTransport([empty_with_token] * 7 + [([("x", "COMPLETED")], False)])
-    sweeper = make_sweeper(transport, clock, wall, max_pages=3)
+    wall = ManualClock(start=1_000.0)
+    empty_with_token: Page = ([], True)
+    transport = FakeTransport(Pages([empty_with_token] * 7 + [([("x", "COMPLETED")], False)]))
+    sweeper = make_sweeper(transport, wall, max_pages=3)
     hints: list[tuple[str, str]] = []
-    wall[0] = 1_010.0
-    assert await sweeper.sweep(lambda n, s: hints.append((n, s)))
-    assert len(transport.calls) == 3  # capped
+    wall.jump(10)
+    assert await sweeper.sweep(note(hints))
+    assert len(lists(transport)) == 3  # capped
     assert sweeper.watermark == 1_000.0  # not advanced: the window is not fully read
     assert not sweeper.behind  # empty pages: the next sweep waits its interval
-    wall[0] = 1_020.0
-    await sweeper.sweep(lambda n, s: hints.append((n, s)))
-    await sweeper.sweep(lambda n, s: hints.append((n, s)))
-    assert len(transport.calls) == 8
-    assert transport.calls[3]["NextToken"] == "token-3"  # resumed, same window
-    assert (
-        transport.calls[3]["LastModifiedTimeAfter"] == transport.calls[0]["LastModifiedTimeAfter"]
-    )
+    wall.jump(10)
+    await sweeper.sweep(note(hints))
+    await sweeper.sweep(note(hints))
+    calls = lists(transport)
+    assert len(calls) == 8
+    assert calls[3]["NextToken"] == "token-3"  # resumed, same window
+    assert calls[3]["LastModifiedTimeAfter"] == calls[0]["LastModifiedTimeAfter"]
     assert hints == [("x", "COMPLETED")]
     assert sweeper.watermark == 1_010.0  # the start of the window that was completed
 
 
 async def test_a_burst_of_changes_is_read_on_without_waiting_an_interval() -> None:
-    clock, wall = FakeClock(), [1_000.0]
     full = [(f"job-{i}", "INPROGRESS") for i in range(3)]
-    transport = FakeListTransport([(full, True)] * 4 + [(full[:1], False)])
-    sweeper = make_sweeper(transport, clock, wall, max_pages=2)
+    transport = FakeTransport(Pages([(full, True)] * 4 + [(full[:1], False)]))
+    sweeper = make_sweeper(transport, ManualClock(start=1_000.0), max_pages=2)
     hints: list[tuple[str, str]] = []
     behind = []
     for _ in range(3):
-        await sweeper.sweep(lambda n, s: hints.append((n, s)))
+        await sweeper.sweep(note(hints))
         behind.append(sweeper.behind)
     # Two full sweeps stop at max_pages with changes left: read on; the third ends it.
     assert behind == [True, True, False]
-    assert len(transport.calls) == 5
+    assert len(lists(transport)) == 5
     assert len(hints) == 13
 
 
@@ -162,23 +166,22 @@ async def test_the_hub_reads_a_burst_in_back_to_back_sweeps(aio_session: Any) ->
 
 
 async def test_failed_sweep_reports_failure_and_keeps_the_watermark() -> None:
-    clock, wall = FakeClock(), [1_000.0]
-    transport = FakeListTransport()
-    transport.fail_with = ThrottledError("Rate exceeded", code="ThrottlingException")
-    sweeper = make_sweeper(transport, clock, wall)
-    wall[0] = 2_000.0
+    wall = ManualClock(start=1_000.0)
+    pages = Pages()
+    pages.fail_with = ThrottledError("Rate exceeded", code="ThrottlingException")
+    transport = FakeTransport(pages)
+    sweeper = make_sweeper(transport, wall)
+    wall.jump(1_000)
     assert not await sweeper.sweep(lambda n, s: None)
     assert sweeper.failures_in_a_row == 1
     assert sweeper.watermark == 1_000.0
     # Retried (each retry waits for the List budget, cut by the throttle) within its bounds.
-    assert sweeper.pipeline.stats.requests["ListOptimizationJobs"]["throttled"] == len(
-        transport.calls
-    )
-    assert 2 <= len(transport.calls) <= QUICK_RETRY.max_attempts
-    transport.fail_with = TransientError("boom", code="InternalFailure")
+    assert sweeper.pipeline.stats.requests[LIST]["throttled"] == transport.count(LIST)
+    assert 2 <= transport.count(LIST) <= QUICK_RETRY.max_attempts
+    pages.fail_with = TransientError("boom", code="InternalFailure")
     assert not await sweeper.sweep(lambda n, s: None)
     assert sweeper.failures_in_a_row == 2
-    transport.fail_with = None
+    pages.fail_with = None
     assert await sweeper.sweep(lambda n, s: None)
     assert sweeper.failures_in_a_row == 0
 
@@ -201,28 +204,26 @@ page_strategy = st.tuples(
     max_pages=st.integers(1, 5),
     sweeps=st.integers(1, 12),
 )
-async def test_sweep_invariants(
-    pages: list[tuple[list[tuple[str, str]], bool]], max_pages: int, sweeps: int
-) -> None:
+async def test_sweep_invariants(pages: list[Page], max_pages: int, sweeps: int) -> None:
     """Never more than max_pages per sweep; every listed entry hinted once, in order;
     the watermark never moves back and only moves when a window was fully read."""
-    clock, wall = FakeClock(), [1_000.0]
-    transport = FakeListTransport(pages)
-    sweeper = make_sweeper(transport, clock, wall, max_pages=max_pages)
+    wall = ManualClock(start=1_000.0)
+    transport = FakeTransport(Pages(pages))
+    sweeper = make_sweeper(transport, wall, max_pages=max_pages)
     hints: list[tuple[str, str]] = []
     watermark = sweeper.watermark
     for _ in range(sweeps):
-        wall[0] += 5.0
-        before = len(transport.calls)
-        assert await sweeper.sweep(lambda n, s: hints.append((n, s)))
-        assert len(transport.calls) - before <= max_pages
+        wall.jump(5)
+        before = transport.count(LIST)
+        assert await sweeper.sweep(note(hints))
+        assert transport.count(LIST) - before <= max_pages
         assert sweeper.watermark >= watermark
         if sweeper.watermark != watermark:
             # It only moves after the last page of a window (one without a NextToken).
-            last = len(transport.calls) - 1
+            last = transport.count(LIST) - 1
             assert last >= len(pages) or not pages[last][1]
         watermark = sweeper.watermark
-    served = [entry for summaries, _ in pages[: len(transport.calls)] for entry in summaries]
+    served = [entry for summaries, _ in pages[: transport.count(LIST)] for entry in summaries]
     assert hints == served
 
 
@@ -468,34 +469,32 @@ async def test_describe_strategy_never_lists(aio_session: Any) -> None:
 
 
 async def test_an_interrupted_sweep_resumes_where_it_stopped() -> None:
-    clock, wall = FakeClock(), [1_000.0]
-
-    class HangsOnce(FakeListTransport):
-        async def list_jobs(self, **params: Any) -> Any:
-            if len(self.calls) == 1:
-                self.calls.append(params)
-                await anyio.sleep_forever()  # on the wire when the caller is cancelled
-            return await super().list_jobs(**params)
-
-    transport = HangsOnce(
+    wall = ManualClock(start=1_000.0)
+    pages = Pages(
         [([("a", "INPROGRESS")], True), ([("b", "FAILED")], True), ([("c", "COMPLETED")], False)]
     )
-    sweeper = make_sweeper(transport, clock, wall)
+
+    async def hangs_on_the_second_call(request: FakeRequest) -> dict[str, Any] | Exception:
+        if transport.count(LIST) == 2:
+            await anyio.sleep_forever()  # on the wire when the caller is cancelled
+        return pages(request)
+
+    transport = FakeTransport(hangs_on_the_second_call)
+    sweeper = make_sweeper(transport, wall)
     hints: list[tuple[str, str]] = []
-    wall[0] = 1_010.0
+    wall.jump(10)
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(sweeper.sweep, lambda n, s: hints.append((n, s)))
-            await wait_for(lambda: len(transport.calls) == 2)
+            tg.start_soon(sweeper.sweep, note(hints))
+            await wait_until(lambda: transport.count(LIST) == 2, what="the second page asked for")
             scope.cancel()
     assert hints == [("a", "INPROGRESS")]
     assert sweeper.watermark == 1_000.0
-    wall[0] = 1_020.0
-    assert await sweeper.sweep(lambda n, s: hints.append((n, s)))
+    wall.jump(10)
+    assert await sweeper.sweep(note(hints))
     assert hints == [("a", "INPROGRESS"), ("b", "FAILED"), ("c", "COMPLETED")]
     # Resumed from the interrupted page of the same window, not restarted.
-    assert transport.calls[2]["NextToken"] == "token-1"
-    assert (
-        transport.calls[2]["LastModifiedTimeAfter"] == transport.calls[0]["LastModifiedTimeAfter"]
-    )
+    calls = lists(transport)
+    assert calls[2]["NextToken"] == "token-1"
+    assert calls[2]["LastModifiedTimeAfter"] == calls[0]["LastModifiedTimeAfter"]
     assert sweeper.watermark == 1_010.0

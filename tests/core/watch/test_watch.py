@@ -21,7 +21,7 @@ from asyncoptjob import (
 )
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 from asyncoptjob.testing import check_events
-from tests.helpers import FAST, FAST_POLL, FOREVER, opts, settle_tasks
+from tests.helpers import FAST, FAST_POLL, FOREVER, opts, settle_tasks, wait_until
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -155,7 +155,8 @@ async def test_poller_shares_one_describe_per_job_between_watchers(aio_session: 
     """Two watchers and a waiter of the same jobs: the mock counts one describe per job."""
     async with MockSageMaker(seed=4, lifecycle=FAST) as mock:
         names = mock.seed_jobs(10, outcome="COMPLETED")
-        await asyncio.sleep(0.6)  # every job is terminal before anyone looks
+        # Every job is terminal before anyone looks (the endpoint's ground truth).
+        await wait_until(lambda: all(mock.status(n) == "COMPLETED" for n in names))
         async with Poller(**opts(mock, aio_session)) as poller:
 
             async def collect() -> list[Event]:
@@ -199,7 +200,12 @@ async def test_late_subscriber_first_gets_the_current_status(aio_session: Any) -
             early = poller.watch(names).__aiter__()
             first = await early.__anext__()
             assert first.previous_status is None
-            await asyncio.sleep(0.1)
+            # The hub has seen every job running before the late subscriber comes.
+            running = {first.job_name} if first.status == JobStatus.INPROGRESS else set()
+            while running != set(names):
+                event = await early.__anext__()
+                if event.status == JobStatus.INPROGRESS:  # type: ignore[union-attr]
+                    running.add(event.job_name)
             late: list[Event] = []
             async with poller.watch(names) as events:
                 async for event in events:
@@ -225,7 +231,7 @@ async def test_jobs_can_be_added_while_others_are_watched(aio_session: Any) -> N
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(collect, "first", first)
-                await asyncio.sleep(0.05)
+                await wait_until(lambda: poller.stats.jobs_watched == len(first))
                 second = mock.seed_jobs(3, prefix="second", outcome="FAILED")
                 tg.start_soon(collect, "second", second)
             check_events(results["first"], first)
@@ -246,7 +252,7 @@ async def test_closing_the_poller_fails_pending_waits_clearly(aio_session: Any) 
                     outcome.append(exc)
 
             tg.start_soon(wait)
-            await asyncio.sleep(0.1)
+            await wait_until(lambda: poller.stats.subscribers == 1)  # the wait is pending
         assert len(outcome) == 1
         assert "closed" in str(outcome[0])
         with pytest.raises(PollerClosedError):

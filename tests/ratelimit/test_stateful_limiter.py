@@ -21,8 +21,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from asyncoptjob import AdaptiveRateLimiter
 from asyncoptjob._ratelimit import MIN_BURST
-from asyncoptjob.mock._faults import TokenBucket
-from tests.helpers import FakeClock
+from asyncoptjob.mock._limits import TokenBucket
+from asyncoptjob.testing import ManualClock
 
 EPS = 1e-6
 
@@ -35,7 +35,7 @@ class LimiterMachine(RuleBasedStateMachine):
     )
     def start(self, max_rate: float | None, burst: float | None, min_rate: float) -> None:
         self.runner = asyncio.Runner()
-        self.clock = FakeClock()
+        self.clock = ManualClock(1000.0, autojump=True)
         self.max_rate = max_rate
         self.burst = burst
         self.min_rate = min(min_rate, max_rate) if max_rate is not None else min_rate
@@ -60,7 +60,7 @@ class LimiterMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.floats(0, 3))
     def wait(self, seconds: float) -> None:
-        self.clock.advance(seconds)
+        self.clock.jump(seconds)
 
     @rule(n=st.integers(1, 8))
     def acquire(self, n: int) -> None:
@@ -109,7 +109,7 @@ class LimiterMachine(RuleBasedStateMachine):
         now = self.clock.now()
         before = self.limiter.statistics().cuts
         self.limiter.on_throttle(now)
-        self.clock.advance(0.001)
+        self.clock.jump(0.001)
         for i in range(k):
             self.limiter.on_throttle(now - 0.0001 * (i + 1))
         assert self.limiter.statistics().cuts == before + 1
@@ -142,7 +142,7 @@ TestLimiterModel.settings = settings(max_examples=100, stateful_step_count=40, d
 
 async def test_the_rate_settles_near_an_account_limit_first_hit_at_start_up() -> None:
     """Against an account limit the limiter converges to it, not to a fraction of it."""
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0, autojump=True)
     limiter = AdaptiveRateLimiter(max_rate=150, clock=clock)
     account = TokenBucket(rate=120, burst=12, clock=clock.now)
     accepted: list[float] = []
@@ -153,6 +153,6 @@ async def test_the_rate_settles_near_an_account_limit_first_hit_at_start_up() ->
             accepted.append(clock.now())
         else:
             limiter.on_throttle(clock.now())
-        clock.advance(1 / 300)  # callers offer 300 requests/s
+        clock.jump(1 / 300)  # callers offer 300 requests/s
     settled = [t for t in accepted if t >= 5]
     assert len(settled) >= 0.8 * 120 * 5, len(settled)

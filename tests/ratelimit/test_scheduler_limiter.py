@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from asyncoptjob import AdaptiveRateLimiter, JobStatus, PollPolicy
 from asyncoptjob._ratelimit import MIN_BURST
 from asyncoptjob._scheduler import DueQueue
-from tests.helpers import FakeClock, QueueItem
+from asyncoptjob.testing import ManualClock
+from tests.helpers import QueueItem
 
 
 @settings(deadline=None)
@@ -115,11 +116,11 @@ def windows_ok(times: list[float], rate: float, burst: float) -> bool:
 async def test_rate_never_above_max_rate_plus_burst(
     max_rate: float, burst: float | None, gaps: list[float]
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0, autojump=True)
     limiter = AdaptiveRateLimiter(max_rate=max_rate, burst=burst, clock=clock)
     starts = []
     for gap in gaps:
-        clock.advance(gap)
+        clock.jump(gap)
         await limiter.acquire()
         starts.append(clock.now())
     capacity = burst if burst is not None else max(MIN_BURST, max_rate * 0.05)
@@ -136,10 +137,10 @@ async def test_rate_never_above_max_rate_plus_burst(
 )
 async def test_adaptive_rate_stays_within_its_bounds(events: list[tuple[str, float]]) -> None:
     """Whatever the mix of throttles and successes: min_rate <= rate <= max_rate."""
-    clock = FakeClock()
+    clock = ManualClock(1000.0, autojump=True)
     limiter = AdaptiveRateLimiter(max_rate=50, min_rate=0.5, clock=clock)
     for kind, gap in events:
-        clock.advance(gap)
+        clock.jump(gap)
         if kind == "ok":
             await limiter.acquire()
             limiter.on_success()
@@ -151,7 +152,7 @@ async def test_adaptive_rate_stays_within_its_bounds(events: list[tuple[str, flo
 
 
 async def test_throttle_cuts_once_per_congestion_event_then_recovers() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0, autojump=True)
     limiter = AdaptiveRateLimiter(clock=clock)
     assert limiter.rate is None  # nothing limits before the first throttle (like botocore)
     sent_at = []
@@ -159,7 +160,7 @@ async def test_throttle_cuts_once_per_congestion_event_then_recovers() -> None:
         await limiter.acquire()
         sent_at.append(clock.now())
         limiter.on_success()
-        clock.advance(0.01)
+        clock.jump(0.01)
     limiter.on_throttle(clock.now() - 0.001)
     first = limiter.rate
     assert first is not None
@@ -170,21 +171,21 @@ async def test_throttle_cuts_once_per_congestion_event_then_recovers() -> None:
     assert limiter.statistics().cuts == 1
     assert limiter.statistics().throttles == 11
     # A new throttle after the cut does cut again.
-    clock.advance(0.1)
+    clock.jump(0.1)
     limiter.on_throttle(clock.now())
     assert limiter.statistics().cuts == 2
     low = limiter.rate
     assert low is not None
     assert low < first
     # CUBIC growth: back to the old maximum after K seconds, and beyond it later.
-    clock.advance(10)
+    clock.jump(10)
     recovered = limiter.rate
     assert recovered is not None
     assert recovered > first
 
 
 async def test_acquire_waits_for_tokens_on_the_clock() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0, autojump=True)
     limiter = AdaptiveRateLimiter(max_rate=10, burst=1, clock=clock)
     start = clock.now()
     for _ in range(11):
@@ -210,7 +211,7 @@ def test_limiter_validation(kwargs: dict[str, float], name: str) -> None:
 
 
 async def test_slow_start_grows_with_answers_until_the_first_throttle() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0, autojump=True)
     limiter = AdaptiveRateLimiter(initial_rate=5, clock=clock)
     assert limiter.rate == 5  # polite from the first request, not unlimited
     for _ in range(40):  # every request waits for its token: the rate is what binds
@@ -220,7 +221,7 @@ async def test_slow_start_grows_with_answers_until_the_first_throttle() -> None:
     assert grown is not None
     assert grown > 2 * 5  # doubled at least once on accepted requests
     # Answers while the rate does not bind (nobody waits) prove nothing: no growth.
-    clock.advance(10)
+    clock.jump(10)
     for _ in range(10):
         limiter.on_success()
     assert limiter.rate == grown
@@ -234,14 +235,14 @@ async def test_slow_start_grows_with_answers_until_the_first_throttle() -> None:
 
 async def test_a_limit_found_in_the_same_place_is_probed_more_gently() -> None:
     def probe_after(cuts: int) -> float:
-        clock = FakeClock()
+        clock = ManualClock(1000.0, autojump=True)
         limiter = AdaptiveRateLimiter(clock=clock)
         for _ in range(cuts):
             for _ in range(100):  # 50 requests/s accepted for 2 s
                 limiter.on_success()
-                clock.advance(0.02)
+                clock.jump(0.02)
             limiter.on_throttle(clock.now())
-        clock.advance(8)  # past K: probing above the learned maximum
+        clock.jump(8)  # past K: probing above the learned maximum
         rate = limiter.rate
         assert rate is not None
         return rate

@@ -15,8 +15,8 @@ import pytest
 
 from asyncoptjob import AdaptiveRateLimiter
 from asyncoptjob._ratelimit import CONFIRMED_PROBE, PROBE, SLOW_START_EXIT, climb_deficit
-from asyncoptjob.mock._faults import TokenBucket
-from tests.helpers import FakeClock
+from asyncoptjob.mock._limits import TokenBucket
+from asyncoptjob.testing import ManualClock
 
 #: Seconds from a request to its answer.
 RTT = 0.02
@@ -30,7 +30,7 @@ class Account:
     """
 
     def __init__(
-        self, limiter: AdaptiveRateLimiter, clock: FakeClock, *, rate: float, burst: float
+        self, limiter: AdaptiveRateLimiter, clock: ManualClock, *, rate: float, burst: float
     ):
         self.limiter = limiter
         self.clock = clock
@@ -57,11 +57,11 @@ class Account:
             ok = self.bucket.try_acquire(now)
             self.calls.append((now, ok))
             heapq.heappush(self._answers, (now + RTT, len(self.calls), now, ok))
-            self.clock.advance(0.0005)
+            self.clock.jump(0.0005)
 
 
 def cold(rate: float, burst: float | None = None) -> tuple[AdaptiveRateLimiter, Account]:
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0, autojump=True)
     limiter = AdaptiveRateLimiter(initial_rate=5, clock=clock)
     return limiter, Account(limiter, clock, rate=rate, burst=rate if burst is None else burst)
 
@@ -101,11 +101,11 @@ async def test_the_ramp_s_end_guesses_under_it_and_the_climb_measures() -> None:
 
 async def test_successes_sent_before_a_cut_do_not_count_towards_the_next_measure() -> None:
     async def measured(late_answers: int) -> float:
-        clock = FakeClock(0.0)
+        clock = ManualClock(0.0, autojump=True)
         limiter = AdaptiveRateLimiter(clock=clock)
         for _ in range(100):
             limiter.on_success(clock.now())
-            clock.advance(0.01)
+            clock.jump(0.01)
         before_cut = clock.now() - 0.005
         limiter.on_throttle(clock.now())  # the first throttle: a guess (no slow start)
         for _ in range(late_answers):  # in flight at the cut, answered after it
@@ -138,7 +138,7 @@ async def test_an_untrusted_measure_is_probed_sooner_than_a_trusted_one() -> Non
         await account.run(10, until=lambda: limiter.statistics().cuts > 1)
         learned = limiter.snapshot()
         assert learned is not None
-        account.clock.advance(20)  # nothing sent meanwhile: far past the plateau
+        account.clock.jump(20)  # nothing sent meanwhile: far past the plateau
         assert limiter.rate is not None
         return limiter.rate - learned
 
@@ -153,26 +153,26 @@ async def test_an_untrusted_measure_is_probed_sooner_than_a_trusted_one() -> Non
 
 
 async def test_a_slow_start_at_a_high_rate_lets_a_batch_of_workers_through_at_once() -> None:
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0, autojump=True)
     limiter = AdaptiveRateLimiter(initial_rate=2000, clock=clock)
     for _ in range(16):
         await limiter.acquire()
-    # 10 ms worth of 2000/s: 20 tokens, no worker waited on the clock.
-    assert clock.sleeps == []
-    slow = AdaptiveRateLimiter(initial_rate=5, clock=FakeClock(0.0))
+    # 10 ms worth of 2000/s: 20 tokens, no worker waited on the clock (time never moved).
+    assert clock.now() == 0.0
+    slow = AdaptiveRateLimiter(initial_rate=5, clock=ManualClock(0.0, autojump=True))
     await slow.acquire()
     await slow.acquire()  # at 5/s the slow start paces one request at a time
     assert slow.statistics().acquired == 2
 
 
 async def test_a_restored_rate_ends_the_slow_start() -> None:
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0, autojump=True)
     limiter = AdaptiveRateLimiter(initial_rate=5, clock=clock)
     limiter.restore(40)
-    clock.advance(10)
+    clock.jump(10)
     assert limiter.rate == pytest.approx(40, rel=0.05)
     for _ in range(40):
-        clock.advance(0.025)
+        clock.jump(0.025)
         limiter.on_success(clock.now())
     limiter.on_throttle(clock.now())
     # A congestion event on the learned rate (CUBIC), not the end of a ramp.
