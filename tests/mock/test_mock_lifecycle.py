@@ -14,22 +14,13 @@ import pytest
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 from asyncoptjob.mock._sim import Simulation
 from asyncoptjob.mock._wire import AwsError
+from asyncoptjob.testing import ManualClock
 
 INF = math.inf
 
 
-class Clock:
-    """A settable wall clock for the simulation."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_sim(clock: Clock, seed: int = 1, **lifecycle: Any) -> Simulation:
-    return Simulation(lifecycle=Lifecycle(**lifecycle), rng=random.Random(seed), clock=clock)
+def make_sim(clock: ManualClock, seed: int = 1, **lifecycle: Any) -> Simulation:
+    return Simulation(lifecycle=Lifecycle(**lifecycle), rng=random.Random(seed), clock=clock.now)
 
 
 def describe(sim: Simulation, name: str) -> dict[str, Any]:
@@ -38,14 +29,14 @@ def describe(sim: Simulation, name: str) -> dict[str, Any]:
 
 
 def test_statuses_follow_the_schedule() -> None:
-    clock = Clock()
-    t0 = clock.now
+    clock = ManualClock(1_700_000_000.0)
+    t0 = clock.now()
     sim = make_sim(clock, starting=(10, 10), in_progress=(100, 100))
     (name,) = sim.seed(1, outcome="COMPLETED")
     expected = [(t0, "STARTING"), (t0 + 9.9, "STARTING"), (t0 + 10, "INPROGRESS")]
     expected += [(t0 + 109.9, "INPROGRESS"), (t0 + 110, "COMPLETED"), (t0 + 10_000, "COMPLETED")]
     for at, status in expected:
-        clock.now = at
+        clock.jump(at - clock.now())
         assert sim.status(name) == status, at - t0
     assert sim.transitions()[name] == [
         ("STARTING", t0),
@@ -59,15 +50,15 @@ def test_statuses_follow_the_schedule() -> None:
 
 
 def test_time_scale_compresses_durations() -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     sim = make_sim(clock, starting=(60, 60), in_progress=(540, 540), time_scale=1 / 600)
     (name,) = sim.seed(1, outcome="COMPLETED")
-    times = [t - clock.now for _, t in sim.transitions([name], include_future=True)[name]]
+    times = [t - clock.now() for _, t in sim.transitions([name], include_future=True)[name]]
     assert times == pytest.approx([0.0, 0.1, 1.0], abs=1e-3)
 
 
 def test_durations_are_drawn_within_their_ranges() -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     sim = make_sim(clock, starting=(5, 10), in_progress=(20, 30))
     sim.seed(200, outcome="COMPLETED")
     for (_, created), (_, started), (_, ended) in sim.transitions(include_future=True).values():
@@ -76,14 +67,14 @@ def test_durations_are_drawn_within_their_ranges() -> None:
 
 
 def test_failure_and_stop_rates() -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     sim = make_sim(clock, seed=5, failure_rate=0.3, stop_rate=0.2)
     sim.seed(2000)
     finals = [t[-1][0] for t in sim.transitions(include_future=True).values()]
     assert finals.count("STOPPED") == pytest.approx(400, rel=0.2)
     # failure_rate applies to the jobs not stopped: 0.3 * 0.8 of all jobs.
     assert finals.count("FAILED") == pytest.approx(480, rel=0.2)
-    clock.now += 1e6
+    clock.jump(1e6)
     failed = [n for n, t in sim.transitions().items() if t[-1][0] == "FAILED"]
     assert describe(sim, failed[0])["FailureReason"]
     stopped = sim.transitions()[
@@ -94,7 +85,7 @@ def test_failure_and_stop_rates() -> None:
 
 @pytest.mark.parametrize("outcome", ["COMPLETED", "FAILED", "STOPPED"])
 def test_forced_outcome(outcome: str) -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     sim = make_sim(clock, failure_rate=0.5, stop_rate=0.5)
     sim.seed(20, outcome=outcome)  # type: ignore[arg-type]
     finals = {t[-1][0] for t in sim.transitions(include_future=True).values()}
@@ -102,25 +93,25 @@ def test_forced_outcome(outcome: str) -> None:
 
 
 def test_infinite_phases_never_end() -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     sim = make_sim(clock, starting=(0, 0), in_progress=(1, INF), stop_rate=1.0)
     (name,) = sim.seed(1)
-    clock.now += 1e9
+    clock.jump(1e9)
     assert sim.status(name) == "INPROGRESS"
     assert "OptimizationEndTime" not in describe(sim, name)
     assert sim.transitions([name], include_future=True)[name][-1][1] == INF
 
 
 def test_stop_while_in_progress() -> None:
-    clock = Clock()
-    t0 = clock.now
+    clock = ManualClock(1_700_000_000.0)
+    t0 = clock.now()
     sim = make_sim(clock, starting=(1, 1), in_progress=(100, 100), stopping=(5, 5))
     (name,) = sim.seed(1, outcome="COMPLETED")
-    clock.now = t0 + 50
+    clock.jump(t0 + 50 - clock.now())
     sim.stop(name)
     assert sim.status(name) == "STOPPING"
     sim.stop(name)  # stopping a STOPPING job changes nothing
-    clock.now = t0 + 55
+    clock.jump(t0 + 55 - clock.now())
     assert sim.status(name) == "STOPPED"
     assert sim.transitions()[name] == [
         ("STARTING", t0),
@@ -137,17 +128,17 @@ def test_stop_while_in_progress() -> None:
 
 
 def test_stop_while_starting_never_starts() -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     sim = make_sim(clock, starting=(10, 10), stopping=(1, 1))
     (name,) = sim.seed(1)
     sim.stop(name)
-    clock.now += 2
+    clock.jump(2)
     assert [s for s, _ in sim.transitions()[name]] == ["STARTING", "STOPPING", "STOPPED"]
     assert "OptimizationStartTime" not in describe(sim, name)
 
 
 def test_delete_forgets_the_job() -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     sim = make_sim(clock)
     first, second = sim.seed(2)
     sim.delete(first)
@@ -161,33 +152,33 @@ def test_delete_forgets_the_job() -> None:
 
 
 def test_not_found_window() -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     sim = make_sim(clock, not_found_for=30, time_scale=0.1)
     (name,) = sim.seed(1)
-    clock.now += 2.9
+    clock.jump(2.9)
     with pytest.raises(AwsError) as info:
         sim.describe(name)
     assert info.value.code == "ResourceNotFound"
-    clock.now += 0.1
+    clock.jump(0.1)
     assert describe(sim, name)["OptimizationJobName"] == name
 
 
 def test_same_seed_same_schedules() -> None:
     schedules = []
     for _ in range(2):
-        sim = make_sim(Clock(), seed=42, failure_rate=0.2, stop_rate=0.1)
+        sim = make_sim(ManualClock(1_700_000_000.0), seed=42, failure_rate=0.2, stop_rate=0.1)
         sim.seed(50)
         schedules.append(
             (sim.transitions(include_future=True), [describe(sim, n) for n in sim.jobs])
         )
     assert schedules[0] == schedules[1]
-    other = make_sim(Clock(), seed=43, failure_rate=0.2, stop_rate=0.1)
+    other = make_sim(ManualClock(1_700_000_000.0), seed=43, failure_rate=0.2, stop_rate=0.1)
     other.seed(50)
     assert other.transitions(include_future=True) != schedules[0][0]
 
 
 def test_seed_names_continue_per_prefix() -> None:
-    sim = make_sim(Clock())
+    sim = make_sim(ManualClock(1_700_000_000.0))
     assert sim.seed(2) == ["job-00000", "job-00001"]
     assert sim.seed(1, prefix="other") == ["other-00000"]
     assert sim.seed(1) == ["job-00002"]
@@ -204,7 +195,7 @@ def test_seed_names_continue_per_prefix() -> None:
 )
 def test_seed_rejects_bad_arguments(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        make_sim(Clock()).seed(**kwargs)
+        make_sim(ManualClock(1_700_000_000.0)).seed(**kwargs)
 
 
 @pytest.mark.parametrize(

@@ -17,25 +17,18 @@ from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
 from asyncoptjob.mock._listing import list_jobs
 from asyncoptjob.mock._sim import Simulation
 from asyncoptjob.mock._wire import AwsError
+from asyncoptjob.testing import ManualClock
 
 T0 = 1_700_000_000.0
 FIXED = Lifecycle(starting=(10, 10), in_progress=(100, 100), stopping=(1, 1))
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def build(clock: Clock, batches: int = 5, per_batch: int = 4) -> Simulation:
+def build(clock: ManualClock, batches: int = 5, per_batch: int = 4) -> Simulation:
     """Seed *batches* of jobs 1 s apart, so creation times differ between batches."""
-    sim = Simulation(lifecycle=FIXED, rng=random.Random(9), clock=clock)
+    sim = Simulation(lifecycle=FIXED, rng=random.Random(9), clock=clock.now)
     for batch in range(batches):
         sim.seed(per_batch, prefix=f"batch{batch}")
-        clock.now += 1
+        clock.jump(1)
     return sim
 
 
@@ -62,7 +55,7 @@ def walk(sim: Simulation, **request: Any) -> list[str]:
 
 
 def test_default_is_creation_time_descending_fifty() -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     sim = build(clock, batches=20, per_batch=4)
     response = page(sim)
     assert len(response["OptimizationJobSummaries"]) == 50
@@ -77,24 +70,24 @@ def test_default_is_creation_time_descending_fifty() -> None:
 @pytest.mark.parametrize("sort_by", ["Name", "CreationTime", "Status"])
 @pytest.mark.parametrize("order", ["Ascending", "Descending"])
 def test_sorting_and_paging_cover_every_job_once(sort_by: str, order: str) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     sim = build(clock)
-    clock.now = T0 + 12  # some jobs INPROGRESS, some still STARTING
+    clock.jump(T0 + 12 - clock.now())  # some jobs INPROGRESS, some still STARTING
     found = walk(sim, SortBy=sort_by, SortOrder=order, MaxResults=3)
     assert sorted(found) == sorted(sim.jobs)
     jobs = sim.jobs
     key = {
         "Name": lambda n: n,
         "CreationTime": lambda n: (jobs[n].created, n),
-        "Status": lambda n: (jobs[n].status(clock.now), n),
+        "Status": lambda n: (jobs[n].status(clock.now()), n),
     }[sort_by]
     assert found == sorted(found, key=key, reverse=order == "Descending")
 
 
 def test_filters() -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     sim = build(clock)
-    clock.now = T0 + 12.5
+    clock.jump(T0 + 12.5 - clock.now())
     sim.stop("batch0-00000")
     every = set(sim.jobs)
 
@@ -125,14 +118,14 @@ def test_filters() -> None:
 
 
 def test_iso_timestamps_are_accepted() -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     sim = build(clock)
     after = dt.datetime.fromtimestamp(T0 + 2, tz=dt.timezone.utc).isoformat()
     assert set(walk(sim, CreationTimeAfter=after)) == {n for n in sim.jobs if n[5] in "34"}
 
 
 def test_paging_stays_correct_while_jobs_change() -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     sim = build(clock)
     first = page(sim, SortBy="Name", SortOrder="Ascending", MaxResults=5)
     seen = names(first)
@@ -156,7 +149,7 @@ def test_paging_stays_correct_while_jobs_change() -> None:
 
 
 def test_token_is_bound_to_its_query() -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     sim = build(clock)
     token = page(sim, MaxResults=2, NameContains="batch")["NextToken"]
     assert page(sim, MaxResults=7, NameContains="batch", NextToken=token)  # page size may change
@@ -168,14 +161,14 @@ def test_token_is_bound_to_its_query() -> None:
 
 @pytest.mark.parametrize("token", ["", "!!!", "W10=", "WzEsMiwzXQ=="])
 def test_garbage_tokens_are_rejected(token: str) -> None:
-    sim = build(Clock())
+    sim = build(ManualClock(T0))
     with pytest.raises(AwsError) as info:
         page(sim, NextToken=token)
     assert info.value.code == "ValidationException"
 
 
 def test_empty_page_quirk_with_last_modified_time_after() -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     sim = build(clock)
     request = {"LastModifiedTimeAfter": T0 - 1, "MaxResults": 100}
     pages = []
@@ -219,9 +212,9 @@ async def test_empty_page_quirk_through_botocore(aio_client: Any, mock: MockSage
 
 @pytest.mark.parametrize("sort_by", ["Name", "CreationTime", "Status"])
 def test_list_lag_shows_each_job_as_it_was_and_hides_the_youngest(sort_by: str) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     sim = build(clock)  # batches created at T0 .. T0+4; STARTING for 10 s, then INPROGRESS
-    clock.now = T0 + 12  # truth: batches 0-2 INPROGRESS, batches 3-4 still STARTING
+    clock.jump(T0 + 12 - clock.now())  # truth: batches 0-2 INPROGRESS, batches 3-4 still STARTING
 
     def listed(lag: float, **request: Any) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -237,7 +230,7 @@ def test_list_lag_shows_each_job_as_it_was_and_hides_the_youngest(sort_by: str) 
             if token is None:
                 return found
 
-    truth = {name: job.status(clock.now) for name, job in sim.jobs.items()}
+    truth = {name: job.status(clock.now()) for name, job in sim.jobs.items()}
     assert listed(0.0) == truth
     # 8.5 s behind (T0+3.5): every job still STARTING, batch 4 (created T0+4) not listed.
     stale = listed(8.5)
@@ -290,14 +283,14 @@ async def test_list_summaries_through_aiobotocore(aio_client: Any, mock: MockSag
     order=st.sampled_from(["Ascending", "Descending"]),
     page_size=st.integers(1, 9),
     status=st.sampled_from([None, "STARTING", "INPROGRESS", "COMPLETED"]),
-    at=st.floats(0, 130),
+    at=st.floats(4, 130),  # from the last batch's creation (time only moves forward)
 )
 def test_paging_equals_one_big_sorted_filtered_list(
     sort_by: str, order: str, page_size: int, status: str | None, at: float
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     sim = build(clock, batches=4, per_batch=5)
-    clock.now = T0 + at
+    clock.jump(T0 + at - clock.now())
     request: dict[str, Any] = {"SortBy": sort_by, "SortOrder": order}
     if status is not None:
         request["StatusEquals"] = status
@@ -306,6 +299,6 @@ def test_paging_equals_one_big_sorted_filtered_list(
     assert paged == whole
     assert len(set(paged)) == len(paged)
     expected = {
-        n for n, job in sim.jobs.items() if status is None or job.status(clock.now) == status
+        n for n, job in sim.jobs.items() if status is None or job.status(clock.now()) == status
     }
     assert set(paged) == expected
