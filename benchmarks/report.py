@@ -295,4 +295,8 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         for table in scenario.get("tables", []):
             out += [_render_table(table), ""]
         out += [f"- {note}" for note in scenario.get("notes", [])]
+    # A before-and-after comparison written by ``benchmarks.compare``, kept across renders.
+    before_after = Path(__file__).parent / "results" / "before_after.md"
+    if before_after.exists():
+        out += ["", before_after.read_text().rstrip()]
     return "\n".join(out).rstrip() + "\n"
