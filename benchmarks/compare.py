@@ -1,6 +1,7 @@
 """Before and after: asyncoptjob's figures in two benchmark runs, side by side.
 
-``python -m benchmarks.compare BEFORE.json AFTER.json --title "..." > benchmarks/results/before_after.md``
+``python -m benchmarks.compare BEFORE.json AFTER.json --title "..."`` (written to
+``benchmarks/results/before_after.md``)
 
 Reads two ``results/latest.json`` documents (an older one from git, say
 ``git show REV:benchmarks/results/latest.json``) and prints a Markdown section: for
