@@ -19,14 +19,16 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import aiohttp
+import anyio.lowlevel
 import botocore.client
 import botocore.config
 import botocore.exceptions as bce
 import botocore.session
 from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession, get_session
+from aiobotocore.session import AioSession
 
+from ._client import SERVICE, prepare_session
 from ._errors import (
     ConnectError,
     CredentialsError,
@@ -442,6 +444,10 @@ async def open_transport(
 ) -> AsyncIterator[AioBotocoreTransport]:
     """Yield a transport over ``client``, or over a client created (and closed) here.
 
+    Creating one holds the event loop only for what must run on it: the data and config
+    files it needs are read in a worker thread first, once per process for the sessions
+    created here (``_client.py``), once per session for a ``session`` passed in.
+
     Raises:
         ValueError: no region is configured (pass ``region_name`` or set
             ``AWS_DEFAULT_REGION``), or conflicting options.
@@ -455,7 +461,7 @@ async def open_transport(
         yield AioBotocoreTransport(client)
         return
     _check_connection_options(session, region_name, endpoint_url)
-    session = session or get_session()
+    session = await prepare_session(session)
     kwargs: dict[str, Any] = {"config": client_config(max_concurrency, config)}
     if region_name is not None:
         kwargs["region_name"] = region_name
@@ -463,11 +469,13 @@ async def open_transport(
         kwargs["endpoint_url"] = endpoint_url
     async with AsyncExitStack() as stack:
         try:
-            created = await stack.enter_async_context(session.create_client("sagemaker", **kwargs))
+            created = await stack.enter_async_context(session.create_client(SERVICE, **kwargs))
         except bce.NoRegionError:
             # Configuration, not credentials: nothing was sent.
             raise ValueError(
                 "no AWS region configured: pass region_name= (e.g. 'us-east-1') or set"
                 " AWS_DEFAULT_REGION (or region in the AWS profile)"
             ) from None
+        # What the caller does next (start its hub) is a step of its own.
+        await anyio.lowlevel.checkpoint()
         yield AioBotocoreTransport(created)

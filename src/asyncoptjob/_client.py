@@ -1,0 +1,155 @@
+"""What an aiobotocore client needs before it exists, prepared in a worker thread.
+
+Creating a SageMaker client first reads botocore's data files (the service model, about
+2.5 MB of JSON; the endpoint rules; the endpoints and partitions) and the AWS config
+files. On the event loop that holds the loop for about 100 ms, and for every Poller that
+opens, because each new session has its own data loader. Here that work runs in a worker
+thread (``anyio.to_thread``), and once per process: the sessions the library creates
+share one botocore data loader, whose caches are plain dicts that any thread and any
+event loop may read. Concurrent opens wait for the same warm-up behind one lock.
+
+A thread alone would not free the loop: ``json.loads`` holds the GIL for the whole of a
+file, about 20 ms for the SageMaker model. The shared loader parses with a Python-level
+``object_pairs_hook``, so the interpreter can hand the GIL to the loop's thread between
+objects (every ``sys.getswitchinterval()``, 5 ms by default).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import IO, Any, Final
+
+import anyio.lowlevel
+import anyio.to_thread
+from aiobotocore.session import AioSession, get_session
+from botocore import xform_name
+from botocore.loaders import JSONFileLoader, Loader, create_loader
+
+__all__ = ["SERVICE", "SharedLoaders", "prepare_session", "shared_loaders"]
+
+#: The service whose model the library's clients need.
+SERVICE: Final = "sagemaker"
+
+
+def _ordered(pairs: list[tuple[str, Any]]) -> OrderedDict[str, Any]:
+    # A Python function, not the OrderedDict type itself: calling it lets the
+    # interpreter pass the GIL to another thread; a C callable would not.
+    return OrderedDict(pairs)
+
+
+class YieldingJSONFileLoader(JSONFileLoader):
+    """botocore's JSON file loader, parsing so that other threads (the loop's) can run.
+
+    The data is the same as botocore's (``OrderedDict`` objects); only the GIL is
+    released while a large file is parsed.
+    """
+
+    def _load_file(self, full_path: str, open_method: Callable[..., IO[bytes]]) -> Any:
+        # botocore's own method (loaders.py), with a hook the interpreter can switch in.
+        if not os.path.isfile(full_path):
+            return None
+        with open_method(full_path, "rb") as fp:
+            payload = fp.read().decode("utf-8")
+        return json.loads(payload, object_pairs_hook=_ordered)
+
+
+def _yielding_loader(data_path: str | None) -> Loader:
+    """botocore's ``create_loader(data_path)`` with a :class:`YieldingJSONFileLoader`."""
+    loader = create_loader(data_path)
+    loader.file_loader = YieldingJSONFileLoader()
+    return loader
+
+
+#: Events aiobotocore awaits while it creates a client, between its longer steps (the
+#: credentials; the 400-odd methods of the client class; the endpoint and signing setup).
+_CREATION_EVENTS = ("choose-service-name", f"creating-client-class.{SERVICE}")
+_LET_THE_LOOP_RUN = "asyncoptjob-let-the-loop-run"
+
+
+async def _let_the_loop_run(**_: Any) -> None:
+    # What is left of creating a client must run on the loop (it binds to it); a
+    # checkpoint between its steps cuts one hold of several milliseconds into shorter ones.
+    await anyio.lowlevel.checkpoint()
+
+
+class SharedLoaders:
+    """The botocore data loaders the library's sessions share, one per data path.
+
+    Its methods block (they read and parse files): call them in a worker thread.
+
+    Args:
+        create: makes the loader for a data path (``AWS_DATA_PATH``, None for botocore's
+            own data); tests pass one that counts what it parses.
+    """
+
+    def __init__(self, create: Callable[[str | None], Loader] = _yielding_loader) -> None:
+        self._create = create
+        self._lock = threading.Lock()
+        self._loaders: dict[str | None, Loader] = {}
+        self._warm: weakref.WeakSet[Loader] = weakref.WeakSet()
+
+    def new_session(self) -> AioSession:
+        """A new aiobotocore session whose data loader is the shared one for its data path."""
+        session = get_session()
+        data_path = session.get_config_variable("data_path")
+        with self._lock:
+            loader = self._loaders.get(data_path)
+            if loader is None:
+                loader = self._loaders[data_path] = self._create(data_path)
+        session.register_component("data_loader", loader)
+        for event in _CREATION_EVENTS:
+            session.register(event, _let_the_loop_run, unique_id=_LET_THE_LOOP_RUN)
+        return session
+
+    def warm(self, session: AioSession) -> None:
+        """Load what creating a client of :data:`SERVICE` reads, once per loader.
+
+        A second caller waits for the first one's warm-up instead of parsing again.
+        """
+        loader = session.get_component("data_loader")
+        if loader in self._warm:
+            return
+        with self._lock:
+            if loader in self._warm:  # warmed while this caller waited for the lock
+                return
+            # types-aiobotocore predates aiobotocore 3.7, which added the method.
+            session.warm_up_loader_caches(SERVICE)  # type: ignore[attr-defined]
+            # botocore caches each operation's Python name process-wide; the client
+            # class built on the loop then finds all 400-odd of them there.
+            for operation in loader.load_service_model(SERVICE, "service-2")["operations"]:
+                xform_name(operation)
+            self._warm.add(loader)
+
+
+_SHARED = SharedLoaders()
+
+
+def shared_loaders() -> SharedLoaders:
+    """The process's :class:`SharedLoaders`."""
+    return _SHARED
+
+
+def _prepare(session: AioSession | None) -> AioSession:
+    shared = shared_loaders()
+    if session is None:
+        session = shared.new_session()
+    if isinstance(session, AioSession):
+        shared.warm(session)
+        # Parses ~/.aws/config and ~/.aws/credentials once (the session keeps them):
+        # create_client reads its settings (region, CA bundle, API versions) from them.
+        session.get_scoped_config()
+    return session
+
+
+async def prepare_session(session: AioSession | None) -> AioSession:
+    """``session`` (or a new one on the shared loader) ready to create a client cheaply.
+
+    The data files and the config files are read in a worker thread; the caller's
+    event loop keeps running meanwhile.
+    """
+    return await anyio.to_thread.run_sync(_prepare, session)
