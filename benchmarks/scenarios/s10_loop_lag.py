@@ -38,6 +38,9 @@ window opens after a tick, so a block before it is not counted in it.
    run (client creation, subscribe and first describes included), and the ticks during
    which the live board was rendered (a tick spanning a write to the terminal).
 
+The machine's floor, the same ticker alone on an idle loop for 10 s (a fresh process
+too), is given under the table.
+
 Contenders 1, 2, 3 and 5 are left out (threads, or the same client as contender 4 with
 fewer guards); contender 4 appears where its pattern has the phase. All numbers come
 from one run on a shared 2-core machine, where another process can hold a core for
@@ -78,6 +81,9 @@ _ONE_HOUR = PollPolicy(interval=3600.0, max_interval=3600.0)
 _FINISHED = {"starting": [0, 0], "in_progress": [0, 0]}
 _RUNNING = {"starting": [0, 0], "in_progress": [1e9, 1e9]}
 
+#: The idle-loop baseline's key in the samples (it is no contender's).
+IDLE = "machine"
+
 #: What a phase measured: figures by row key (a phase may fill two rows).
 Figures = dict[str, dict[str, float]]
 
@@ -94,6 +100,7 @@ class Sizes:
     durable_lifecycle: Mapping[str, Any]
     durable_interval: float
     cli_seconds: float
+    idle_seconds: float
 
 
 FULL = Sizes(
@@ -105,6 +112,7 @@ FULL = Sizes(
     durable_lifecycle={"starting": [2, 8], "in_progress": [4, 12]},
     durable_interval=1.0,
     cli_seconds=30.0,
+    idle_seconds=10.0,
 )
 QUICK = Sizes(
     jobs=2_000,
@@ -115,6 +123,7 @@ QUICK = Sizes(
     durable_lifecycle={"starting": [0.05, 0.2], "in_progress": [0.1, 0.4]},
     durable_interval=0.1,
     cli_seconds=2.0,
+    idle_seconds=0.5,
 )
 
 
@@ -193,6 +202,15 @@ def _poller(url: str, **options: Any) -> Poller:
 # Each phase runs in a fresh process (``in_fresh_process``): the first client of phase 1
 # is cold, and no phase pays for the heap another left (a full garbage collection walks
 # every object of the process, so its pauses grow with the heap).
+
+
+async def _idle(url: str, seconds: float) -> Figures:
+    """The machine's floor: the ticker alone on an idle loop (``url`` is not used)."""
+    async with LagProbe(TICK) as probe:
+        window = _Window(probe)
+        await window.open()
+        await asyncio.sleep(seconds)
+        return {"idle": await window.close()}
 
 
 async def _open(url: str, name: str, contender: str) -> Figures:
@@ -361,6 +379,7 @@ _PHASES: dict[str, Callable[..., Figures | Coroutine[Any, Any, Figures]]] = {
     "fleet": _fleet,
     "sweep": _sweep,
     "cli": _cli,
+    "idle": _idle,
 }
 
 
@@ -415,6 +434,7 @@ def _calls(
             },
         ),
         (mine, "cli", lambda: {"names_file": listed, "seconds": sizes.cli_seconds}),
+        (IDLE, "idle", lambda: {"seconds": sizes.idle_seconds}),
     ]
 
 
@@ -495,6 +515,7 @@ def run(ctx: RunContext) -> ScenarioResult:
             "sweep_watched": sizes.sweep_watched,
             "sweep_pages": sizes.sweep_pages,
             "cli_seconds": sizes.cli_seconds,
+            "idle_seconds": sizes.idle_seconds,
             "tick_ms": 1000 * TICK,
             "concurrency": CONCURRENCY,
         },
@@ -506,7 +527,7 @@ def run(ctx: RunContext) -> ScenarioResult:
                 rows,
                 "lag = how late a 1 ms ticker woke up (the longest stretch the loop was busy "
                 "elsewhere); p99 is over ticks, so a phase that mostly waits has a low p99 "
-                "whatever its worst.",
+                f"whatever its worst. {_floor(samples, sizes)}",
             )
         ],
         targets=targets,
@@ -525,6 +546,14 @@ def run(ctx: RunContext) -> ScenarioResult:
         ],
         plots=[Plot("census", "worst_ms", "worst loop lag per phase, ms", log=True)],
         run={"repeats": repeats},
+    )
+
+
+def _floor(samples: Samples, sizes: Sizes) -> str:
+    idle = medians(samples[("idle", IDLE)])
+    return (
+        f"The machine's floor, the same ticker on an idle loop for {sizes.idle_seconds:g} s: "
+        f"worst {idle['worst_ms']:.1f} ms, p99 {idle['p99_ms']:.1f} ms."
     )
 
 
