@@ -58,7 +58,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from asyncoptjob import Poller, PollPolicy, SweepPolicy
@@ -90,41 +90,33 @@ Figures = dict[str, dict[str, float]]
 
 @dataclass(frozen=True, slots=True)
 class Sizes:
-    """Job counts per phase, the durable jobs' lifecycle and the CLI's run."""
+    """How big each phase is.
+
+    Attributes:
+        jobs: subscribed at once, described in the first round, watched by the CLI.
+        few: the durable watch's jobs, the fleet's, and the jobs a sweep watches.
+        pages: List pages a sweep reads in the measured window.
+        step_s: the durable jobs' pace: each is STARTING for 2-8 steps, then INPROGRESS
+            for 4-12, polled every step.
+        cli_s: how long the CLI runs (``--timeout``).
+        idle_s: how long the idle loop is probed.
+    """
 
     jobs: int
-    durable_jobs: int
-    fleet_jobs: int
-    sweep_watched: int
-    sweep_pages: int
-    durable_lifecycle: Mapping[str, Any]
-    durable_interval: float
-    cli_seconds: float
-    idle_seconds: float
+    few: int
+    pages: int
+    step_s: float
+    cli_s: float
+    idle_s: float
+
+    @property
+    def durable_lifecycle(self) -> dict[str, list[float]]:
+        step = self.step_s
+        return {"starting": [2 * step, 8 * step], "in_progress": [4 * step, 12 * step]}
 
 
-FULL = Sizes(
-    jobs=100_000,
-    durable_jobs=10_000,
-    fleet_jobs=10_000,
-    sweep_watched=10_000,
-    sweep_pages=1_000,
-    durable_lifecycle={"starting": [2, 8], "in_progress": [4, 12]},
-    durable_interval=1.0,
-    cli_seconds=30.0,
-    idle_seconds=10.0,
-)
-QUICK = Sizes(
-    jobs=2_000,
-    durable_jobs=300,
-    fleet_jobs=300,
-    sweep_watched=100,
-    sweep_pages=20,
-    durable_lifecycle={"starting": [0.05, 0.2], "in_progress": [0.1, 0.4]},
-    durable_interval=0.1,
-    cli_seconds=2.0,
-    idle_seconds=0.5,
-)
+FULL = Sizes(jobs=100_000, few=10_000, pages=1_000, step_s=1.0, cli_s=30.0, idle_s=10.0)
+QUICK = Sizes(jobs=2_000, few=300, pages=20, step_s=0.025, cli_s=2.0, idle_s=0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +130,7 @@ class Phase:
 
 
 def _phases(sizes: Sizes) -> list[Phase]:
-    jobs, durable, fleet = f"{sizes.jobs:,}", f"{sizes.durable_jobs:,}", f"{sizes.fleet_jobs:,}"
+    jobs, few = f"{sizes.jobs:,}", f"{sizes.few:,}"
     mine, c4 = "asyncoptjob", "aiobotocore_gather"
     return [
         Phase("open", mine, "1. open a Poller + first describe, fresh process"),
@@ -146,10 +138,10 @@ def _phases(sizes: Sizes) -> list[Phase]:
         Phase("subscribe", mine, f"2. subscribe {jobs} jobs (watch entered)"),
         Phase("first_round", mine, f"3. first round of {jobs} describes"),
         Phase("first_round", c4, f"3. gather+Semaphore first round of {jobs} describes"),
-        Phase("durable", mine, f"4. deliver + commit with state=, {durable} jobs"),
-        Phase("fleet", mine, f"5. attach {fleet} jobs, redis_url="),
-        Phase("fleet_round", mine, f"5. first round of {fleet} jobs, redis_url=", False),
-        Phase("sweep", mine, f"6. read + apply {sizes.sweep_pages:,} List pages"),
+        Phase("durable", mine, f"4. deliver + commit with state=, {few} jobs"),
+        Phase("fleet", mine, f"5. attach {few} jobs, redis_url="),
+        Phase("fleet_round", mine, f"5. first round of {few} jobs, redis_url=", False),
+        Phase("sweep", mine, f"6. read + apply {sizes.pages:,} List pages"),
         Phase("cli", mine, f"7. CLI live view of {jobs} jobs, whole run"),
         Phase("cli_render", mine, "7. CLI live view: ticks spanning a render", False),
     ]
@@ -227,20 +219,23 @@ async def _open(url: str, name: str, contender: str) -> Figures:
         return {"open": await window.close()}
 
 
-async def _subscribe_and_first_round(url: str, names: list[str]) -> Figures:
-    """Phases 2 and 3: subscribe, then the first round (every job is finished)."""
-    async with (
-        _poller(url, strategy="describe", poll_interval=_ONE_HOUR) as poller,
-        LagProbe(TICK) as probe,
-    ):
+async def _attach_and_first_round(poller: Poller, names: list[str], keys: list[str]) -> Figures:
+    """Two windows: ``poller.watch(names)`` entered, then until every job's first event."""
+    async with LagProbe(TICK) as probe:
         window = _Window(probe)
         await window.open()
         async with poller.watch(names) as events:
-            subscribe = await window.close()
+            attach = await window.close()
             await window.open()
             async for _ in events:
                 pass  # each job's first event is terminal: the watch ends with the round
-            return {"subscribe": subscribe, "first_round": await window.close()}
+            return dict(zip(keys, [attach, await window.close()], strict=True))
+
+
+async def _subscribe_and_first_round(url: str, names: list[str]) -> Figures:
+    """Phases 2 and 3: subscribe, then the first round (every job is finished)."""
+    async with _poller(url, strategy="describe", poll_interval=_ONE_HOUR) as poller:
+        return await _attach_and_first_round(poller, names, ["subscribe", "first_round"])
 
 
 def _gather_first_round(url: str, names: list[str]) -> Figures:
@@ -273,18 +268,9 @@ async def _durable(url: str, names: list[str], interval: float) -> Figures:
 
 async def _fleet(url: str, names: list[str], redis_url: str) -> Figures:
     """Phase 5: attach in fleet mode, then the first round (every job is finished)."""
-    async with (
-        _poller(url, strategy="describe", poll_interval=_ONE_HOUR, redis_url=redis_url) as poller,
-        LagProbe(TICK) as probe,
-    ):
-        window = _Window(probe)
-        await window.open()
-        async with poller.watch(names) as events:
-            attach = await window.close()
-            await window.open()
-            async for _ in events:
-                pass
-            return {"fleet": attach, "fleet_round": await window.close()}
+    options: dict[str, Any] = {"poll_interval": _ONE_HOUR, "redis_url": redis_url}
+    async with _poller(url, strategy="describe", **options) as poller:
+        return await _attach_and_first_round(poller, names, ["fleet", "fleet_round"])
 
 
 def _pages(poller: Poller) -> int:
@@ -417,24 +403,22 @@ def _calls(
             "durable",
             lambda: {
                 "names": mock.seed(
-                    sizes.durable_jobs, prefix=f"dur{repeat}", lifecycle=sizes.durable_lifecycle
+                    sizes.few, prefix=f"dur{repeat}", lifecycle=sizes.durable_lifecycle
                 ),
-                "interval": sizes.durable_interval,
+                "interval": sizes.step_s,
             },
         ),
-        (mine, "fleet", lambda: {"names": names[: sizes.fleet_jobs], "redis_url": redis}),
+        (mine, "fleet", lambda: {"names": names[: sizes.few], "redis_url": redis}),
         (
             mine,
             "sweep",
             lambda: {
-                "names": mock.seed(
-                    sizes.sweep_watched, prefix=f"sweep{repeat}", lifecycle=_RUNNING
-                ),
-                "pages": sizes.sweep_pages,
+                "names": mock.seed(sizes.few, prefix=f"sweep{repeat}", lifecycle=_RUNNING),
+                "pages": sizes.pages,
             },
         ),
-        (mine, "cli", lambda: {"names_file": listed, "seconds": sizes.cli_seconds}),
-        (IDLE, "idle", lambda: {"seconds": sizes.idle_seconds}),
+        (mine, "cli", lambda: {"names_file": listed, "seconds": sizes.cli_s}),
+        (IDLE, "idle", lambda: {"seconds": sizes.idle_s}),
     ]
 
 
@@ -471,12 +455,13 @@ def _brief(contender: str, found: Figures) -> str:
     )
 
 
-COLUMNS = [
-    Column("worst_ms", "worst lag ms", ",.1f"),
-    Column("p99_ms", "p99 lag ms", ",.1f"),
-    Column("ticks", "ticks", ",.0f"),
-    Column("wall_s", "phase s", ",.2f"),
-]
+#: The census table's columns: key, label, format.
+COLUMNS = (
+    ("worst_ms", "worst lag ms", ",.1f"),
+    ("p99_ms", "p99 lag ms", ",.1f"),
+    ("ticks", "ticks", ",.0f"),
+    ("wall_s", "phase s", ",.2f"),
+)
 
 
 @scenario("s10", "S10 loop-lag census: the caller's loop, phase by phase")
@@ -509,13 +494,7 @@ def run(ctx: RunContext) -> ScenarioResult:
         title="S10 loop-lag census: the caller's loop, phase by phase",
         description=__doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
         params={
-            "jobs": sizes.jobs,
-            "durable_jobs": sizes.durable_jobs,
-            "fleet_jobs": sizes.fleet_jobs,
-            "sweep_watched": sizes.sweep_watched,
-            "sweep_pages": sizes.sweep_pages,
-            "cli_seconds": sizes.cli_seconds,
-            "idle_seconds": sizes.idle_seconds,
+            **asdict(sizes),
             "tick_ms": 1000 * TICK,
             "concurrency": CONCURRENCY,
         },
@@ -523,7 +502,7 @@ def run(ctx: RunContext) -> ScenarioResult:
             Table(
                 "census",
                 "Loop lag per phase (a 1 ms ticker on the caller's loop)",
-                COLUMNS,
+                [Column(*column) for column in COLUMNS],
                 rows,
                 "lag = how late a 1 ms ticker woke up (the longest stretch the loop was busy "
                 "elsewhere); p99 is over ticks, so a phase that mostly waits has a low p99 "
@@ -552,7 +531,7 @@ def run(ctx: RunContext) -> ScenarioResult:
 def _floor(samples: Samples, sizes: Sizes) -> str:
     idle = medians(samples[("idle", IDLE)])
     return (
-        f"The machine's floor, the same ticker on an idle loop for {sizes.idle_seconds:g} s: "
+        f"The machine's floor, the same ticker on an idle loop for {sizes.idle_s:g} s: "
         f"worst {idle['worst_ms']:.1f} ms, p99 {idle['p99_ms']:.1f} ms."
     )
 
