@@ -17,6 +17,9 @@ full descriptions. List is only ever a hint:
 * every job is still described every ``safety_interval`` seconds, jobs not yet
   observed are described at once, and every change List reports is confirmed by a
   describe before an event goes out (a job that vanished gets its not-found handling);
+  with ``SweepPolicy(confirm="terminal")`` a non-terminal change List reports is the
+  event at once (from List: ``StatusChange.source == "list"``), and only a terminal
+  one is confirmed by a describe;
 * when sweeps fail (throttled past the retry budget, errors), the hub falls back to
   describe-only polling until a sweep succeeds again.
 
@@ -44,6 +47,7 @@ from ._ratelimit import AdaptiveRateLimiter, RateBudget
 from ._validate import check_non_negative, check_positive, check_positive_int
 
 if TYPE_CHECKING:
+    from ._events import JobSummary
     from ._transport import Transport
 
 __all__ = [
@@ -61,6 +65,8 @@ log = get_logger()
 
 Strategy = Literal["auto", "describe", "sweep"]
 STRATEGIES: tuple[str, ...] = ("auto", "describe", "sweep")
+Confirm = Literal["change", "terminal"]
+CONFIRMS: tuple[str, ...] = ("change", "terminal")
 SWEEP_INTERVAL_FACTOR = 0.75
 #: The error code of a sweep whose window cannot finish (see ``max_window_pages``).
 UNFINISHABLE = "SweepCannotFinish"
@@ -101,6 +107,11 @@ class SweepPolicy:
             more, or whose List answers repeat a ``NextToken``, cannot finish: that
             sweep fails, describes take over, and sweeping is tried again (the window
             read from its start) an ``interval`` later.
+        confirm: which changes List reports are confirmed by a describe before their
+            event: ``"change"`` (every one: every event carries a full description) or
+            ``"terminal"`` (only terminal ones: a non-terminal change is its event at
+            once, ``source="list"``, with the List entry as ``summary`` and a partial
+            ``description``; one describe fewer per change, one round trip sooner).
     """
 
     interval: float | None = None
@@ -111,6 +122,7 @@ class SweepPolicy:
     max_rate: float | None = 2.0
     threshold: int = 25
     max_window_pages: int = 1000
+    confirm: Confirm = "change"
 
     def __post_init__(self) -> None:
         check_positive("interval", self.interval, allow_none=True)
@@ -123,6 +135,8 @@ class SweepPolicy:
         check_positive("max_rate", self.max_rate, allow_none=True)
         check_positive_int("threshold", self.threshold)
         check_positive_int("max_window_pages", self.max_window_pages)
+        if self.confirm not in CONFIRMS:
+            raise ValueError(f"confirm must be 'change' or 'terminal', got {self.confirm!r}")
 
     def safety_delay(self, rng: random.Random) -> float:
         """Seconds until a job's next safety-net describe: 0.8-1.0 x ``safety_interval``."""
@@ -173,8 +187,8 @@ class Sweeper:
         """True if the List budget allows one call per sweep interval."""
         return self.policy.max_rate is None or self.policy.max_rate * self.interval >= 1.0
 
-    async def sweep(self, hint: Callable[[str, str], None]) -> bool:
-        """Read up to ``max_pages`` pages and pass each ``(name, status)`` to ``hint``.
+    async def sweep(self, hint: Callable[[JobSummary], None]) -> bool:
+        """Read up to ``max_pages`` pages and pass each job summary to ``hint``.
 
         Returns:
             True if the sweep succeeded (complete or resumable), False if it failed.
@@ -198,7 +212,7 @@ class Sweeper:
                 summaries = page["OptimizationJobSummaries"]
                 listed += len(summaries)
                 for summary in summaries:
-                    hint(summary["OptimizationJobName"], summary["OptimizationJobStatus"])
+                    hint(summary)
                 token = page.get("NextToken") or ""
                 if not token:
                     break
@@ -279,6 +293,11 @@ class SweepHost(Protocol):
         """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
         ...
 
+    def listed(self, summary: JobSummary) -> None:
+        """A sweep listed ``summary`` (``confirm="terminal"``): a non-terminal change is
+        an event at once, a terminal one a hint."""
+        ...
+
     def strategy_changed(self, sweeping: bool) -> None:
         """Sweeps started (``True``) or stopped reporting changes (``False``)."""
         ...
@@ -353,9 +372,14 @@ class SweepDriver:
         if watermark is not None:
             self.sweeper.continue_from(watermark)
         found: list[tuple[str, str]] = []
+        list_first = self.sweeper.policy.confirm == "terminal"
 
-        def hint(name: str, status: str) -> None:
-            host.hint(name, status)
+        def hint(summary: JobSummary) -> None:
+            name, status = summary["OptimizationJobName"], summary["OptimizationJobStatus"]
+            if list_first:
+                host.listed(summary)
+            else:
+                host.hint(name, status)
             found.append((name, status))
 
         await self.sweeper.sweep(hint)

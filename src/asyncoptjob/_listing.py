@@ -1,0 +1,75 @@
+"""What a sweep's List entry means for a watched job: news to describe, or an event now.
+
+List is eventually consistent and says less than a describe (no ``FailureReason``, no
+outputs), so a listed status is only ever news when it ranks above what the job's entry
+knows. :meth:`Listings.hint` (every sweep, ``SweepPolicy(confirm="change")``) queues a
+describe of the job ahead of routine polls; :meth:`Listings.listed`
+(``confirm="terminal"``) turns a non-terminal change into the event at once, from the
+List entry, and leaves only a terminal (or unknown) status to be confirmed by a
+describe, so a final event always carries the full description.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from ._events import KNOWN_STATUSES, summary_description
+
+if TYPE_CHECKING:
+    from ._events import JobSummary
+    from ._job import JobEntry
+    from ._pacing import Pacer
+    from ._stats import Statistics
+
+__all__ = ["Listings"]
+
+
+class Listings:
+    """The hub's side of a sweep: acts on listed statuses (its job table, its pacer)."""
+
+    __slots__ = ("jobs", "log", "pacer", "stats")
+
+    def __init__(
+        self, jobs: dict[str, JobEntry], pacer: Pacer, stats: Statistics, log: Any
+    ) -> None:
+        self.jobs = jobs
+        self.pacer = pacer
+        self.stats = stats
+        self.log = log
+
+    def hint(self, name: str, status: str) -> None:
+        """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
+        job = self.jobs.get(name)
+        if job is None or job.status is None or job.in_flight:
+            return
+        listed = KNOWN_STATUSES.get(status)
+        if listed is not None and listed.rank <= job.status.rank:
+            # The known status, or an older one a lagging (eventually consistent) List
+            # still shows: no news. An unknown status is news: describe to find out.
+            return
+        self.stats.hints += 1
+        # Remembered: a job polled elsewhere now may be ours by the time it is described
+        # (a lease handed over must not lose the hint with it).
+        job.hinted = max(job.hinted, math.inf if listed is None else listed.rank)
+        # Ahead of routine polls: a burst of due safety-net describes must not delay it.
+        self.pacer.urgent(job)
+
+    def listed(self, summary: JobSummary) -> None:
+        """A sweep listed ``summary``: a non-terminal change is an event now, from List.
+
+        A terminal or unknown status is a hint (a describe confirms it); a status no
+        newer than the job's is no news; a job not yet described waits for its first
+        describe, which every job gets.
+        """
+        name = summary["OptimizationJobName"]
+        job = self.jobs.get(name)
+        listed = KNOWN_STATUSES.get(summary["OptimizationJobStatus"])
+        if listed is None or listed.is_terminal:
+            self.hint(name, summary["OptimizationJobStatus"])
+            return
+        if job is None or job.removed or job.status is None or listed.rank <= job.status.rank:
+            return
+        description = summary_description(summary)
+        observed_at = job.apply(listed, description, self.stats, self.log, summary=summary)
+        self.stats.changed(listed, description, observed_at)
