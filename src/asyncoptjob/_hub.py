@@ -276,7 +276,9 @@ class Hub:
         job = self.jobs.get(name)
         if job is None or job.in_flight:
             return
-        if age is None or job.status is None:
+        if job.status is None:
+            self.pacer.first_look(job)
+        elif age is None:
             self.pacer.soon(job)
         elif job.hinted > job.status.rank:
             # A sweep listed news that nobody here described: the last holder may have

@@ -58,18 +58,29 @@ class Listings:
     def listed(self, summary: JobSummary) -> None:
         """A sweep listed ``summary``: a non-terminal change is an event now, from List.
 
-        A terminal or unknown status is a hint (a describe confirms it); a status no
-        newer than the job's is no news; a job not yet described waits for its first
-        describe, which every job gets.
+        A terminal or unknown status is a hint (a describe confirms it; a job not yet
+        described gets that describe now); a status no newer than the job's is no news.
+        A job not yet described gets its first event from List, and its first describe
+        (held back a short fallback at attach, see :meth:`Pacer.first_look`) moves to
+        the safety net's cadence.
         """
         name = summary["OptimizationJobName"]
         job = self.jobs.get(name)
-        listed = KNOWN_STATUSES.get(summary["OptimizationJobStatus"])
-        if listed is None or listed.is_terminal:
-            self.hint(name, summary["OptimizationJobStatus"])
+        if job is None or job.removed:
             return
-        if job is None or job.removed or job.status is None or listed.rank <= job.status.rank:
+        listed = KNOWN_STATUSES.get(summary["OptimizationJobStatus"])
+        first = job.status is None
+        if listed is None or listed.is_terminal:
+            if first and not job.in_flight:
+                self.pacer.urgent(job)
+            else:
+                self.hint(name, summary["OptimizationJobStatus"])
+            return
+        if job.status is not None and listed.rank <= job.status.rank:
             return
         description = summary_description(summary)
         observed_at = job.apply(listed, description, self.stats, self.log, summary=summary)
-        self.stats.changed(listed, description, observed_at)
+        if not first:
+            self.stats.changed(listed, description, observed_at)
+        elif not job.in_flight:
+            self.pacer.next(job)

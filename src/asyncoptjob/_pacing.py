@@ -10,6 +10,7 @@ due-queue, which wakes a worker if the job is due sooner than any sleeps.
 from __future__ import annotations
 
 import random
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ._scheduler import NOT_QUEUED, URGENT
@@ -59,6 +60,20 @@ class Pacer:
     def after_look(self, job: JobEntry, age: float) -> None:
         """Describe ``job`` when its interval from a describe ``age`` seconds ago passes."""
         self.at(job, self.clock.now() - age + self.delay(job))
+
+    def first_look(self, job: JobEntry) -> None:
+        """Describe ``job``, never seen here, now; or, while sweeps with
+        ``confirm="terminal"`` report changes, once the next sweep is done if it did not
+        list the job (its List entry is the first event, and no describe is needed)."""
+        sweeps = self.sweeps
+        if sweeps is not None and sweeps.lists_first:
+            sweeps.hold(partial(self._unlisted, job))
+        else:
+            self.soon(job)
+
+    def _unlisted(self, job: JobEntry) -> None:
+        if job.status is None and self.idle(job):
+            self.soon(job)
 
     def soon(self, job: JobEntry) -> None:
         """Describe ``job`` now (behind other jobs due now)."""

@@ -341,6 +341,26 @@ class SweepDriver:
         #: Sweeps report changes; describes are only the safety net.
         self.sweeping = False
         self.log = sweeper.log
+        # First describes held for the next sweep (``confirm="terminal"``): each is
+        # released (the job described unless that sweep listed it) once it is done.
+        self._held: list[Callable[[], None]] = []
+
+    @property
+    def lists_first(self) -> bool:
+        """Whether sweeps give first events and non-terminal changes now: with
+        ``confirm="terminal"``, while sweeps report changes (from the start with
+        ``strategy="sweep"``, before the first sweep's mode update)."""
+        if self.sweeper.policy.confirm != "terminal" or self.sweeper.failures_in_a_row:
+            return False
+        return self.sweeping or self.strategy == "sweep"
+
+    def hold(self, release: Callable[[], None]) -> None:
+        """Call ``release`` once the next sweep to start is done (or sweeps stop here)."""
+        self._held.append(release)
+
+    def _release(self, held: list[Callable[[], None]]) -> None:
+        for release in held:
+            release()
 
     async def run(self, host: SweepHost) -> None:
         """Sweep every interval (at once while behind a burst) until cancelled."""
@@ -363,8 +383,17 @@ class SweepDriver:
     async def _sweep(self, host: SweepHost) -> bool:
         """Sweep if it is this process's turn; True if it swept."""
         lease = self.lease
-        if not await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS):
-            return False
+        # Jobs held from here on wait for the sweep after this one: this one may have
+        # read their page already.
+        held, self._held = self._held, []
+        try:
+            if not await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS):
+                return False  # another process lists: describe them (its hints come late)
+            return await self._sweep_turn(host, lease)
+        finally:
+            self._release(held)
+
+    async def _sweep_turn(self, host: SweepHost, lease: SweepLease) -> bool:
         # The fleet's sweeps are one sweep: whoever held the lease last, go on from where
         # it got to (a holder that just took over would otherwise list from its own start
         # and miss what changed in between for the other processes' jobs).
@@ -400,6 +429,9 @@ class SweepDriver:
         if active == self.sweeping:
             return
         self.sweeping = active
+        if not active:
+            held, self._held = self._held, []
+            self._release(held)
         self.log.info(
             "strategy_changed",
             strategy="sweep" if active else "describe",

@@ -140,3 +140,17 @@ def test_a_status_change_is_from_a_describe_unless_told() -> None:
     event = StatusChange("a", None, JobStatus.STARTING, {"OptimizationJobName": "a"}, at)
     assert event.source == "describe"
     assert event.summary is None
+
+
+async def test_a_job_the_first_sweep_lists_needs_no_describe_at_attach(aio_session: Any) -> None:
+    # The jobs are new, so the first sweep's window lists them all: their first event
+    # comes from List, and the only describe left per job is its terminal confirmation.
+    lifecycle = Lifecycle(starting=(0.5, 0.6), in_progress=(0.8, 1.2), failure_rate=0.3)
+    async with MockSageMaker(seed=57, lifecycle=lifecycle) as mock:
+        names, by_job = await watch_list_first(mock, aio_session, 40)
+        firsts = [seq[0] for seq in by_job.values()]
+        assert any(first.source == "list" for first in firsts)
+        described_first = sum(1 for first in firsts if first.source == "describe")
+        # A first event from a describe (the fallback, or a job that ended before the
+        # first sweep) is that job's one extra describe; no other job has one.
+        assert mock.stats().count("DescribeOptimizationJob") <= len(names) + described_first
