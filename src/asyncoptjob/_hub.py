@@ -33,7 +33,7 @@ from ._subscription import Subscription
 if TYPE_CHECKING:
     from ._clock import Clock
     from ._coordination import Claim, Coordination
-    from ._events import Description, JobSummary
+    from ._events import Description
     from ._options import Options
     from ._pacing import Pacer
     from ._stats import Statistics
@@ -307,10 +307,6 @@ class Hub:
     def hint(self, name: str, status: str) -> None:
         """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
         self.listings.hint(name, status)
-
-    def listed(self, summary: JobSummary) -> None:
-        """A sweep listed ``summary``: a non-terminal change is an event at once."""
-        self.listings.listed(summary)
 
     def strategy_changed(self, sweeping: bool) -> None:
         """Back to describe-only: pull in jobs parked at the slow safety cadence."""

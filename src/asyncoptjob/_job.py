@@ -49,6 +49,7 @@ class JobEntry:
 
     __slots__ = (
         "applied_at",
+        "created",
         "failing_since",
         "first_seen",
         "hinted",
@@ -78,6 +79,9 @@ class JobEntry:
         # The rank of the newest status a sweep listed and no describe here answered yet
         # (-inf: none). It outlives a lease moving: whoever polls the job next looks soon.
         self.hinted = -math.inf
+        # The job's CreationTime (epoch seconds) once an answer gave it: where a re-list of
+        # the watched jobs' window starts.
+        self.created: float | None = None
 
     def add(self, sub: Subscription) -> None:
         """``sub`` waits for this job's first event (from the next status applied)."""
@@ -153,6 +157,10 @@ class JobEntry:
             When the status was observed (the events' ``observed_at``).
         """
         observed_at = datetime.now(timezone.utc)
+        if self.created is None:
+            created = description.get("CreationTime")
+            if isinstance(created, datetime):
+                self.created = created.timestamp()
         previous = self.status
         if status is not previous:
             if previous is None:

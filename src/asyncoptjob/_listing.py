@@ -84,3 +84,26 @@ class Listings:
             self.stats.changed(listed, description, observed_at)
         elif not job.in_flight:
             self.pacer.next(job)
+
+    def oldest_created(self) -> float | None:
+        """The oldest CreationTime (epoch seconds) of the jobs seen, if any gave one."""
+        created = [job.created for job in self.jobs.values() if job.created is not None]
+        return min(created, default=None)
+
+    def relisted(self, shown: set[str], started: float) -> None:
+        """A re-list of the watched jobs' window begun at ``started`` (clock) is done.
+
+        The jobs it did not show (a List entry missed for good, a deleted job) are
+        described now; the others' safety-net describes move a safety delay on. Jobs
+        attached since it began, not yet seen, or with a describe on its way are left.
+        """
+        for job in list(self.jobs.values()):
+            status = job.status
+            if status is None or job.in_flight or job.first_seen > started:
+                continue
+            if job.hinted > status.rank:
+                continue  # a hint's describe is queued: keep it
+            if job.name in shown:
+                self.pacer.next(job)
+            else:
+                self.pacer.soon(job)

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from ._sweep import SweepDriver
     from ._workers import Workers
 
-__all__ = ["Pacer"]
+__all__ = ["RELIST_BACKSTOP", "Pacer"]
+
+#: With ``confirm="terminal"``, every ``safety_interval`` a re-list shows which jobs need
+#: a describe; a job's own safety-net describe is only a backstop, this many times later.
+RELIST_BACKSTOP = 3.0
 
 
 class Pacer:
@@ -49,8 +53,10 @@ class Pacer:
         """Seconds from one describe of ``job`` to the next."""
         sweeps = self.sweeps
         if sweeps is not None and sweeps.sweeping and job.status is not None:
-            # Sweeps report changes; describes are only the safety net.
-            return sweeps.sweeper.policy.safety_delay(self.rng)
+            # Sweeps report changes; describes are only the safety net (with
+            # ``confirm="terminal"`` a backstop: the re-lists describe who needs it).
+            delay = sweeps.sweeper.policy.safety_delay(self.rng)
+            return delay * RELIST_BACKSTOP if sweeps.lists_first else delay
         return self.policy.next_delay(job.status, job.unchanged, self.rng)
 
     def next(self, job: JobEntry) -> None:

@@ -199,8 +199,7 @@ class Sweeper:
             self._window_start = self.wall_clock()
             self._window_tokens = set()
             self._window_pages = 0
-            after = datetime.fromtimestamp(self.watermark - self.policy.overlap, tz=timezone.utc)
-            params = {"MaxResults": self.policy.page_size, "LastModifiedTimeAfter": after}
+            params = self._window()
             token = ""
         pages = listed = 0
         self.behind = False
@@ -240,10 +239,19 @@ class Sweeper:
             self.behind = listed > 0
         else:
             self._resume = None
-            if self._window_start is not None:
-                self.watermark = self._window_start
+            self._window_done()
         self.log.debug("sweep_done", pages=pages, resumed=bool(token))
         return True
+
+    def _window(self) -> dict[str, Any]:
+        """The List parameters of a new window: what changed since the watermark."""
+        after = datetime.fromtimestamp(self.watermark - self.policy.overlap, tz=timezone.utc)
+        return {"MaxResults": self.policy.page_size, "LastModifiedTimeAfter": after}
+
+    def _window_done(self) -> None:
+        """Every page of the window was read: the watermark moves to its start."""
+        if self._window_start is not None:
+            self.watermark = self._window_start
 
     def _check_window(self, token: str) -> None:
         """Fail a window that cannot finish: a repeated token, or too many pages."""
@@ -282,6 +290,63 @@ class Sweeper:
         return check_page(await self.transport.list_jobs(**params))
 
 
+class Relister(Sweeper):
+    """Re-reads the watched jobs' window (``CreationTimeAfter`` the oldest of them).
+
+    The safety net of ``confirm="terminal"``: every ``safety_interval`` a re-list shows
+    each watched job at about one call per 100 jobs, paged and resumable like sweeps
+    (and on their List budget); only the jobs it does not show are described.
+    """
+
+    def __init__(self, sweeper: Sweeper) -> None:
+        super().__init__(
+            sweeper.transport,
+            sweeper.policy,
+            sweeper.pipeline,
+            interval=sweeper.interval,
+            wall_clock=sweeper.wall_clock,
+            limiter=sweeper.limiter,
+        )
+        #: The oldest watched job's CreationTime while a re-list is under way, else None.
+        self.since: float | None = None
+        #: When (clock) the re-list under way began, and the jobs it showed so far.
+        self.began = 0.0
+        self.shown: set[str] = set()
+        self.done = False
+
+    def begin(self, since: float, now: float) -> None:
+        """Start a re-list of the jobs created after ``since`` (epoch seconds)."""
+        self.since = since
+        self.began = now
+        self.shown = set()
+        self.done = False
+        self._resume = None
+
+    def _window(self) -> dict[str, Any]:
+        since = (self.since or 0.0) - self.policy.overlap
+        after = datetime.fromtimestamp(since, tz=timezone.utc)
+        return {"MaxResults": self.policy.page_size, "CreationTimeAfter": after}
+
+    def _window_done(self) -> None:
+        self.done = True
+
+
+class ListingHost(Protocol):
+    """What sweeps and re-lists hand List entries to (``confirm="terminal"``)."""
+
+    def listed(self, summary: JobSummary) -> None:
+        """A List entry: a non-terminal change is an event at once, a terminal one a hint."""
+        ...
+
+    def oldest_created(self) -> float | None:
+        """The oldest CreationTime (epoch seconds) of the watched jobs seen, if any."""
+        ...
+
+    def relisted(self, shown: set[str], started: float) -> None:
+        """A re-list begun at ``started`` is done: describe the watched jobs not shown."""
+        ...
+
+
 class SweepHost(Protocol):
     """What the sweep driver needs from the hub."""
 
@@ -293,9 +358,9 @@ class SweepHost(Protocol):
         """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
         ...
 
-    def listed(self, summary: JobSummary) -> None:
-        """A sweep listed ``summary`` (``confirm="terminal"``): a non-terminal change is
-        an event at once, a terminal one a hint."""
+    @property
+    def listings(self) -> ListingHost:
+        """Where List entries go with ``confirm="terminal"``."""
         ...
 
     def strategy_changed(self, sweeping: bool) -> None:
@@ -341,6 +406,7 @@ class SweepDriver:
         #: Sweeps report changes; describes are only the safety net.
         self.sweeping = False
         self.log = sweeper.log
+        self.relister = Relister(sweeper)
         # First describes held for the next sweep (``confirm="terminal"``): each is
         # released (the job described unless that sweep listed it) once it is done.
         self._held: list[Callable[[], None]] = []
@@ -368,6 +434,7 @@ class SweepDriver:
         clock = self.clock
         # Every job's first describe covers the start; the first sweep comes later.
         next_sweep_at = clock.now() + sweeper.interval
+        next_relist_at = clock.now() + sweeper.policy.safety_interval
         while True:
             self._update_mode(host)
             now = clock.now()
@@ -379,6 +446,11 @@ class SweepDriver:
             if swept and sweeper.behind:
                 # A burst of changes: read on now (the List budget paces it).
                 next_sweep_at = clock.now()
+            relisting = self.sweeping and self.lists_first
+            if not relisting or (clock.now() >= next_relist_at and await self._relist(host)):
+                # The next re-list comes a safety interval after the last one is done
+                # (or after re-lists start: first describes and sweeps cover until then).
+                next_relist_at = clock.now() + sweeper.policy.safety_interval
 
     async def _sweep(self, host: SweepHost) -> bool:
         """Sweep if it is this process's turn; True if it swept."""
@@ -406,13 +478,35 @@ class SweepDriver:
         def hint(summary: JobSummary) -> None:
             name, status = summary["OptimizationJobName"], summary["OptimizationJobStatus"]
             if list_first:
-                host.listed(summary)
+                host.listings.listed(summary)
             else:
                 host.hint(name, status)
             found.append((name, status))
 
         await self.sweeper.sweep(hint)
         await lease.share_hints(found, self.sweeper.watermark)
+        return True
+
+    async def _relist(self, host: SweepHost) -> bool:
+        """Read on in the re-list of the watched jobs' window; True once it is done."""
+        relister = self.relister
+        listings = host.listings
+        if relister.since is None:
+            oldest = listings.oldest_created()
+            if oldest is None:
+                return True  # no job seen yet: nothing to re-list
+            relister.begin(oldest, self.clock.now())
+        shown = relister.shown
+
+        def found(summary: JobSummary) -> None:
+            listings.listed(summary)
+            shown.add(summary["OptimizationJobName"])
+
+        await relister.sweep(found)  # a failed page is read again next time
+        if not relister.done:
+            return False
+        relister.since = None
+        listings.relisted(shown, relister.began)
         return True
 
     def _wanted(self, host: SweepHost) -> bool:

@@ -21,9 +21,10 @@ from asyncoptjob import (
     StatusChange,
     SweepPolicy,
 )
+from asyncoptjob._sweep import Relister
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
-from asyncoptjob.testing import check_events
-from tests.core.sweep.test_sweep import sweep_opts
+from asyncoptjob.testing import FakeTransport, ManualClock, check_events
+from tests.core.sweep.test_sweep import Pages, lists, make_sweeper, note, sweep_opts
 
 
 async def watch_list_first(
@@ -154,3 +155,34 @@ async def test_a_job_the_first_sweep_lists_needs_no_describe_at_attach(aio_sessi
         # A first event from a describe (the fallback, or a job that ended before the
         # first sweep) is that job's one extra describe; no other job has one.
         assert mock.stats().count("DescribeOptimizationJob") <= len(names) + described_first
+
+
+async def test_re_lists_stand_in_for_safety_net_describes(aio_session: Any) -> None:
+    # Jobs run several safety intervals: a re-list of their window shows every one of
+    # them each time, so no safety-net describe is needed; only terminal confirmations.
+    lifecycle = Lifecycle(starting=(0.4, 0.5), in_progress=(1.5, 2.0), failure_rate=0.3)
+    async with MockSageMaker(seed=58, lifecycle=lifecycle) as mock:
+        names, by_job = await watch_list_first(mock, aio_session, 30, safety_interval=0.3)
+        described_first = sum(1 for seq in by_job.values() if seq[0].source == "describe")
+        lists = mock.stats().count("ListOptimizationJobs")
+        assert mock.stats().count("DescribeOptimizationJob") <= len(names) + described_first
+        assert lists > 0
+
+
+async def test_a_re_list_reads_the_watched_window_page_by_page() -> None:
+    wall = ManualClock(start=5_000.0)
+    pages = Pages([([("a", "INPROGRESS")], True), ([], True), ([("b", "STARTING")], False)])
+    transport = FakeTransport(pages)
+    relister = Relister(make_sweeper(transport, wall, overlap=30, max_pages=2))
+    relister.begin(4_000.0, now=0.0)
+    shown: list[tuple[str, str]] = []
+    assert await relister.sweep(note(shown))
+    assert not relister.done  # two pages a turn: resumed next time
+    assert await relister.sweep(note(shown))
+    assert relister.done
+    assert shown == [("a", "INPROGRESS"), ("b", "STARTING")]
+    first, _, third = lists(transport)
+    assert first["CreationTimeAfter"].timestamp() == 4_000.0 - 30
+    assert "LastModifiedTimeAfter" not in first
+    assert third["NextToken"] == "token-2"  # the same window, resumed
+    assert third["CreationTimeAfter"] == first["CreationTimeAfter"]
