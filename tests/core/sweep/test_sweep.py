@@ -82,9 +82,9 @@ def make_sweeper(transport: FakeTransport, wall: ManualClock, **policy: Any) -> 
     )
 
 
-def note(hints: list[tuple[str, str]]) -> Callable[[str, str], None]:
-    """A hint callback that appends each ``(name, status)`` to ``hints``."""
-    return lambda name, status: hints.append((name, status))
+def note(hints: list[tuple[str, str]]) -> Callable[[Mapping[str, Any]], None]:
+    """A hint callback that appends each summary's ``(name, status)`` to ``hints``."""
+    return lambda s: hints.append((s["OptimizationJobName"], s["OptimizationJobStatus"]))
 
 
 async def test_sweep_hints_every_listed_job_and_advances_the_watermark() -> None:
