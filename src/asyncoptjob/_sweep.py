@@ -494,7 +494,10 @@ class SweepDriver:
         if relister.since is None:
             oldest = listings.oldest_created()
             if oldest is None:
-                return True  # no job seen yet: nothing to re-list
+                # No creation time known (no job seen yet, or only from other processes):
+                # nothing to re-list by; describe the jobs seen, as the safety net does.
+                listings.relisted(set(), self.clock.now())
+                return True
             relister.begin(oldest, self.clock.now())
         shown = relister.shown
 

@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 
 from asyncoptjob import (
-    JobErrorEvent,
-    JobNotFoundError,
     JobStatus,
     Poller,
     StatusChange,
@@ -108,26 +106,6 @@ async def test_a_list_that_never_shows_a_job_loses_nothing(aio_session: Any) -> 
     async with MockSageMaker(seed=54, lifecycle=lifecycle, faults=faults) as mock:
         _, by_job = await watch_list_first(mock, aio_session, 20, safety_interval=0.25)
         assert from_list(by_job) == 0
-
-
-async def test_a_job_deleted_while_watched_gets_its_not_found_error(
-    aio_session: Any, make_aio_client: Any
-) -> None:
-    lifecycle = Lifecycle(starting=(0.05, 0.05), in_progress=(30, 30))
-    async with MockSageMaker(seed=55, lifecycle=lifecycle) as mock:
-        names = mock.seed_jobs(3)
-        doomed = names[0]
-        policy = SweepPolicy(interval=0.05, safety_interval=0.3, max_rate=None, confirm="terminal")
-        events: list[Any] = []
-        async with Poller(**sweep_opts(mock, aio_session, sweep=policy)) as poller:
-            async for event in poller.watch(doomed):
-                events.append(event)
-                if len(events) == 1:
-                    async with make_aio_client(mock.url) as client:
-                        await client.delete_optimization_job(OptimizationJobName=doomed)
-        check_events(events, [doomed])
-        assert isinstance(events[-1], JobErrorEvent)
-        assert isinstance(events[-1].error, JobNotFoundError)
 
 
 def test_confirm_is_validated_and_change_stays_the_default() -> None:
