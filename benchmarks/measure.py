@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "LagMeter",
     "LagProbe",
     "Meter",
     "Span",
@@ -152,27 +153,66 @@ class LagProbe:
             ...                                   # the work under test
             probe.reset()                         # start a fresh window
             ...
+            await probe.settle()                  # count a block that just ended
         print(probe.worst, probe.p99)
 
     Args:
         interval: seconds each tick sleeps.
+
+    Attributes:
+        lags: each tick's lag in seconds, since the last :meth:`reset`.
+        woke: the loop time each of those ticks woke up.
     """
 
     def __init__(self, interval: float = 0.005) -> None:
         self.interval = interval
         self.lags: list[float] = []
+        self.woke: list[float] = []
         self._task: asyncio.Task[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
 
-    async def _tick(self) -> None:
+    async def _tick(self, due: float) -> None:
+        # The first tick is due when the probe started, so a block right after start()
+        # (before the task first ran) is counted too.
         loop = asyncio.get_running_loop()
         while True:
-            before = loop.time()
+            now = loop.time()
+            self.lags.append(max(0.0, now - due))
+            self.woke.append(now)
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            due = now + self.interval
             await asyncio.sleep(self.interval)
-            self.lags.append(max(0.0, loop.time() - before - self.interval))
+
+    def start(self) -> None:
+        """Start ticking on the running loop (what ``async with`` does; callable from a
+        callback or any synchronous code on the loop)."""
+        if self._task is None:
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._tick(loop.time()))
+
+    def stop(self) -> None:
+        """Stop ticking; the lags seen so far are kept."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
 
     def reset(self) -> None:
         """Forget the lags seen so far."""
         self.lags = []
+        self.woke = []
+
+    async def settle(self) -> None:
+        """Wait for the next tick, so that a block which has just ended is counted.
+
+        Without it, a window read right after its last step misses that step's lag:
+        the ticker has not woken up yet to see it.
+        """
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        await waiter
 
     @property
     def worst(self) -> float:
@@ -185,7 +225,7 @@ class LagProbe:
         return percentile(self.lags, 99) if self.lags else 0.0
 
     async def __aenter__(self) -> LagProbe:
-        self._task = asyncio.create_task(self._tick())
+        self.start()
         await asyncio.sleep(0)
         return self
 
@@ -195,6 +235,39 @@ class LagProbe:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class LagMeter(Meter):
+    """A :class:`Meter` whose span also runs a :class:`LagProbe` on the running loop.
+
+    For code that takes a ``Meter`` and enters it inside its own coroutine (the
+    watchers of :mod:`benchmarks.watchers`): the lag of that code's loop over the span.
+    The probe's first tick is due at :meth:`start`, so a block right after it counts.
+
+    Args:
+        mock_cpu: as for :class:`Meter`.
+        interval: the probe's tick, in seconds.
+    """
+
+    __slots__ = ("probe",)
+
+    def __init__(
+        self, mock_cpu: Callable[[], float] = lambda: 0.0, interval: float = 0.001
+    ) -> None:
+        super().__init__(mock_cpu)
+        self.probe = LagProbe(interval)
+
+    def start(self) -> None:
+        """Begin the span and the probe (call it on the loop)."""
+        self.probe.reset()
+        self.probe.start()
+        super().start()
+
+    def stop(self) -> Span:
+        """End the span and the probe (the probe's lags stay readable)."""
+        span = super().stop()
+        self.probe.stop()
+        return span
 
 
 def medians(samples: Sequence[dict[str, float]]) -> dict[str, float]:

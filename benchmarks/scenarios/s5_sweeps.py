@@ -12,10 +12,18 @@ sweeps run every 0.75 of it, their default), through ``Poller.watch``:
 - **sweep** (``strategy="sweep"``): one ListOptimizationJobs call per interval (100 jobs a
   page, ``LastModifiedTimeAfter`` a watermark) finds what changed, and only those jobs are
   described; every job is still described every 12-15 simulated minutes (the safety net,
-  ``safety_interval=900``).
+  ``safety_interval=900``);
+- **sweep, confirm terminal** (``SweepPolicy(confirm="terminal")``): the same sweeps, but a
+  non-terminal change List reports is its event at once (no describe), a job the first
+  sweep lists needs no describe at attach, and only terminal changes are described.
 
-API calls per job lifecycle = (describes + lists) / jobs, counted by the mock. Detection
+API calls per job lifecycle = (describes + lists) / jobs, counted by the mock, and split
+per job into List calls, attach describes (jobs whose first event came from a describe),
+confirm describes (later events from a describe: a change confirmed, or polled) and the
+rest (safety-net describes; for describe-only, the polls that saw no change). Detection
 latency as in S3 (event ``observed_at`` minus the mock's true transition time).
+``S5_JOBS=1000`` (a comma-separated list) runs only those sizes of the full run, and
+``S5_SKIP=describe_backoff`` leaves those rows out.
 
 Time compression is chosen so describe-only keeps its own cadence at 1,000 jobs: 15x
 (about 800 describes/s at peak, below this machine's ceiling measured in S1), so one
@@ -28,10 +36,12 @@ longer latency. The 20x target is judged at 1,000 jobs.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
-from asyncoptjob import PollPolicy, SweepPolicy
+from asyncoptjob import Event, PollPolicy, StatusChange, SweepPolicy
 
 from ..measure import Meter, medians
 from ..registry import RunContext, scenario
@@ -75,7 +85,11 @@ FULL = [
 QUICK = [Size(40, _lifecycle([300, 600], 1 / 200))]
 
 COLUMNS = [
-    Column("calls_per_job", "API calls per job", ".1f"),
+    Column("calls_per_job", "API calls per job", ".2f"),
+    Column("list_per_job", "List", ".2f"),
+    Column("attach_per_job", "attach", ".2f"),
+    Column("confirm_per_job", "confirm", ".2f"),
+    Column("safety_per_job", "safety", ".2f"),
     Column("describes", "describes", ",.0f"),
     Column("lists", "lists", ",.0f"),
     Column("p50_s", "detection p50 s", ".2f"),
@@ -87,7 +101,58 @@ COLUMNS = [
 ]
 
 
-def _variants(size: Size) -> list[tuple[str, str, Watcher]]:
+class Sources:
+    """Counts the events of one run by where they came from (first or later, describe or List)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.first_described = 0
+        self.later_described = 0
+
+    def reset(self) -> None:
+        """Forget the last run's events."""
+        self.seen = set()
+        self.first_described = self.later_described = 0
+
+    async def __call__(self, event: Event) -> None:
+        if not isinstance(event, StatusChange):
+            return
+        first = event.job_name not in self.seen
+        self.seen.add(event.job_name)
+        if event.source == "describe":
+            if first:
+                self.first_described += 1
+            else:
+                self.later_described += 1
+
+
+def _split(sources: Sources, describes: int, lists: int, jobs: int) -> dict[str, float]:
+    """Calls per job: List, attach, confirm, and the rest (the safety net)."""
+    attach = sources.first_described
+    confirm = sources.later_described
+    return {
+        "list_per_job": lists / jobs,
+        "attach_per_job": attach / jobs,
+        "confirm_per_job": confirm / jobs,
+        "safety_per_job": max(describes - attach - confirm, 0) / jobs,
+    }
+
+
+def _sizes(quick: bool) -> list[Size]:
+    if quick:
+        return QUICK
+    wanted = os.environ.get("S5_JOBS")
+    if not wanted:
+        return FULL
+    jobs = {int(text) for text in wanted.split(",")}
+    return [size for size in FULL if size.jobs in jobs]
+
+
+#: Rows ``S5_SKIP`` may leave out (the others are what the targets compare).
+OPTIONAL = {"describe_backoff"}
+
+
+def _variants(size: Size) -> list[tuple[str, str, Watcher, Sources]]:
     interval = INTERVAL_SIM * size.scale
     fixed = PollPolicy(interval=interval, max_interval=interval, backoff=1.0)
     # interval: the library's default, 0.75 x the poll interval (see SweepPolicy).
@@ -96,37 +161,42 @@ def _variants(size: Size) -> list[tuple[str, str, Watcher]]:
         safety_interval=SAFETY_SIM * size.scale,
         max_rate=None,  # List is not rate-limited in this scenario (S2 covers quotas)
     )
-    return [
+    list_first = dataclasses.replace(sweep, confirm="terminal")
+    rows = [
+        ("describe_fixed", "describe-only, fixed interval", {}, fixed),
+        ("describe_backoff", "describe-only, default backoff", {}, interval),
+        ("sweep", "sweep", {"strategy": "sweep", "sweep": sweep}, fixed),
         (
-            "describe_fixed",
-            "describe-only, fixed interval",
-            asyncoptjob_watcher(fixed, api="poller"),
-        ),
-        (
-            "describe_backoff",
-            "describe-only, default backoff",
-            asyncoptjob_watcher(interval, api="poller"),
-        ),
-        (
-            "sweep",
-            "sweep",
-            asyncoptjob_watcher(fixed, api="poller", strategy="sweep", sweep=sweep),
+            "list_first",
+            "sweep, confirm terminal",
+            {"strategy": "sweep", "sweep": list_first},
+            fixed,
         ),
     ]
+    skip = set(os.environ.get("S5_SKIP", "").split(","))
+    variants = []
+    for key, label, options, policy in rows:
+        if key in skip & OPTIONAL:
+            continue
+        sources = Sources()
+        watcher = asyncoptjob_watcher(policy, api="poller", consume=sources, **options)
+        variants.append((key, label, watcher, sources))
+    return variants
 
 
 @scenario("s5", "S5 sweeps: List sweeps vs describe-only polling")
 def run(ctx: RunContext) -> ScenarioResult:
-    sizes = QUICK if ctx.quick else FULL
+    sizes = _sizes(ctx.quick)
     repeats = ctx.repeats_or(1)
     tables: list[Table] = []
     targets: list[Target] = []
     headline: dict[str, dict[str, float]] = {}
     for size in sizes:
         variants = _variants(size)
-        samples: dict[str, list[dict[str, float]]] = {key: [] for key, _, _ in variants}
+        samples: dict[str, list[dict[str, float]]] = {key: [] for key, *_ in variants}
         for repeat in range(repeats):
-            for key, _, watcher in variants:
+            for key, _, watcher, sources in variants:
+                sources.reset()
                 with ctx.mock(seed=repeat + 1) as mock:
                     meter = Meter(mock.cpu_seconds)
                     log = watcher(
@@ -152,29 +222,35 @@ def run(ctx: RunContext) -> ScenarioResult:
                         "wall_s": span.wall,
                         "cpu_s": span.cpu,
                         "gave_up": len(log.gave_up),
+                        **_split(sources, describes, lists, size.jobs),
                         **found,
                     }
                     samples[key].append(values)
                     ctx.log(
                         f"  {size.jobs:,} jobs repeat {repeat + 1}/{repeats} {key:<17} "
-                        f"{values['calls_per_job']:.1f} calls/job, p95 "
+                        f"{values['calls_per_job']:.2f} calls/job, p95 "
                         f"{values['p95_s']:.2f} s, missed {values['missed_terminal']:.0f}, "
                         f"{span.wall:.1f} s"
                     )
         rows = [
             Row("asyncoptjob", label, dict(medians(samples[key])), repeats=samples[key])
-            for key, label, _ in variants
+            for key, label, *_ in variants
         ]
-        by_key = {key: row.values for (key, _, _), row in zip(variants, rows, strict=True)}
+        by_key = {key: row.values for (key, *_), row in zip(variants, rows, strict=True)}
         headline[f"{size.jobs}"] = {
             "fixed": by_key["describe_fixed"]["calls_per_job"],
-            "backoff": by_key["describe_backoff"]["calls_per_job"],
+            "backoff": by_key.get("describe_backoff", {}).get("calls_per_job", float("nan")),
             "sweep": by_key["sweep"]["calls_per_job"],
+            "list_first": by_key["list_first"]["calls_per_job"],
             "p95_fixed": by_key["describe_fixed"]["p95_sim_s"],
             "p95_sweep": by_key["sweep"]["p95_sim_s"],
+            "p95_list_first": by_key["list_first"]["p95_sim_s"],
         }
         fewer = by_key["describe_fixed"]["calls_per_job"] / by_key["sweep"]["calls_per_job"]
         p95_ratio = by_key["sweep"]["p95_s"] / by_key["describe_fixed"]["p95_s"]
+        first = by_key["list_first"]
+        fewer_lf = by_key["describe_fixed"]["calls_per_job"] / first["calls_per_job"]
+        p95_lf = first["p95_s"] / by_key["sweep"]["p95_s"]
         tables.append(
             Table(
                 f"sweeps_{size.jobs}",
@@ -183,8 +259,9 @@ def run(ctx: RunContext) -> ScenarioResult:
                 COLUMNS,
                 rows,
                 f"Sweep: {fewer:.1f}x fewer API calls per job than describe-only at the same "
-                f"interval; p95 detection latency {p95_ratio:.2f}x. Simulated seconds = real "
-                f"x {1 / size.scale:.0f}.",
+                f"interval; p95 detection latency {p95_ratio:.2f}x. Confirm terminal: "
+                f"{fewer_lf:.1f}x fewer; p95 {p95_lf:.2f}x the sweep's. Simulated seconds = "
+                f"real x {1 / size.scale:.0f}.",
             )
         )
         if size.jobs == 1_000 or ctx.quick:
@@ -200,6 +277,24 @@ def run(ctx: RunContext) -> ScenarioResult:
                     f"{fmt(by_key['describe_fixed']['p95_sim_s'], ',.0f')} vs "
                     f"{fmt(by_key['sweep']['p95_sim_s'], ',.0f')} simulated s; terminal missed "
                     f"{fmt(by_key['sweep']['missed_terminal'])}",
+                )
+            )
+            targets.append(
+                Target(
+                    f"s5_list_first_{size.jobs}",
+                    f"S5 ({size.jobs:,} jobs): confirm terminal <= 2.5 calls per job "
+                    "(>= 19x fewer than describe-only), p95 no worse than sweep, 0 missed",
+                    f"{first['calls_per_job']:.2f} calls/job, {fewer_lf:.1f}x fewer, "
+                    f"p95 {p95_lf:.2f}x",
+                    first["calls_per_job"] <= 2.5
+                    and fewer_lf >= 19
+                    and p95_lf <= 1.0
+                    and first["missed_terminal"] == 0,
+                    f"List {fmt(first['list_per_job'], '.2f')}, attach "
+                    f"{fmt(first['attach_per_job'], '.2f')}, confirm "
+                    f"{fmt(first['confirm_per_job'], '.2f')}, safety "
+                    f"{fmt(first['safety_per_job'], '.2f')} calls/job; terminal missed "
+                    f"{fmt(first['missed_terminal'])}",
                 )
             )
     sizes_text = " / ".join(f"{s.jobs:,}" for s in sizes)
@@ -228,11 +323,17 @@ def run(ctx: RunContext) -> ScenarioResult:
             ),
             Headline(f"S5 calls/job sweep ({sizes_text} jobs)", cells("sweep", ".1f")),
             Headline(
-                f"S5 p95 detection, simulated s, describe-only / sweep ({sizes_text})",
+                f"S5 calls/job sweep, confirm terminal ({sizes_text} jobs)",
+                cells("list_first", ".2f"),
+            ),
+            Headline(
+                f"S5 p95 detection, simulated s, describe-only vs sweep vs confirm terminal "
+                f"({sizes_text})",
                 {
                     "asyncoptjob": " / ".join(
                         f"{fmt(headline[str(s.jobs)]['p95_fixed'], ',.0f')} vs "
-                        f"{fmt(headline[str(s.jobs)]['p95_sweep'], ',.0f')}"
+                        f"{fmt(headline[str(s.jobs)]['p95_sweep'], ',.0f')} vs "
+                        f"{fmt(headline[str(s.jobs)]['p95_list_first'], ',.0f')}"
                         for s in sizes
                     )
                 },
@@ -242,7 +343,7 @@ def run(ctx: RunContext) -> ScenarioResult:
             Plot(tables[0].key, "calls_per_job", "API calls per job lifecycle (lower is better)")
         ],
         notes=[
-            "All three rows are asyncoptjob (Poller.watch); the other contenders are "
+            "All four rows are asyncoptjob (Poller.watch); the other contenders are "
             "describe-only loops, compared at equal intervals in S3.",
         ],
         run={"repeats": repeats},

@@ -36,7 +36,15 @@ from ._errors import (
     TransportError,
     WaitTimeoutError,
 )
-from ._events import Description, Event, JobErrorEvent, JobStatus, StatusChange
+from ._events import (
+    Description,
+    Event,
+    EventSource,
+    JobErrorEvent,
+    JobStatus,
+    JobSummary,
+    StatusChange,
+)
 from ._names import validate_names
 from ._options import PollerOptions
 from ._policy import PollPolicy
@@ -65,6 +73,8 @@ __all__ = [
     "JobErrorEvent",
     "JobStatus",
     "Description",
+    "JobSummary",
+    "EventSource",
     # strategies
     "PollPolicy",
     "RetryPolicy",

@@ -6,19 +6,39 @@ import enum
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 if TYPE_CHECKING:
-    from types_aiobotocore_sagemaker.type_defs import DescribeOptimizationJobResponseTypeDef
+    from types_aiobotocore_sagemaker.type_defs import (
+        DescribeOptimizationJobResponseTypeDef,
+        OptimizationJobSummaryTypeDef,
+    )
 
     Description = DescribeOptimizationJobResponseTypeDef
     """A DescribeOptimizationJob response as botocore parses it: a ``dict`` whose keys and
     value types are those of ``DescribeOptimizationJobResponseTypeDef`` (what
     ``wait_until_done`` returns and ``StatusChange.description`` holds)."""
+    JobSummary = OptimizationJobSummaryTypeDef
+    """One entry of a ListOptimizationJobs page as botocore parses it: a ``dict`` whose
+    keys and value types are those of ``OptimizationJobSummaryTypeDef`` (name, ARN,
+    status, creation, start, end and last-modified times, instance type, optimization
+    types; no ``FailureReason`` and no outputs). ``StatusChange.summary`` holds one."""
 else:
     Description = dict
+    JobSummary = dict
 
-__all__ = ["Description", "Event", "JobErrorEvent", "JobStatus", "StatusChange"]
+__all__ = [
+    "Description",
+    "Event",
+    "EventSource",
+    "JobErrorEvent",
+    "JobStatus",
+    "JobSummary",
+    "StatusChange",
+]
+
+EventSource = Literal["describe", "list"]
+"""Where a :class:`StatusChange` came from: a describe answer, or a List sweep's entry."""
 
 
 class JobStatus(str, enum.Enum):
@@ -114,8 +134,15 @@ class StatusChange:
         job_name: the optimization job's name.
         previous_status: the status this watcher saw before, ``None`` on its first observation.
         status: the status now.
-        description: the DescribeOptimizationJob response, as botocore parsed it.
+        description: the DescribeOptimizationJob response, as botocore parsed it. For
+            an event from List (``source == "list"``) it is partial: the fields the List
+            entry shares with a describe (name, ARN, status, the times, the instance
+            type), without ``FailureReason`` or outputs.
         observed_at: when the response arrived (timezone-aware UTC wall clock).
+        source: ``"describe"`` (the default), or ``"list"`` for a non-terminal change a
+            sweep reported with ``SweepPolicy(confirm="terminal")``. A terminal event
+            always comes from a describe.
+        summary: the List entry the event came from (``source == "list"``), else None.
     """
 
     job_name: str
@@ -123,6 +150,8 @@ class StatusChange:
     status: JobStatus
     description: Description = field(repr=False, compare=False)
     observed_at: datetime
+    source: EventSource = "describe"
+    summary: JobSummary | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_terminal(self) -> bool:
@@ -150,6 +179,11 @@ class JobErrorEvent:
 
 Event: TypeAlias = StatusChange | JobErrorEvent
 """What ``watch()`` yields."""
+
+
+def summary_description(summary: JobSummary) -> Description:
+    """The fields of a List entry a describe answer has too: a partial description."""
+    return {key: value for key, value in summary.items() if key != "OptimizationTypes"}  # type: ignore[return-value]
 
 
 def description_status(description: Any) -> JobStatus:

@@ -16,7 +16,6 @@ talks to each through one narrow seam: the :class:`~._coordination.Coordination`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,7 @@ import anyio.lowlevel
 from ._errors import CredentialsError, PollerClosedError, TransportError
 from ._events import JobStatus
 from ._job import JobEntry, Verdict
+from ._listing import Listings
 from ._log import get_logger
 from ._scheduler import NOT_QUEUED
 from ._subscription import Subscription
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["Hub"]
 
 log = get_logger()
-
-_STATUSES = {status.value: status for status in JobStatus}
 
 
 class Hub:
@@ -68,6 +66,7 @@ class Hub:
         self.subscriptions: set[Subscription] = set()
         # Bound once: the logging route and its level gate are resolved now, not per call.
         self.log = log.bind()
+        self.listings = Listings(self.jobs, pacer, stats, self.log)
 
     @property
     def closed(self) -> bool:
@@ -277,7 +276,9 @@ class Hub:
         job = self.jobs.get(name)
         if job is None or job.in_flight:
             return
-        if age is None or job.status is None:
+        if job.status is None:
+            self.pacer.first_look(job)
+        elif age is None:
             self.pacer.soon(job)
         elif job.hinted > job.status.rank:
             # A sweep listed news that nobody here described: the last holder may have
@@ -305,20 +306,7 @@ class Hub:
 
     def hint(self, name: str, status: str) -> None:
         """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
-        job = self.jobs.get(name)
-        if job is None or job.status is None or job.in_flight:
-            return
-        listed = _STATUSES.get(status)
-        if listed is not None and listed.rank <= job.status.rank:
-            # The known status, or an older one a lagging (eventually consistent) List
-            # still shows: no news. An unknown status is news: describe to find out.
-            return
-        self.stats.hints += 1
-        # Remembered: a job polled elsewhere now may be ours by the time it is described
-        # (a lease handed over must not lose the hint with it).
-        job.hinted = max(job.hinted, math.inf if listed is None else listed.rank)
-        # Ahead of routine polls: a burst of due safety-net describes must not delay it.
-        self.pacer.urgent(job)
+        self.listings.hint(name, status)
 
     def strategy_changed(self, sweeping: bool) -> None:
         """Back to describe-only: pull in jobs parked at the slow safety cadence."""

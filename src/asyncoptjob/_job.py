@@ -24,7 +24,7 @@ from ._events import JobErrorEvent, JobStatus, StatusChange
 from ._scheduler import NOT_QUEUED
 
 if TYPE_CHECKING:
-    from ._events import Description
+    from ._events import Description, JobSummary
     from ._stats import Statistics
     from ._subscription import Subscription
 
@@ -49,6 +49,7 @@ class JobEntry:
 
     __slots__ = (
         "applied_at",
+        "created",
         "failing_since",
         "first_seen",
         "hinted",
@@ -78,6 +79,9 @@ class JobEntry:
         # The rank of the newest status a sweep listed and no describe here answered yet
         # (-inf: none). It outlives a lease moving: whoever polls the job next looks soon.
         self.hinted = -math.inf
+        # The job's CreationTime (epoch seconds) once an answer gave it: where a re-list of
+        # the watched jobs' window starts.
+        self.created: float | None = None
 
     def add(self, sub: Subscription) -> None:
         """``sub`` waits for this job's first event (from the next status applied)."""
@@ -135,14 +139,28 @@ class JobEntry:
         return since + max_elapsed
 
     def apply(
-        self, status: JobStatus, description: Description, stats: Statistics, log: Any
+        self,
+        status: JobStatus,
+        description: Description,
+        stats: Statistics,
+        log: Any,
+        *,
+        summary: JobSummary | None = None,
     ) -> datetime:
         """Fan ``status`` out to the subscribers; give pending ones their first event.
+
+        Args:
+            summary: the List entry the status came from (the events' ``source`` is
+                ``"list"``), or None for a describe answer.
 
         Returns:
             When the status was observed (the events' ``observed_at``).
         """
         observed_at = datetime.now(timezone.utc)
+        if self.created is None:
+            created = description.get("CreationTime")
+            if isinstance(created, datetime):
+                self.created = created.timestamp()
         previous = self.status
         if status is not previous:
             if previous is None:
@@ -150,7 +168,7 @@ class JobEntry:
             self.status = status
             self.unchanged = 0
             if self.subs:
-                event = StatusChange(self.name, previous, status, description, observed_at)
+                event = _event(self.name, previous, status, description, observed_at, summary)
                 for sub in self.subs:
                     sub.deliver(event, terminal=status.is_terminal)
                 stats.count_delivered(status, len(self.subs))
@@ -159,13 +177,14 @@ class JobEntry:
                     job_name=self.name,
                     previous_status=previous.value if previous else None,
                     status=status.value,
+                    source="describe" if summary is None else "list",
                 )
         else:
             self.unchanged += 1
         pending = self.pending
         if pending:
             self.pending = None
-            self._first_events(pending, status, description, observed_at, stats)
+            self._first_events(pending, status, description, observed_at, stats, summary)
         return observed_at
 
     def _first_events(
@@ -175,15 +194,16 @@ class JobEntry:
         description: Description,
         observed_at: datetime,
         stats: Statistics,
+        summary: JobSummary | None,
     ) -> None:
-        first = StatusChange(self.name, None, status, description, observed_at)
+        first = _event(self.name, None, status, description, observed_at, summary)
         for sub in pending:
             since = sub.since.get(self.name) if sub.since else None
             if since is None:
                 sub.deliver(first, terminal=status.is_terminal)
             elif status.rank > since.rank:
                 # A durable consumer goes on from the status it committed.
-                event = StatusChange(self.name, since, status, description, observed_at)
+                event = _event(self.name, since, status, description, observed_at, summary)
                 sub.deliver(event, terminal=status.is_terminal)
             elif status.rank < since.rank:
                 # Older than what the consumer committed: wait for the next answer.
@@ -209,3 +229,16 @@ class JobEntry:
         for sub in subs:
             sub.fail(error)
         return subs
+
+
+def _event(
+    name: str,
+    previous: JobStatus | None,
+    status: JobStatus,
+    description: Description,
+    observed_at: datetime,
+    summary: JobSummary | None,
+) -> StatusChange:
+    if summary is None:
+        return StatusChange(name, previous, status, description, observed_at)
+    return StatusChange(name, previous, status, description, observed_at, "list", summary)

@@ -10,6 +10,7 @@ due-queue, which wakes a worker if the job is due sooner than any sleeps.
 from __future__ import annotations
 
 import random
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ._scheduler import NOT_QUEUED, URGENT
@@ -21,7 +22,11 @@ if TYPE_CHECKING:
     from ._sweep import SweepDriver
     from ._workers import Workers
 
-__all__ = ["Pacer"]
+__all__ = ["RELIST_BACKSTOP", "Pacer"]
+
+#: With ``confirm="terminal"``, every ``safety_interval`` a re-list shows which jobs need
+#: a describe; a job's own safety-net describe is only a backstop, this many times later.
+RELIST_BACKSTOP = 3.0
 
 
 class Pacer:
@@ -48,8 +53,10 @@ class Pacer:
         """Seconds from one describe of ``job`` to the next."""
         sweeps = self.sweeps
         if sweeps is not None and sweeps.sweeping and job.status is not None:
-            # Sweeps report changes; describes are only the safety net.
-            return sweeps.sweeper.policy.safety_delay(self.rng)
+            # Sweeps report changes; describes are only the safety net (with
+            # ``confirm="terminal"`` a backstop: the re-lists describe who needs it).
+            delay = sweeps.sweeper.policy.safety_delay(self.rng)
+            return delay * RELIST_BACKSTOP if sweeps.lists_first else delay
         return self.policy.next_delay(job.status, job.unchanged, self.rng)
 
     def next(self, job: JobEntry) -> None:
@@ -59,6 +66,20 @@ class Pacer:
     def after_look(self, job: JobEntry, age: float) -> None:
         """Describe ``job`` when its interval from a describe ``age`` seconds ago passes."""
         self.at(job, self.clock.now() - age + self.delay(job))
+
+    def first_look(self, job: JobEntry) -> None:
+        """Describe ``job``, never seen here, now; or, while sweeps with
+        ``confirm="terminal"`` report changes, once the next sweep is done if it did not
+        list the job (its List entry is the first event, and no describe is needed)."""
+        sweeps = self.sweeps
+        if sweeps is not None and sweeps.lists_first:
+            sweeps.hold(partial(self._unlisted, job))
+        else:
+            self.soon(job)
+
+    def _unlisted(self, job: JobEntry) -> None:
+        if job.status is None and self.idle(job):
+            self.soon(job)
 
     def soon(self, job: JobEntry) -> None:
         """Describe ``job`` now (behind other jobs due now)."""

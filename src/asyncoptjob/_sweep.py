@@ -17,6 +17,9 @@ full descriptions. List is only ever a hint:
 * every job is still described every ``safety_interval`` seconds, jobs not yet
   observed are described at once, and every change List reports is confirmed by a
   describe before an event goes out (a job that vanished gets its not-found handling);
+  with ``SweepPolicy(confirm="terminal")`` a non-terminal change List reports is the
+  event at once (from List: ``StatusChange.source == "list"``), and only a terminal
+  one is confirmed by a describe;
 * when sweeps fail (throttled past the retry budget, errors), the hub falls back to
   describe-only polling until a sweep succeeds again.
 
@@ -44,6 +47,7 @@ from ._ratelimit import AdaptiveRateLimiter, RateBudget
 from ._validate import check_non_negative, check_positive, check_positive_int
 
 if TYPE_CHECKING:
+    from ._events import JobSummary
     from ._transport import Transport
 
 __all__ = [
@@ -61,6 +65,8 @@ log = get_logger()
 
 Strategy = Literal["auto", "describe", "sweep"]
 STRATEGIES: tuple[str, ...] = ("auto", "describe", "sweep")
+Confirm = Literal["change", "terminal"]
+CONFIRMS: tuple[str, ...] = ("change", "terminal")
 SWEEP_INTERVAL_FACTOR = 0.75
 #: The error code of a sweep whose window cannot finish (see ``max_window_pages``).
 UNFINISHABLE = "SweepCannotFinish"
@@ -101,6 +107,11 @@ class SweepPolicy:
             more, or whose List answers repeat a ``NextToken``, cannot finish: that
             sweep fails, describes take over, and sweeping is tried again (the window
             read from its start) an ``interval`` later.
+        confirm: which changes List reports are confirmed by a describe before their
+            event: ``"change"`` (every one: every event carries a full description) or
+            ``"terminal"`` (only terminal ones: a non-terminal change is its event at
+            once, ``source="list"``, with the List entry as ``summary`` and a partial
+            ``description``; one describe fewer per change, one round trip sooner).
     """
 
     interval: float | None = None
@@ -111,6 +122,7 @@ class SweepPolicy:
     max_rate: float | None = 2.0
     threshold: int = 25
     max_window_pages: int = 1000
+    confirm: Confirm = "change"
 
     def __post_init__(self) -> None:
         check_positive("interval", self.interval, allow_none=True)
@@ -123,6 +135,8 @@ class SweepPolicy:
         check_positive("max_rate", self.max_rate, allow_none=True)
         check_positive_int("threshold", self.threshold)
         check_positive_int("max_window_pages", self.max_window_pages)
+        if self.confirm not in CONFIRMS:
+            raise ValueError(f"confirm must be 'change' or 'terminal', got {self.confirm!r}")
 
     def safety_delay(self, rng: random.Random) -> float:
         """Seconds until a job's next safety-net describe: 0.8-1.0 x ``safety_interval``."""
@@ -173,8 +187,8 @@ class Sweeper:
         """True if the List budget allows one call per sweep interval."""
         return self.policy.max_rate is None or self.policy.max_rate * self.interval >= 1.0
 
-    async def sweep(self, hint: Callable[[str, str], None]) -> bool:
-        """Read up to ``max_pages`` pages and pass each ``(name, status)`` to ``hint``.
+    async def sweep(self, hint: Callable[[JobSummary], None]) -> bool:
+        """Read up to ``max_pages`` pages and pass each job summary to ``hint``.
 
         Returns:
             True if the sweep succeeded (complete or resumable), False if it failed.
@@ -185,8 +199,7 @@ class Sweeper:
             self._window_start = self.wall_clock()
             self._window_tokens = set()
             self._window_pages = 0
-            after = datetime.fromtimestamp(self.watermark - self.policy.overlap, tz=timezone.utc)
-            params = {"MaxResults": self.policy.page_size, "LastModifiedTimeAfter": after}
+            params = self._window()
             token = ""
         pages = listed = 0
         self.behind = False
@@ -198,7 +211,7 @@ class Sweeper:
                 summaries = page["OptimizationJobSummaries"]
                 listed += len(summaries)
                 for summary in summaries:
-                    hint(summary["OptimizationJobName"], summary["OptimizationJobStatus"])
+                    hint(summary)
                 token = page.get("NextToken") or ""
                 if not token:
                     break
@@ -226,10 +239,19 @@ class Sweeper:
             self.behind = listed > 0
         else:
             self._resume = None
-            if self._window_start is not None:
-                self.watermark = self._window_start
+            self._window_done()
         self.log.debug("sweep_done", pages=pages, resumed=bool(token))
         return True
+
+    def _window(self) -> dict[str, Any]:
+        """The List parameters of a new window: what changed since the watermark."""
+        after = datetime.fromtimestamp(self.watermark - self.policy.overlap, tz=timezone.utc)
+        return {"MaxResults": self.policy.page_size, "LastModifiedTimeAfter": after}
+
+    def _window_done(self) -> None:
+        """Every page of the window was read: the watermark moves to its start."""
+        if self._window_start is not None:
+            self.watermark = self._window_start
 
     def _check_window(self, token: str) -> None:
         """Fail a window that cannot finish: a repeated token, or too many pages."""
@@ -268,6 +290,63 @@ class Sweeper:
         return check_page(await self.transport.list_jobs(**params))
 
 
+class Relister(Sweeper):
+    """Re-reads the watched jobs' window (``CreationTimeAfter`` the oldest of them).
+
+    The safety net of ``confirm="terminal"``: every ``safety_interval`` a re-list shows
+    each watched job at about one call per 100 jobs, paged and resumable like sweeps
+    (and on their List budget); only the jobs it does not show are described.
+    """
+
+    def __init__(self, sweeper: Sweeper) -> None:
+        super().__init__(
+            sweeper.transport,
+            sweeper.policy,
+            sweeper.pipeline,
+            interval=sweeper.interval,
+            wall_clock=sweeper.wall_clock,
+            limiter=sweeper.limiter,
+        )
+        #: The oldest watched job's CreationTime while a re-list is under way, else None.
+        self.since: float | None = None
+        #: When (clock) the re-list under way began, and the jobs it showed so far.
+        self.began = 0.0
+        self.shown: set[str] = set()
+        self.done = False
+
+    def begin(self, since: float, now: float) -> None:
+        """Start a re-list of the jobs created after ``since`` (epoch seconds)."""
+        self.since = since
+        self.began = now
+        self.shown = set()
+        self.done = False
+        self._resume = None
+
+    def _window(self) -> dict[str, Any]:
+        since = (self.since or 0.0) - self.policy.overlap
+        after = datetime.fromtimestamp(since, tz=timezone.utc)
+        return {"MaxResults": self.policy.page_size, "CreationTimeAfter": after}
+
+    def _window_done(self) -> None:
+        self.done = True
+
+
+class ListingHost(Protocol):
+    """What sweeps and re-lists hand List entries to (``confirm="terminal"``)."""
+
+    def listed(self, summary: JobSummary) -> None:
+        """A List entry: a non-terminal change is an event at once, a terminal one a hint."""
+        ...
+
+    def oldest_created(self) -> float | None:
+        """The oldest CreationTime (epoch seconds) of the watched jobs seen, if any."""
+        ...
+
+    def relisted(self, shown: set[str], started: float) -> None:
+        """A re-list begun at ``started`` is done: describe the watched jobs not shown."""
+        ...
+
+
 class SweepHost(Protocol):
     """What the sweep driver needs from the hub."""
 
@@ -277,6 +356,11 @@ class SweepHost(Protocol):
 
     def hint(self, name: str, status: str) -> None:
         """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
+        ...
+
+    @property
+    def listings(self) -> ListingHost:
+        """Where List entries go with ``confirm="terminal"``."""
         ...
 
     def strategy_changed(self, sweeping: bool) -> None:
@@ -322,6 +406,27 @@ class SweepDriver:
         #: Sweeps report changes; describes are only the safety net.
         self.sweeping = False
         self.log = sweeper.log
+        self.relister = Relister(sweeper)
+        # First describes held for the next sweep (``confirm="terminal"``): each is
+        # released (the job described unless that sweep listed it) once it is done.
+        self._held: list[Callable[[], None]] = []
+
+    @property
+    def lists_first(self) -> bool:
+        """Whether sweeps give first events and non-terminal changes now: with
+        ``confirm="terminal"``, while sweeps report changes (from the start with
+        ``strategy="sweep"``, before the first sweep's mode update)."""
+        if self.sweeper.policy.confirm != "terminal" or self.sweeper.failures_in_a_row:
+            return False
+        return self.sweeping or self.strategy == "sweep"
+
+    def hold(self, release: Callable[[], None]) -> None:
+        """Call ``release`` once the next sweep to start is done (or sweeps stop here)."""
+        self._held.append(release)
+
+    def _release(self, held: list[Callable[[], None]]) -> None:
+        for release in held:
+            release()
 
     async def run(self, host: SweepHost) -> None:
         """Sweep every interval (at once while behind a burst) until cancelled."""
@@ -329,6 +434,7 @@ class SweepDriver:
         clock = self.clock
         # Every job's first describe covers the start; the first sweep comes later.
         next_sweep_at = clock.now() + sweeper.interval
+        next_relist_at = clock.now() + sweeper.policy.safety_interval
         while True:
             self._update_mode(host)
             now = clock.now()
@@ -340,12 +446,26 @@ class SweepDriver:
             if swept and sweeper.behind:
                 # A burst of changes: read on now (the List budget paces it).
                 next_sweep_at = clock.now()
+            relisting = self.sweeping and self.lists_first
+            if not relisting or (clock.now() >= next_relist_at and await self._relist(host)):
+                # The next re-list comes a safety interval after the last one is done
+                # (or after re-lists start: first describes and sweeps cover until then).
+                next_relist_at = clock.now() + sweeper.policy.safety_interval
 
     async def _sweep(self, host: SweepHost) -> bool:
         """Sweep if it is this process's turn; True if it swept."""
         lease = self.lease
-        if not await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS):
-            return False
+        # Jobs held from here on wait for the sweep after this one: this one may have
+        # read their page already.
+        held, self._held = self._held, []
+        try:
+            if not await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS):
+                return False  # another process lists: describe them (its hints come late)
+            return await self._sweep_turn(host, lease)
+        finally:
+            self._release(held)
+
+    async def _sweep_turn(self, host: SweepHost, lease: SweepLease) -> bool:
         # The fleet's sweeps are one sweep: whoever held the lease last, go on from where
         # it got to (a holder that just took over would otherwise list from its own start
         # and miss what changed in between for the other processes' jobs).
@@ -353,13 +473,43 @@ class SweepDriver:
         if watermark is not None:
             self.sweeper.continue_from(watermark)
         found: list[tuple[str, str]] = []
+        list_first = self.sweeper.policy.confirm == "terminal"
 
-        def hint(name: str, status: str) -> None:
-            host.hint(name, status)
+        def hint(summary: JobSummary) -> None:
+            name, status = summary["OptimizationJobName"], summary["OptimizationJobStatus"]
+            if list_first:
+                host.listings.listed(summary)
+            else:
+                host.hint(name, status)
             found.append((name, status))
 
         await self.sweeper.sweep(hint)
         await lease.share_hints(found, self.sweeper.watermark)
+        return True
+
+    async def _relist(self, host: SweepHost) -> bool:
+        """Read on in the re-list of the watched jobs' window; True once it is done."""
+        relister = self.relister
+        listings = host.listings
+        if relister.since is None:
+            oldest = listings.oldest_created()
+            if oldest is None:
+                # No creation time known (no job seen yet, or only from other processes):
+                # nothing to re-list by; describe the jobs seen, as the safety net does.
+                listings.relisted(set(), self.clock.now())
+                return True
+            relister.begin(oldest, self.clock.now())
+        shown = relister.shown
+
+        def found(summary: JobSummary) -> None:
+            listings.listed(summary)
+            shown.add(summary["OptimizationJobName"])
+
+        await relister.sweep(found)  # a failed page is read again next time
+        if not relister.done:
+            return False
+        relister.since = None
+        listings.relisted(shown, relister.began)
         return True
 
     def _wanted(self, host: SweepHost) -> bool:
@@ -376,6 +526,9 @@ class SweepDriver:
         if active == self.sweeping:
             return
         self.sweeping = active
+        if not active:
+            held, self._held = self._held, []
+            self._release(held)
         self.log.info(
             "strategy_changed",
             strategy="sweep" if active else "describe",

@@ -120,6 +120,19 @@ def test_targets_and_headline(document: dict[str, Any], contender_keys: list[str
                 assert set(line["cells"]) == set(contender_keys), (name, line["label"])
 
 
+def test_loop_lag_census_covers_every_phase(document: dict[str, Any]) -> None:
+    census = document["scenarios"]["s10_loop_lag"]
+    phases = ("open", "subscribe", "first_round", "durable", "fleet", "sweep", "cli")
+    assert {t["key"] for t in census["targets"]} == {f"s10_{phase}" for phase in phases}
+    rows = [row for table in census["tables"] for row in table["rows"] if row["na"] is None]
+    mine = [row for row in rows if row["contender"] == "asyncoptjob"]
+    # Every phase (and the fleet's first round, the CLI's render ticks) saw the ticker run.
+    assert len(mine) == len(phases) + 2
+    assert all(row["values"]["ticks"] >= 1 for row in mine)
+    # Contender 4 where its pattern has the phase: its client creation and its first round.
+    assert sum(row["contender"] == "aiobotocore_gather" for row in rows) == 2
+
+
 def test_markdown_has_every_section(quick_dir: Path, document: dict[str, Any]) -> None:
     text = (quick_dir / "RESULTS.md").read_text(encoding="utf-8")
     for heading in ("# Benchmark results", "## Headline", "## Targets", "## Contenders"):

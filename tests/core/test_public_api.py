@@ -34,6 +34,8 @@ EXPECTED_ALL = {
     "JobErrorEvent",
     "JobStatus",
     "Description",
+    "JobSummary",
+    "EventSource",
     "PollPolicy",
     "RetryPolicy",
     "SweepPolicy",

@@ -114,6 +114,9 @@ class Fleet:
         try:
             if link.connected:
                 with anyio.move_on_after(2.0, shield=True):
+                    # What this process saw and has not written yet (its send loop is
+                    # cancelled by now): a terminal status must reach the fleet.
+                    await self.stream.flush()
                     async with self.leases.lock:
                         self.leases.released |= self.owned
                         self.leases.owned = set()

@@ -82,9 +82,9 @@ def make_sweeper(transport: FakeTransport, wall: ManualClock, **policy: Any) -> 
     )
 
 
-def note(hints: list[tuple[str, str]]) -> Callable[[str, str], None]:
-    """A hint callback that appends each ``(name, status)`` to ``hints``."""
-    return lambda name, status: hints.append((name, status))
+def note(hints: list[tuple[str, str]]) -> Callable[[Mapping[str, Any]], None]:
+    """A hint callback that appends each summary's ``(name, status)`` to ``hints``."""
+    return lambda s: hints.append((s["OptimizationJobName"], s["OptimizationJobStatus"]))
 
 
 async def test_sweep_hints_every_listed_job_and_advances_the_watermark() -> None:
@@ -310,15 +310,17 @@ async def test_a_list_that_never_shows_a_job_loses_nothing(aio_session: Any) -> 
         assert stats.sweep_hints == 0
 
 
+@pytest.mark.parametrize("confirm", ["change", "terminal"])
 async def test_a_job_deleted_while_sweeping_is_confirmed_by_a_describe(
-    aio_session: Any, make_aio_client: Any
+    aio_session: Any, make_aio_client: Any, confirm: Any
 ) -> None:
-    # A deleted job never shows in List again; its safety-net describe finds it gone.
+    # A deleted job never shows in List again; its safety-net describe (or, with
+    # confirm="terminal", the describe of a job a re-list did not show) finds it gone.
     lifecycle = Lifecycle(starting=(0.05, 0.05), in_progress=(30, 30))
     async with MockSageMaker(seed=38, lifecycle=lifecycle) as mock:
         names = mock.seed_jobs(5)
         doomed = names[0]
-        policy = SweepPolicy(interval=0.05, safety_interval=0.3, max_rate=None)
+        policy = SweepPolicy(interval=0.05, safety_interval=0.3, max_rate=None, confirm=confirm)
         events: list[Any] = []
         async with Poller(**sweep_opts(mock, aio_session, sweep=policy)) as poller:
             async for event in poller.watch(doomed):
