@@ -25,12 +25,11 @@ from tenacity import RetryCallState
 from ._clock import Clock
 from ._errors import JobNotFoundError, ThrottledError, TransientError, TransportError
 from ._log import get_logger
-from ._operations import DESCRIBE, LIST, OPERATIONS, OUTCOMES
 from ._ratelimit import RateBudget
 from ._retry import DEFAULT_FIRST_ANSWER_TIMEOUT, RETRYABLE, FirstAnswer, RetryPolicy
 from ._stats import Statistics
 
-__all__ = ["DESCRIBE", "LIST", "OPERATIONS", "OUTCOMES", "Pipeline", "outcome_of"]
+__all__ = ["Pipeline", "outcome_of"]
 
 log = get_logger()
 

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from ._answers import check_page
 from ._errors import TransientError, TransportError
 from ._log import get_logger
-from ._pipeline import LIST, Pipeline
+from ._operations import LIST
+from ._pipeline import Pipeline
 from ._ratelimit import AdaptiveRateLimiter, RateBudget
 from ._validate import check_non_negative, check_positive, check_positive_int
 

@@ -159,10 +159,10 @@ class Fleet:
             errors = await store.errors(names)
             return self._claims(names, claimed, snapshot, errors)
 
-        # Local mode: this process polls them all.
-        local = [Claim(name) for name in names]
         async with self.leases.lock:
-            return await self.link.attempt(read, local)
+            claims = await self.link.attempt(read, None)
+        # Local mode: this process polls them all.
+        return claims if claims is not None else [Claim(name) for name in names]
 
     def _claims(
         self,

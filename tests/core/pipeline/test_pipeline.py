@@ -24,7 +24,8 @@ from asyncoptjob import (
     TransientError,
     TransportError,
 )
-from asyncoptjob._pipeline import DESCRIBE, LIST, OUTCOMES, Pipeline
+from asyncoptjob._operations import DESCRIBE, LIST, OUTCOMES
+from asyncoptjob._pipeline import Pipeline
 from asyncoptjob.testing import FakeRequest, FakeTransport, ManualClock, describe_response
 from tests.helpers import RecordingBudget
 
