@@ -35,6 +35,7 @@ from ..measure import Meter, medians, ratio
 from ..mockserver import MockServer
 from ..registry import RunContext, scenario
 from ..report import Column, Headline, Plot, Row, ScenarioResult, Table, Target, fmt
+from .s1_cold import measure_cold
 
 CONCURRENCY = 16
 #: Jobs that stay INPROGRESS for ever.
@@ -394,6 +395,9 @@ def run(ctx: RunContext) -> ScenarioResult:
                         {k: fmt(medians(v)["cpu_ms"], ".2f") for k, v in samples.items()},
                     )
                 )
+    cold, cold_target = measure_cold(ctx, min(repeats, 3))
+    tables.append(cold)
+    targets.append(cold_target)
     first = tables[0].key
     return ScenarioResult(
         key="s1",

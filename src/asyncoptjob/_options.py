@@ -55,8 +55,10 @@ class PollerOptions(TypedDict, total=False):
 
     - ``max_concurrency`` (16): describes on the wire at once (a sweep adds one List).
     - ``max_rate`` (None): hard ceiling in requests/s; None leaves only the adaptive rate.
-    - ``initial_rate`` (5/s): without ``max_rate``, the adaptive rate starts here and
-      doubles every 0.3 s of accepted requests until the first throttle, then climbs
+    - ``initial_rate`` (5/s): without ``max_rate``, the adaptive rate starts here, sends
+      at least one request per round trip once one is answered and doubles every 12
+      round trips of accepted requests (at most every 0.3 s) until the first throttle,
+      then climbs
       from a guess under that to a second throttle, which measures the account's limit
       (a slow start: no burst of throttles while it learns the limit; in fleet mode one
       slow start for the whole fleet); None sends freely until the first throttle, like

@@ -74,8 +74,11 @@ async def test_a_cold_start_learns_the_limit_with_few_throttles(limit: float) ->
     assert learned is not None
     # The limit measured between two throttles, a request under it at most.
     assert limit * 0.9 <= learned <= limit * 1.01, learned
-    # A ramp's end, a measuring throttle, maybe one probe: not a burst of throttles.
-    assert account.throttled <= 0.01 * len(account.calls), account.throttled
+    # A ramp's end (the requests in flight when the account's bucket ran dry: up to four
+    # here, where answers are read only between sends), a measuring throttle, maybe one
+    # probe: not a burst of throttles. At 20/s for 20 s that floor is above 1 % of the
+    # calls; S2 reports the share against the mock.
+    assert account.throttled <= max(6, 0.01 * len(account.calls)), account.throttled
     # And the limit used.
     assert len(account.calls) - account.throttled >= 0.95 * limit * 20
 
@@ -134,7 +137,7 @@ def test_a_climb_s_deficit_says_when_its_measure_can_be_trusted() -> None:
 async def test_an_untrusted_measure_is_probed_sooner_than_a_trusted_one() -> None:
     async def probe_after_climb(burst: float) -> float:
         """How far above the measured limit the rate has grown once the curve probes."""
-        limiter, account = cold(20, burst)
+        limiter, account = cold(50, burst)
         await account.run(10, until=lambda: limiter.statistics().cuts > 1)
         learned = limiter.snapshot()
         assert learned is not None
@@ -147,7 +150,7 @@ async def test_an_untrusted_measure_is_probed_sooner_than_a_trusted_one() -> Non
     # limit: the measure may be low, and is probed sooner. Past the plateau the curve
     # grows at the probe's fraction of C, so the growth says which probe each one took
     # (the two plateaus differ a little, so their K do: hence the tolerance).
-    trusted, untrusted = await probe_after_climb(20), await probe_after_climb(4)
+    trusted, untrusted = await probe_after_climb(50), await probe_after_climb(10)
     assert trusted > 0
     assert untrusted / trusted == pytest.approx(PROBE / CONFIRMED_PROBE, rel=0.1)
 

@@ -12,6 +12,7 @@ from asyncoptjob._ratelimit._meter import MIN_BETWEEN
 from asyncoptjob._ratelimit._phases import (
     CLIMB_DOUBLING,
     CONFIRMED_PROBE,
+    INITIAL_WINDOW,
     MEASURED_DIP,
     MIN_PROBE,
     PROBE,
@@ -19,6 +20,7 @@ from asyncoptjob._ratelimit._phases import (
     SLOW_START_BURST,
     SLOW_START_DOUBLING,
     SLOW_START_EXIT,
+    SLOW_START_ROUNDS,
     TRUSTED_COUNT,
     Climb,
     Cubic,
@@ -91,27 +93,52 @@ def test_a_measured_throttle_takes_the_lower_of_the_measure_and_the_rate_allowed
 # -- the ramp -----------------------------------------------------------------------------
 
 
-async def test_the_ramp_doubles_per_doubling_of_answers_while_it_holds_requests_back() -> None:
+async def test_the_ramp_doubles_per_round_trips_of_answers_while_it_holds_requests_back() -> None:
     clock = ManualClock()
-    start = 100.0
+    start, trip = 2000.0, 0.001
     ramp = Ramp(SHAPE, start, clock.now())
     assert ramp.rate(clock.now()) == start
     assert ramp.capacity(start) == max(1.0, start * SLOW_START_BURST)
-    # One answer is 1 / (rate * doubling) of a doubling.
-    assert ramp.grows(clock.now())
-    ramp.grow()
-    assert ramp.rate(clock.now()) == pytest.approx(start * 2 ** (1 / (start * SLOW_START_DOUBLING)))
+    # Paced by answers: a doubling takes SLOW_START_ROUNDS round trips of them, so one
+    # answer is 1 / (rate * rounds * round trip) of a doubling, whatever the wall time.
+    assert ramp.doubling_time(trip) == SLOW_START_ROUNDS * trip
+    # Never slower than the wall-time pace, however far the endpoint.
+    assert ramp.doubling_time(10.0) == SLOW_START_DOUBLING
+    assert ramp.grows(clock.now(), trip)
+    ramp.grow(trip)
+    expected = start * 2 ** (1 / (start * SLOW_START_ROUNDS * trip))
+    assert ramp.rate(clock.now()) == pytest.approx(expected)
     # A rate that held nothing back for a doubling time proves nothing: no growth.
-    await clock.advance(SLOW_START_DOUBLING)
-    assert not ramp.grows(clock.now())
+    await clock.advance(SLOW_START_ROUNDS * trip)
+    assert not ramp.grows(clock.now(), trip)
     ramp.held_back(clock.now())
-    assert ramp.grows(clock.now())
+    assert ramp.grows(clock.now(), trip)
+
+
+def test_before_a_round_trip_is_known_the_ramp_doubles_per_wall_time() -> None:
+    ramp = Ramp(SHAPE, 100.0, 0.0)
+    assert ramp.doubling_time(0.0) == SLOW_START_DOUBLING
+    ramp.grow(0.0)
+    assert ramp.rate(0.0) == pytest.approx(100 * 2 ** (1 / (100 * SLOW_START_DOUBLING)))
+
+
+def test_once_a_round_trip_is_known_the_ramp_sends_a_window_per_round_trip() -> None:
+    # At 5/s and 2 ms round trips, far less than one request per round trip: the rate
+    # jumps to INITIAL_WINDOW per round trip, then grows as usual.
+    ramp = Ramp(SHAPE, 5.0, 0.0)
+    ramp.grow(0.002)
+    floor = INITIAL_WINDOW / 0.002
+    assert floor * 2 ** (1 / (floor * SLOW_START_ROUNDS * 0.002)) == pytest.approx(ramp.rate(0.0))
+    # A slow endpoint (1 s round trips) is never flooded: a window per round trip.
+    slow = Ramp(SHAPE, 0.5, 0.0)
+    slow.grow(1.0)
+    assert slow.rate(0.0) <= 2 * INITIAL_WINDOW / 1.0
 
 
 def test_below_one_answer_per_doubling_each_answer_doubles_the_rate() -> None:
     slow = 1 / SLOW_START_DOUBLING / 2
     ramp = Ramp(SHAPE, slow, 0.0)
-    ramp.grow()
+    ramp.grow(0.0)
     assert ramp.rate(0.0) == 2 * slow
 
 
@@ -127,8 +154,10 @@ def test_the_ramp_s_first_throttle_guesses_under_it_and_climbs() -> None:
     assert after.learned is None
     # The climb doubles more slowly, and counts as held back from its start.
     assert after.doubling == CLIMB_DOUBLING > SLOW_START_DOUBLING
-    assert after.grows(5.0)
-    assert not after.grows(5.0 + CLIMB_DOUBLING)
+    # ... in wall time, whatever the round trip.
+    assert after.doubling_time(0.001) == CLIMB_DOUBLING
+    assert after.grows(5.0, 0.001)
+    assert not after.grows(5.0 + CLIMB_DOUBLING, 0.001)
 
 
 # -- the climb ----------------------------------------------------------------------------
@@ -151,7 +180,7 @@ def test_a_climb_s_measure_is_trusted_when_it_started_near_the_limit() -> None:
     def probe_after(start: float, successes: int) -> float:
         climb = Climb(SHAPE, start, 0.0)
         for _ in range(200):  # grown above the limit by the time of the throttle
-            climb.grow()
+            climb.grow(0.02)
         after = cubic(
             climb.throttled(
                 throttle(since_cut=2.0, accepted=LIMIT, successes=successes, rate=LIMIT * 2)

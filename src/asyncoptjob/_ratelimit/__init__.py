@@ -37,13 +37,16 @@ from a rate the burst inflated). Here, without ``max_rate``, a cold limiter lear
 limit in two steps, each paid for by one congestion event (the phases ``Ramp`` and
 ``Climb``):
 
-1. **The ramp.** The rate starts at ``initial_rate`` and doubles every
-   ``SLOW_START_DOUBLING`` seconds of accepted requests while it is what holds requests
-   back (TCP's slow start, RFC 5681, in rate form: growth is paid for by answers, so an
-   endpoint that does not answer is never flooded). Its first throttle says the service's
-   bucket ran dry, but not where the limit is: the service's burst hid it, so the ramp is
-   by then far above it. A fraction of the ramp's rate (``SLOW_START_EXIT``) is a guess
-   under the limit.
+1. **The ramp.** The rate starts at ``initial_rate``; once a round trip is known it is
+   at least ``INITIAL_WINDOW`` request per round trip, and it doubles every
+   ``SLOW_START_ROUNDS`` round trips of accepted requests (at most every
+   ``SLOW_START_DOUBLING`` seconds) while it is what holds requests back (TCP's slow
+   start, RFC 5681, in rate form: growth is paid for by answers, so an endpoint that
+   does not answer is never flooded, and a fast one is reached in a few dozen
+   milliseconds). The round trip is the least seen (``_meter.RoundTrip``). Its first
+   throttle says the service's bucket ran dry, but not where the limit is: the
+   service's burst hid it, so the ramp is by then far above it. A fraction of the
+   ramp's rate (``SLOW_START_EXIT``) is a guess under the limit.
 2. **The climb.** From the guess the rate doubles every ``CLIMB_DOUBLING`` seconds to the
    next throttle. The service's bucket was empty at both throttles, so the requests it
    accepted in between, over the time between, *are* its rate (less one request, to err
@@ -66,10 +69,12 @@ from ._limiter import AdaptiveRateLimiter
 from ._phases import (
     CONFIRMED_PROBE,
     DEFAULT_INITIAL_RATE,
+    INITIAL_WINDOW,
     MIN_RATE,
     PROBE,
     SLOW_START_DOUBLING,
     SLOW_START_EXIT,
+    SLOW_START_ROUNDS,
     climb_deficit,
 )
 from ._protocol import RateBudget, RateLimiterStatistics
@@ -78,12 +83,14 @@ __all__ = [
     "BETA",
     "CONFIRMED_PROBE",
     "DEFAULT_INITIAL_RATE",
+    "INITIAL_WINDOW",
     "MIN_BURST",
     "MIN_RATE",
     "PROBE",
     "SCALE",
     "SLOW_START_DOUBLING",
     "SLOW_START_EXIT",
+    "SLOW_START_ROUNDS",
     "AdaptiveRateLimiter",
     "RateBudget",
     "RateLimiterStatistics",

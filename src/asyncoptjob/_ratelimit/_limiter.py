@@ -14,7 +14,7 @@ from .._clock import Clock, MonotonicClock
 from .._validate import check_fraction, check_positive
 from ._bucket import TokenBucket
 from ._cubic import BETA, SCALE
-from ._meter import RateMeter, SinceCut
+from ._meter import RateMeter, RoundTrip, SinceCut
 from ._phases import MIN_RATE, Cubic, Phase, Ramp, Shape, Throttle, Unlimited
 from ._protocol import RateLimiterStatistics
 
@@ -41,11 +41,12 @@ class AdaptiveRateLimiter:
             for, so pacing at ``max_rate`` reaches ``max_rate``).
         min_rate: the rate never drops below this (requests/s).
         initial_rate: without ``max_rate``, the rate of the first requests (requests/s);
-            it doubles every ``SLOW_START_DOUBLING`` seconds of accepted requests until
-            the first throttle, then climbs from a guess under that to a second throttle,
-            which measures the limit (see ``_ratelimit``'s docstring). ``None`` (the
-            default here; a ``Poller`` passes its ``initial_rate`` option, 5/s): no limit
-            until the first throttle (botocore).
+            it doubles every ``SLOW_START_ROUNDS`` round trips of accepted requests (at
+            most every ``SLOW_START_DOUBLING`` seconds) until the first throttle, then
+            climbs from a guess under that to a second throttle, which measures the
+            limit (see ``_ratelimit``'s docstring). ``None`` (the default here; a
+            ``Poller`` passes its ``initial_rate`` option, 5/s): no limit until the first
+            throttle (botocore).
         beta: multiplicative cut on a throttle (0 < beta < 1).
         scale: CUBIC's C constant: how fast the rate grows back.
         clock: time source (tests pass a fake).
@@ -90,6 +91,7 @@ class AdaptiveRateLimiter:
         self._bucket = TokenBucket(self._capacity(self._rate(now)), now)
         self._meter = RateMeter(now)
         self._since_cut = SinceCut()
+        self._round_trip = RoundTrip()
         self._throttles = 0
         self._cuts = 0
         self._acquired = 0
@@ -162,10 +164,11 @@ class AdaptiveRateLimiter:
         now = self._clock.now()
         self._meter.accepted(now)
         self._since_cut.accepted(sent_at)
-        if self._phase.grows(now):
+        round_trip = self._round_trip.sample(sent_at, now)
+        if self._phase.grows(now, round_trip):
             # Tokens accrued so far were earned at the rate before this answer.
             self._refill(now)
-            self._phase.grow()
+            self._phase.grow(round_trip)
 
     def on_throttle(self, sent_at: float | None = None) -> None:
         """Report a throttled request.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MIN_BETWEEN", "USED_SHARE", "RateMeter", "SinceCut"]
+__all__ = ["MIN_BETWEEN", "USED_SHARE", "RateMeter", "RoundTrip", "SinceCut"]
 
 #: A measuring window closes after this many seconds.
 WINDOW = 1.0
@@ -132,3 +132,23 @@ class SinceCut:
 
     def __repr__(self) -> str:
         return f"<SinceCut last_cut={self.last_cut:.3f} successes={self.successes}>"
+
+
+class RoundTrip:
+    """Seconds from a request to its answer: the least seen, as TCP's HyStart and BBR
+    keep it (the path's own delay, free of the first connection's set-up and of
+    queueing, both of which only inflate a sample)."""
+
+    __slots__ = ("least",)
+
+    def __init__(self) -> None:
+        #: 0 until the first answer.
+        self.least = 0.0
+
+    def sample(self, sent_at: float | None, now: float) -> float:
+        """Count an answer to a request sent at ``sent_at``; return the least round trip."""
+        if sent_at is not None and now >= sent_at:
+            took = now - sent_at
+            if not self.least or took < self.least:
+                self.least = took
+        return self.least

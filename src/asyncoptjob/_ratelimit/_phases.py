@@ -10,7 +10,7 @@ a new congestion event, which phase comes next::
 * :class:`Unlimited`: nothing limits before the first throttle (botocore's adaptive
   mode; with ``max_rate`` the ceiling alone limits).
 * :class:`Ramp`: a cold limiter's slow start, from ``initial_rate``, doubling every
-  ``SLOW_START_DOUBLING`` seconds of accepted answers while it is what holds requests
+  ``SLOW_START_ROUNDS`` round trips of accepted answers while it is what holds requests
   back (TCP's slow start, RFC 5681, in rate form; RFC 7661: a rate nobody uses proves
   nothing). Its first throttle says the service's bucket ran dry, not where the limit
   is: the service's burst hid the limit, so the ramp is by then far above it.
@@ -40,10 +40,12 @@ from ._meter import MIN_BETWEEN
 __all__ = [
     "CONFIRMED_PROBE",
     "DEFAULT_INITIAL_RATE",
+    "INITIAL_WINDOW",
     "MIN_RATE",
     "PROBE",
     "SLOW_START_DOUBLING",
     "SLOW_START_EXIT",
+    "SLOW_START_ROUNDS",
     "Climb",
     "Cubic",
     "Phase",
@@ -59,8 +61,13 @@ __all__ = [
 MIN_RATE = 0.5
 #: The default first rate of a cold limiter without ``max_rate`` (requests/s).
 DEFAULT_INITIAL_RATE = 5.0
-#: Seconds of accepted requests over which the ramp's rate doubles.
+#: Seconds of accepted requests over which the ramp's rate doubles before a round trip
+#: is known (and the fleet's shared ramp's, which has no round trip to go by).
 SLOW_START_DOUBLING = 0.3
+#: Round trips of accepted requests over which the ramp's rate doubles.
+SLOW_START_ROUNDS = 12.0
+#: Requests per round trip the ramp allows at least, once a round trip is known.
+INITIAL_WINDOW = 1.0
 #: The bucket's capacity during a slow start, in seconds of its rate.
 SLOW_START_BURST = 0.01
 #: The ramp's first throttle guesses the limit at this fraction of the ramp's rate ...
@@ -148,11 +155,12 @@ class Phase(ABC):
     def held_back(self, now: float) -> None:  # noqa: B027 (most phases do not care)
         """The rate made a request wait at ``now``."""
 
-    def grows(self, now: float) -> bool:
-        """Whether an answer accepted at ``now`` grows the rate."""
+    def grows(self, now: float, round_trip: float) -> bool:
+        """Whether an answer accepted at ``now`` grows the rate (``round_trip``: the
+        smoothed seconds from a request to its answer)."""
         return False
 
-    def grow(self) -> None:  # noqa: B027 (called only where grows() said so)
+    def grow(self, round_trip: float) -> None:  # noqa: B027 (only where grows() said so)
         """Grow the rate by one accepted answer's worth."""
 
     @abstractmethod
@@ -279,24 +287,53 @@ class SlowStart(Phase):
     def held_back(self, now: float) -> None:
         self._limited_at = now
 
-    def grows(self, now: float) -> bool:
-        return now - self._limited_at < self.doubling
+    def doubling_time(self, round_trip: float) -> float:
+        """Seconds of answers per doubling of the rate."""
+        return self.doubling
 
-    def grow(self) -> None:
+    def grows(self, now: float, round_trip: float) -> bool:
+        return now - self._limited_at < self.doubling_time(round_trip)
+
+    def grow(self, round_trip: float) -> None:
         # Each answer adds 1 / (rate * doubling) of a doubling: the rate doubles per
-        # ``doubling`` seconds of answers, whatever the rate.
+        # doubling time of answers, whatever the rate (at most once per answer).
         rate = self._rate
-        self._rate = rate * 2.0 ** (1.0 / max(1.0, rate * self.doubling))
+        self._rate = rate * 2.0 ** (1.0 / max(1.0, rate * self.doubling_time(round_trip)))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} rate={self._rate:.3g}>"
 
 
 class Ramp(SlowStart):
-    """A cold limiter's first phase: from ``initial_rate`` to the first throttle."""
+    """A cold limiter's first phase: from ``initial_rate`` to the first throttle.
+
+    Paced by answers, not by wall time (TCP's slow start grows its window per
+    acknowledgement, so per round trip): the rate doubles every ``SLOW_START_ROUNDS``
+    round trips of answers (at most every ``SLOW_START_DOUBLING`` seconds) while it is
+    what holds requests back, and never runs under ``INITIAL_WINDOW`` requests per
+    round trip once a round trip is known. The round trip is the least seen (the
+    path's own delay: the first connection's set-up and queueing only inflate it).
+    Against a fast endpoint it reaches full speed in a few dozen milliseconds; it grows
+    no faster than its answers come. Its overshoot when the service's bucket runs dry
+    is the requests in flight, about ``ln 2 / SLOW_START_ROUNDS`` of the bucket:
+    spreading a doubling over several round trips is what keeps that first congestion
+    event small.
+    """
 
     __slots__ = ()
     doubling: ClassVar[float] = SLOW_START_DOUBLING
+
+    def doubling_time(self, round_trip: float) -> float:
+        # Never slower than a doubling per SLOW_START_DOUBLING seconds (the pace before a
+        # round trip is known, and the whole ramp's on a far endpoint).
+        if round_trip <= 0:
+            return self.doubling
+        return min(SLOW_START_ROUNDS * round_trip, self.doubling)
+
+    def grow(self, round_trip: float) -> None:
+        if round_trip > 0:
+            self._rate = max(self._rate, INITIAL_WINDOW / round_trip)
+        super().grow(round_trip)
 
     def throttled(self, throttle: Throttle) -> Phase:
         # The service's bucket ran dry. The rate is far above the limit by now (the
