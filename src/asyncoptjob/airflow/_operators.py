@@ -62,7 +62,8 @@ class SageMakerCreateOptimizationJobOperator(AwsBaseOperator[SageMakerHook]):
         max_wait: seconds to wait at most (None: no limit).
         poller_options: other JSON-able :class:`~asyncoptjob.PollerOptions` for the
             shared Poller (``max_rate``, ``not_found_grace``, ...).
-        aws_conn_id, region_name, verify, botocore_config: as for every AWS operator.
+        **kwargs: those of every AWS operator (``aws_conn_id``, ``region_name``,
+            ``verify``, ``botocore_config``) and of ``BaseOperator``.
 
     Raises:
         AirflowException: the job ended FAILED or STOPPED (with its failure reason), or
@@ -126,7 +127,8 @@ class SageMakerOptimizationJobSensor(AwsBaseSensor[SageMakerHook]):
             poke interval when not deferrable).
         poller_options: other JSON-able :class:`~asyncoptjob.PollerOptions` for the
             shared Poller.
-        aws_conn_id, region_name, verify, botocore_config: as for every AWS sensor.
+        **kwargs: those of every AWS sensor (``aws_conn_id``, ``region_name``,
+            ``verify``, ``botocore_config``) and of ``BaseSensorOperator``.
 
     Raises:
         AirflowException: the job ended FAILED or STOPPED (with its failure reason), or
