@@ -11,7 +11,10 @@ from typing import Any
 
 import anyio.to_thread
 from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+
+from .._client import shared_loaders
 
 __all__ = ["CONNECTION_OPTIONS", "resolve_connection"]
 
@@ -23,10 +26,14 @@ def _resolve(aws_conn_id: str | None, region_name: str | None) -> dict[str, Any]
     hook = AwsGenericHook(aws_conn_id=aws_conn_id, region_name=region_name, client_type="sagemaker")
     wrapper = hook.conn_config
     region = hook.region_name
-    options: dict[str, Any] = {
-        # Credentials (keys, a profile, an assumed role) live in the session.
-        "session": hook.get_session(region_name=region, deferrable=True),
-    }
+    # Credentials (keys, a profile, an assumed role) live in the session.
+    session = hook.get_session(region_name=region, deferrable=True)
+    if isinstance(session, AioSession):
+        # The library's shared data loader in place of the provider's: its files are
+        # parsed once per process, letting the loop's thread run meanwhile.
+        loader = shared_loaders().new_session().get_component("data_loader")
+        session.register_component("data_loader", loader)
+    options: dict[str, Any] = {"session": session}
     if region:
         options["region_name"] = region
     endpoint_url = wrapper.get_service_endpoint_url("sagemaker")
