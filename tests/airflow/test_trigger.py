@@ -163,6 +163,15 @@ async def test_a_trigger_cancelled_while_the_poller_opens_leaves_nothing_behind(
     await check_no_leaks(mock)
 
 
+async def test_run_yields_exactly_one_event_and_returns(mock: MockSageMaker) -> None:
+    (name,) = mock.seed_jobs(1, outcome="FAILED")
+    events = [event async for event in OptimizationJobTrigger(name, poller_options=FAST).run()]
+    assert len(events) == 1
+    check_event(mock, events[0])
+    assert events[0].payload["status"] == "error"
+    assert events[0].payload["job_status"] == "FAILED"
+
+
 async def test_concurrent_first_triggers_share_one_opening(mock: MockSageMaker) -> None:
     names = mock.seed_jobs(20)
     before = registry().stats()
