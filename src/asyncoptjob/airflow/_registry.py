@@ -6,6 +6,10 @@ that one opening. The Poller lives in its host task, not in any trigger's task, 
 trigger can leave first: the last one out stops the host, which closes the Poller.
 A failed opening is handed to every trigger waiting for it, and forgotten: the next
 trigger tries again.
+
+The triggers that waited for the opening are woken in batches of :data:`WAKE_BATCH`,
+one batch per turn of the event loop: 500 triggers resuming in one turn would hold the
+loop for the sum of their first steps.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ __all__ = ["PollerKey", "PollerRegistry", "RegistryStats", "registry"]
 #: What a shared Poller is shared by: the event loop, the connection id, the Region asked
 #: for and the trigger's Poller options (as sorted JSON).
 PollerKey = tuple[asyncio.AbstractEventLoop, str | None, str | None, str]
+
+#: Waiting triggers woken per turn of the event loop once their Poller has opened.
+WAKE_BATCH = 32
 
 Resolver = Callable[[str | None, str | None], Awaitable[dict[str, Any]]]
 
@@ -52,15 +59,33 @@ class RegistryStats:
 class _Shared:
     """One shared Poller and its host task."""
 
-    __slots__ = ("error", "host", "poller", "ready", "refs", "stop")
+    __slots__ = ("error", "host", "poller", "ready", "refs", "stop", "waiters")
 
     def __init__(self) -> None:
         self.refs = 0
         self.poller: Poller | None = None
         self.error: BaseException | None = None
-        self.ready = asyncio.Event()
+        self.ready = False
+        self.waiters: list[asyncio.Future[None]] = []
         self.stop = asyncio.Event()
         self.host: asyncio.Task[None] | None = None
+
+    async def wait_ready(self) -> None:
+        if not self.ready:
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            await waiter
+
+    async def set_ready(self) -> None:
+        """Mark the opening done; wake the waiting triggers a batch per loop turn."""
+        self.ready = True
+        while self.waiters:
+            batch, self.waiters = self.waiters[:WAKE_BATCH], self.waiters[WAKE_BATCH:]
+            for waiter in batch:
+                if not waiter.done():
+                    waiter.set_result(None)
+            if self.waiters:
+                await asyncio.sleep(0)
 
 
 class PollerRegistry:
@@ -111,7 +136,7 @@ class PollerRegistry:
             )
         shared.refs += 1
         try:
-            await shared.ready.wait()
+            await shared.wait_ready()
             if shared.poller is None:
                 assert shared.error is not None
                 raise shared.error
@@ -128,7 +153,7 @@ class PollerRegistry:
         host = shared.host
         if host is None:
             return
-        if shared.ready.is_set():
+        if shared.ready:
             shared.stop.set()
         else:
             host.cancel()  # nobody waits for it any more: abandon the opening
@@ -150,7 +175,7 @@ class PollerRegistry:
             async with Poller(**{**options, **connection}) as poller:
                 self._opened += 1
                 shared.poller = poller
-                shared.ready.set()
+                await shared.set_ready()
                 await shared.stop.wait()
         except Exception as exc:
             shared.error = exc
@@ -158,7 +183,8 @@ class PollerRegistry:
                 del self._shared[key]  # the next trigger tries again
         finally:
             shared.poller = None
-            shared.ready.set()
+            with anyio.CancelScope(shield=True):
+                await shared.set_ready()
 
     def _count_client(self, **_: Any) -> None:
         self._clients += 1
