@@ -233,9 +233,10 @@ def _list_first_target(by_mode: dict[str, dict[str, float | None]]) -> Target:
     """A list-first fleet describes less than a sweeping one and serves as many pairs."""
     sweep = by_mode["fleet_sweep"]
     first = by_mode["fleet_list_first"]
-    fewer = (sweep.get("describes_per_job") or 0.0) / max(
-        1e-9, first.get("describes_per_job") or 0.0
-    )
+    before = sweep.get("describes_per_job") or 0.0
+    describes = first.get("describes_per_job") or 0.0
+    fewer_text = f"{before / describes:.1f}x fewer" if describes else "no describes"
+    fewer = before > describes
     return Target(
         "s6_fleet_list_first",
         "S6: a list-first fleet (confirm='terminal') describes less than a sweeping one, "
