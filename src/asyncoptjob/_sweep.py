@@ -113,6 +113,10 @@ class SweepPolicy:
             ``"terminal"`` (only terminal ones: a non-terminal change is its event at
             once, ``source="list"``, with the List entry as ``summary`` and a partial
             ``description``; one describe fewer per change, one round trip sooner).
+            ``strategy="auto"`` uses the mode set here; it never switches to
+            ``"terminal"`` by itself (the events' shape would change). In a fleet the
+            sweep-lease holder's List entries reach every replica, and it re-lists for
+            all of them.
     """
 
     interval: float | None = None

@@ -265,3 +265,24 @@ async def test_a_walk_over_a_large_table_yields_to_the_loop_in_slices() -> None:
     steps = [b - a for a, b in itertools.pairwise(calls_at_ticks)]
     assert len(steps) >= 2 * (100_000 // SLICE) - 2
     assert max(steps) <= SLICE
+
+
+async def test_auto_sweeps_list_first_when_asked_and_never_by_itself(aio_session: Any) -> None:
+    # strategy="auto" uses the confirm mode it is given: list-first once enough jobs are
+    # watched with confirm="terminal"; with the default, every event is a describe's.
+    lifecycle = Lifecycle(starting=(0.3, 0.5), in_progress=(0.6, 1.0), failure_rate=0.3)
+    sources = {}
+    for confirm in ("terminal", "change"):
+        async with MockSageMaker(seed=60, lifecycle=lifecycle) as mock:
+            sweep = SweepPolicy(
+                interval=0.05, overlap=1.0, max_rate=None, threshold=5, confirm=confirm
+            )
+            options = sweep_opts(mock, aio_session, sweep=sweep, strategy="auto")
+            async with Poller(**options) as poller:
+                names = mock.seed_jobs(20)
+                events = [e async for e in poller.watch(names)]
+                assert poller.stats.sweeps > 0
+            check_events(events, names)
+            sources[confirm] = {e.source for e in events if isinstance(e, StatusChange)}
+    assert "list" in sources["terminal"]
+    assert sources["change"] == {"describe"}
