@@ -493,7 +493,11 @@ class SweepDriver:
         # Jobs held from here on wait for the sweep after this one: this one may have
         # read their page already.
         held, self._held = self._held, []
-        self._turn = await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS)
+        try:
+            self._turn = await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS)
+        except BaseException:
+            self._held = held + self._held  # still held for the next sweep
+            raise
         if not self._turn:
             # Another process lists and its findings come by the stream: a job held now
             # waits for one whole sweep of the holder's (the next turn here) first.
