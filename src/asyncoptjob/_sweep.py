@@ -503,6 +503,7 @@ class SweepDriver:
             # waits for one whole sweep of the holder's (the next turn here) first.
             waited, self._waited = self._waited, held
             self._release(waited)
+            self.relister.since = None  # a re-list this process began is the holder's now
             return False
         held, self._waited = self._waited + held, []
         try:
