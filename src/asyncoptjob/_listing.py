@@ -64,8 +64,8 @@ class Listings:
         """A List entry (``relisted``: from a re-list of the watched jobs' window): an
         event now or a hint (see :meth:`listed` and :meth:`hint`)."""
         name = summary["OptimizationJobName"]
-        if relisted and self._relist is not None:
-            self._relist[1].add(name)
+        if relisted and self._relist is not None and name in self.jobs:
+            self._relist[1].add(name)  # (the window's jobs nobody here watches: not kept)
         if self.lists_first:
             self.listed(summary)
         else:
