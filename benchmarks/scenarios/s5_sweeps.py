@@ -351,7 +351,7 @@ def run(ctx: RunContext) -> ScenarioResult:
             Plot(tables[0].key, "calls_per_job", "API calls per job lifecycle (lower is better)")
         ],
         notes=[
-            "All four rows are asyncoptjob (Poller.watch); the other contenders are "
+            "All rows are asyncoptjob (Poller.watch); the other contenders are "
             "describe-only loops, compared at equal intervals in S3.",
         ],
         run={"repeats": repeats},
