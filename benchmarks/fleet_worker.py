@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import structlog
 
-from asyncoptjob import Poller, PollerOptions, PollPolicy, StatusChange
+from asyncoptjob import Poller, PollerOptions, PollPolicy, StatusChange, SweepPolicy
 
 
 async def watch_for_a_while(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -28,6 +28,8 @@ async def watch_for_a_while(cfg: dict[str, Any]) -> dict[str, Any]:
         "poll_interval": PollPolicy(interval=cfg["poll"], max_interval=cfg["poll"]),
         "max_concurrency": 16,
     }
+    if cfg.get("confirm"):
+        options["sweep"] = SweepPolicy(confirm=cfg["confirm"])
     if cfg.get("max_rate"):
         options["max_rate"] = cfg["max_rate"]
     if cfg.get("redis_url"):
@@ -43,6 +45,7 @@ async def watch_for_a_while(cfg: dict[str, Any]) -> dict[str, Any]:
                             event.status.value,
                             event.observed_at.timestamp(),
                             event.previous_status is not None,
+                            event.source,
                         ]
                     )
         stats = poller.stats

@@ -31,7 +31,15 @@ from typing import Any
 
 from aiobotocore.session import get_session
 
-from asyncoptjob import Event, JobErrorEvent, Poller, PollerOptions, PollPolicy, watch
+from asyncoptjob import (
+    Event,
+    JobErrorEvent,
+    Poller,
+    PollerOptions,
+    PollerStats,
+    PollPolicy,
+    watch,
+)
 
 from .contenders import ADAPTIVE_RETRIES, TERMINAL, aio_client, boto3_client
 from .environment import REGION
@@ -47,10 +55,12 @@ class WatchLog:
     Attributes:
         seen: ``(job, status, epoch seconds)`` each time a job was seen in a new status.
         gave_up: jobs the watcher stopped watching before a terminal status, with why.
+        stats: the Poller's own figures at the end (asyncoptjob through a Poller only).
     """
 
     seen: list[tuple[str, str, float]] = field(default_factory=list)
     gave_up: dict[str, str] = field(default_factory=dict)
+    stats: PollerStats | None = None
 
 
 #: Creates the jobs to watch (on the mock) and returns their names. Watchers call it once
@@ -285,6 +295,7 @@ def asyncoptjob_watcher(
                 async with Poller(**settings) as poller:
                     async for event in poller.watch(names):
                         await note(event)
+                    log.stats = poller.stats
 
         asyncio.run(main())
         return log

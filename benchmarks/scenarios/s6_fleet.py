@@ -9,7 +9,11 @@ others get its events through Redis; adaptive only, and with ``max_rate=R``. The
 **sweep** rows run the same with ``strategy="sweep"``: independent replicas each sweep
 ListOptimizationJobs on their own, a fleet sweeps from the one process holding its sweep
 lease and hands what it finds to the others through Redis; List calls per fleet are
-counted by the mock.
+counted by the mock. The **list-first** row is the sweeping fleet with
+``SweepPolicy(confirm="terminal")``: the holder's List entries themselves reach every
+replica, so a non-terminal change is an event everywhere with no describe, and only a
+terminal one is described (by the job's lease holder); "from List" is the share of the
+status changes the replicas delivered that came from List.
 
 Goodput is successful describes per second over the window, divided by R (start-up of the
 four processes included, so slightly understated); throttled share and describes per job
@@ -53,8 +57,9 @@ MODES = {
     "fleet_max_rate": "fleet (redis_url), max_rate=R",
     "independent_sweep": "4 independent Pollers, strategy='sweep'",
     "fleet_sweep": "fleet (redis_url), strategy='sweep'",
+    "fleet_list_first": "fleet (redis_url), strategy='sweep', confirm='terminal'",
 }
-SWEEP_MODES = ("independent_sweep", "fleet_sweep")
+SWEEP_MODES = ("independent_sweep", "fleet_sweep", "fleet_list_first")
 COLUMNS = [
     Column("goodput_r", "goodput / R", ".2f"),
     Column("throttled", "calls throttled", ".1%"),
@@ -62,6 +67,7 @@ COLUMNS = [
     Column("coverage", "process-job pairs served", ".2f"),
     Column("round_trips_per_describe", "Redis round trips / describe", ".2f"),
     Column("list_calls", "List calls (fleet)", ",.0f"),
+    Column("from_list", "changes from List", ".0%"),
 ]
 
 
@@ -81,6 +87,8 @@ def _run_mode(mode: str, sizes: Sizes, redis_url: str, seed: int) -> dict[str, f
             cfg["redis_url"] = redis_url
         if mode in SWEEP_MODES:
             cfg["strategy"] = "sweep"
+        if mode == "fleet_list_first":
+            cfg["confirm"] = "terminal"
         if mode == "fleet_max_rate":
             cfg["max_rate"] = sizes.rate
         started = time.monotonic()
@@ -99,6 +107,8 @@ def _run_mode(mode: str, sizes: Sizes, redis_url: str, seed: int) -> dict[str, f
     ok = counts.get("ok", 0)
     total = sum(counts.values())
     served = sum(len({change[0] for change in out["changes"]}) for out in outs)
+    changes = [change for out in outs for change in out["changes"]]
+    from_list = sum(1 for change in changes if change[4] == "list")
     return {
         "goodput_r": ok / elapsed / sizes.rate,
         "throttled": (total - ok) / max(1, total),
@@ -106,6 +116,7 @@ def _run_mode(mode: str, sizes: Sizes, redis_url: str, seed: int) -> dict[str, f
         "coverage": served / (PROCESSES * sizes.jobs),
         "round_trips_per_describe": sum(o["round_trips"] for o in outs) / max(1, total),
         "list_calls": lists,
+        "from_list": from_list / max(1, len(changes)),
     }
 
 
@@ -166,6 +177,7 @@ def run(ctx: RunContext) -> ScenarioResult:
                 f"{fmt(fleet.get('coverage'), '.2f')} vs {fmt(independent.get('coverage'), '.2f')}",
             ),
             _sweep_target(by_mode),
+            _list_first_target(by_mode),
         ],
         headline=[
             Headline(
@@ -180,6 +192,13 @@ def run(ctx: RunContext) -> ScenarioResult:
                 {
                     "asyncoptjob": f"{fmt(by_mode['independent_sweep'].get('list_calls'))} / "
                     f"{fmt(by_mode['fleet_sweep'].get('list_calls'))}"
+                },
+            ),
+            Headline(
+                "S6 sweeping fleet: describes per job, confirm change / terminal",
+                {
+                    "asyncoptjob": f"{fmt(by_mode['fleet_sweep'].get('describes_per_job'), '.2f')}"
+                    f" / {fmt(by_mode['fleet_list_first'].get('describes_per_job'), '.2f')}"
                 },
             ),
             Headline(
@@ -207,4 +226,24 @@ def _sweep_target(by_mode: dict[str, dict[str, float | None]]) -> Target:
         f"({one_replica:,.1f} each)",
         0 < fleet <= 1.5 * one_replica,
         "every process-job pair is still served: see the coverage column",
+    )
+
+
+def _list_first_target(by_mode: dict[str, dict[str, float | None]]) -> Target:
+    """A list-first fleet describes less than a sweeping one and serves as many pairs."""
+    sweep = by_mode["fleet_sweep"]
+    first = by_mode["fleet_list_first"]
+    before = sweep.get("describes_per_job") or 0.0
+    describes = first.get("describes_per_job") or 0.0
+    fewer_text = f"{before / describes:.1f}x fewer" if describes else "no describes"
+    fewer = before > describes
+    return Target(
+        "s6_fleet_list_first",
+        "S6: a list-first fleet (confirm='terminal') describes less than a sweeping one, "
+        "coverage no lower",
+        f"{fmt(first.get('describes_per_job'), '.2f')} describes/job vs "
+        f"{fmt(sweep.get('describes_per_job'), '.2f')} ({fewer_text})",
+        fewer and (first.get("coverage") or 0.0) >= (sweep.get("coverage") or 0.0) - 0.02,
+        f"coverage {fmt(first.get('coverage'), '.2f')} vs {fmt(sweep.get('coverage'), '.2f')}; "
+        f"{fmt(first.get('from_list'), '.0%')} of the changes delivered came from List",
     )

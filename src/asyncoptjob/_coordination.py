@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ._errors import TransportError
-    from ._events import Description, JobStatus
+    from ._events import Description, JobStatus, JobSummary
     from ._ratelimit import RateBudget
     from ._stats import FleetStats
+    from ._sweep import ListingHost
 
 __all__ = ["Claim", "Coordination", "CoordinationHost", "Solo"]
 
@@ -73,6 +74,11 @@ class CoordinationHost(Protocol):
 
     def hint(self, name: str, status: str) -> None:
         """A sweep listed ``name`` in ``status``: describe it if that is news."""
+        ...
+
+    @property
+    def listings(self) -> ListingHost:
+        """Where the List entries another process's sweeps and re-lists found go."""
         ...
 
     def lease_gained(self, name: str, age: float | None) -> None:
@@ -132,8 +138,20 @@ class Coordination(Protocol):
         """Where the sweeps of all processes got to (epoch seconds), if anywhere yet."""
         ...
 
-    async def share_hints(self, hints: Sequence[tuple[str, str]], watermark: float) -> None:
-        """What a sweep listed, and the watermark after it, for the other processes."""
+    async def share_listed(
+        self, summaries: Sequence[JobSummary], watermark: float | None, *, relisted: bool = False
+    ) -> None:
+        """What a sweep or a re-list listed, and the sweeps' watermark after it (None:
+        unchanged), for the other processes."""
+        ...
+
+    async def share_relist(self, *, done: bool) -> None:
+        """A re-list begins (or is done), for the other processes."""
+        ...
+
+    async def relist_since(self, oldest: float | None) -> float | None:
+        """Where a re-list starts: the oldest job any process watches (``oldest``: this
+        process's)."""
         ...
 
     async def run(self, host: CoordinationHost) -> None:
@@ -176,8 +194,16 @@ class Solo:
     async def sweep_watermark(self) -> float | None:
         return None
 
-    async def share_hints(self, hints: Sequence[tuple[str, str]], watermark: float) -> None:
+    async def share_listed(
+        self, summaries: Sequence[JobSummary], watermark: float | None, *, relisted: bool = False
+    ) -> None:
         pass
+
+    async def share_relist(self, *, done: bool) -> None:
+        pass
+
+    async def relist_since(self, oldest: float | None) -> float | None:
+        return oldest
 
     async def run(self, host: CoordinationHost) -> None:
         return  # nothing runs beside the flow

@@ -278,14 +278,16 @@ class Hub:
             return
         if job.status is None:
             self.pacer.first_look(job)
-        elif age is None:
+        elif age is None and not self.listings.lists_first:
             self.pacer.soon(job)
         elif job.hinted > job.status.rank:
             # A sweep listed news that nobody here described: the last holder may have
             # handed the lease over before it did. Ahead of routine polls, as a hint.
             self.pacer.urgent(job)
         else:
-            self.pacer.after_look(job, age)
+            # No describe anywhere yet (age None) while List reports changes: the status
+            # came from List, whose sweeps and re-lists cover the job from here.
+            self.pacer.after_look(job, age or 0.0)
 
     def in_flight(self, name: str) -> bool:
         """Whether a describe of ``name`` is under way."""

@@ -6,13 +6,23 @@ knows. :meth:`Listings.hint` (every sweep, ``SweepPolicy(confirm="change")``) qu
 describe of the job ahead of routine polls; :meth:`Listings.listed`
 (``confirm="terminal"``) turns a non-terminal change into the event at once, from the
 List entry, and leaves only a terminal (or unknown) status to be confirmed by a
-describe, so a final event always carries the full description.
+describe, so a final event always carries the full description. :meth:`Listings.found`
+picks between the two for each entry, whoever listed it (this process's sweep, or, in a
+fleet, the sweep-lease holder's, heard on the stream).
+
+The safety net of ``confirm="terminal"`` is a re-list of the watched jobs' window: between
+:meth:`~Listings.relist_begin` and :meth:`~Listings.relist_done` the listings note which
+jobs it showed, then describe the others. That walk over the whole table, and the one
+that finds the oldest watched job, yield to the event loop every :data:`SLICE` jobs.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+
+import anyio.lowlevel
 
 from ._events import KNOWN_STATUSES, summary_description
 
@@ -22,13 +32,17 @@ if TYPE_CHECKING:
     from ._pacing import Pacer
     from ._stats import Statistics
 
-__all__ = ["Listings"]
+__all__ = ["SLICE", "Listings"]
+
+#: Jobs a walk over the table handles between two yields to the event loop (a slice of
+#: this many takes well under a millisecond, so 100,000 jobs never hold the loop long).
+SLICE = 1000
 
 
 class Listings:
     """The hub's side of a sweep: acts on listed statuses (its job table, its pacer)."""
 
-    __slots__ = ("jobs", "log", "pacer", "stats")
+    __slots__ = ("_relist", "jobs", "log", "pacer", "stats")
 
     def __init__(
         self, jobs: dict[str, JobEntry], pacer: Pacer, stats: Statistics, log: Any
@@ -37,6 +51,25 @@ class Listings:
         self.pacer = pacer
         self.stats = stats
         self.log = log
+        # The re-list under way: when it began here (clock) and the jobs it showed so far.
+        self._relist: tuple[float, set[str]] | None = None
+
+    @property
+    def lists_first(self) -> bool:
+        """Whether List entries are events now (``confirm="terminal"`` while sweeping)."""
+        sweeps = self.pacer.sweeps
+        return sweeps is not None and sweeps.lists_first
+
+    def found(self, summary: JobSummary, *, relisted: bool = False) -> None:
+        """A List entry (``relisted``: from a re-list of the watched jobs' window): an
+        event now or a hint (see :meth:`listed` and :meth:`hint`)."""
+        name = summary["OptimizationJobName"]
+        if relisted and self._relist is not None and name in self.jobs:
+            self._relist[1].add(name)  # (the window's jobs nobody here watches: not kept)
+        if self.lists_first:
+            self.listed(summary)
+        else:
+            self.hint(name, summary["OptimizationJobStatus"])
 
     def hint(self, name: str, status: str) -> None:
         """A sweep listed ``name`` in ``status``: describe it soon if that is news."""
@@ -85,21 +118,38 @@ class Listings:
         elif not job.in_flight:
             self.pacer.next(job)
 
-    def oldest_created(self) -> float | None:
+    async def oldest_created(self) -> float | None:
         """The oldest CreationTime (epoch seconds) of the jobs seen, if any gave one."""
-        created = [job.created for job in self.jobs.values() if job.created is not None]
-        return min(created, default=None)
+        oldest: float | None = None
+        async for job in self._walk():
+            created = job.created
+            if created is not None and (oldest is None or created < oldest):
+                oldest = created
+        return oldest
 
-    def relisted(self, shown: set[str], started: float) -> None:
+    def relist_begin(self) -> None:
+        """A re-list of the watched jobs' window begins now."""
+        self._relist = (self.pacer.clock.now(), set())
+
+    async def relist_done(self) -> None:
+        """The re-list under way is done: describe the watched jobs it did not show."""
+        if self._relist is None:
+            return  # its beginning was not heard here (a fleet's stream trimmed)
+        started, shown = self._relist
+        self._relist = None
+        await self.relisted(shown, started)
+
+    async def relisted(self, shown: set[str], started: float) -> None:
         """A re-list of the watched jobs' window begun at ``started`` (clock) is done.
 
         The jobs it did not show (a List entry missed for good, a deleted job) are
         described now; the others' safety-net describes move a safety delay on. Jobs
         attached since it began, not yet seen, or with a describe on its way are left.
+        (In a fleet a job polled elsewhere is queued here but described by its owner.)
         """
-        for job in list(self.jobs.values()):
+        async for job in self._walk():
             status = job.status
-            if status is None or job.in_flight or job.first_seen > started:
+            if job.removed or status is None or job.in_flight or job.first_seen > started:
                 continue
             if job.hinted > status.rank:
                 continue  # a hint's describe is queued: keep it
@@ -107,3 +157,10 @@ class Listings:
                 self.pacer.next(job)
             else:
                 self.pacer.soon(job)
+
+    async def _walk(self) -> AsyncIterator[JobEntry]:
+        """Every job in the table now, yielding to the loop every :data:`SLICE` jobs."""
+        for count, job in enumerate(list(self.jobs.values()), 1):
+            if count % SLICE == 0:
+                await anyio.lowlevel.checkpoint()
+            yield job

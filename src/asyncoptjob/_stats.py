@@ -146,6 +146,9 @@ class PollerStats:
             sweeps are on); ``requests`` counts describes only.
         sweep_hints: describes a sweep asked for because List showed a new status.
         fleet: fleet mode's figures (None without ``redis_url``).
+        relist_pages: List calls (pages read) of the re-lists that stand in for
+            safety-net describes with ``SweepPolicy(confirm="terminal")``; counted in
+            ``list_requests`` too.
     """
 
     requests: Mapping[str, int]
@@ -163,6 +166,7 @@ class PollerStats:
     list_requests: Mapping[str, int] = field(default_factory=dict)
     sweep_hints: int = 0
     fleet: FleetStats | None = None
+    relist_pages: int = 0
 
     @property
     def total_requests(self) -> int:

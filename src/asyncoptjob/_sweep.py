@@ -113,6 +113,10 @@ class SweepPolicy:
             ``"terminal"`` (only terminal ones: a non-terminal change is its event at
             once, ``source="list"``, with the List entry as ``summary`` and a partial
             ``description``; one describe fewer per change, one round trip sooner).
+            ``strategy="auto"`` uses the mode set here; it never switches to
+            ``"terminal"`` by itself (the events' shape would change). In a fleet the
+            sweep-lease holder's List entries reach every replica, and it re-lists for
+            all of them.
     """
 
     interval: float | None = None
@@ -296,7 +300,9 @@ class Relister(Sweeper):
 
     The safety net of ``confirm="terminal"``: every ``safety_interval`` a re-list shows
     each watched job at about one call per 100 jobs, paged and resumable like sweeps
-    (and on their List budget); only the jobs it does not show are described.
+    (and on their List budget); only the jobs it does not show are described. In a
+    fleet the sweep-lease holder re-lists for every replica, from the oldest job any of
+    them watches.
     """
 
     def __init__(self, sweeper: Sweeper) -> None:
@@ -310,16 +316,11 @@ class Relister(Sweeper):
         )
         #: The oldest watched job's CreationTime while a re-list is under way, else None.
         self.since: float | None = None
-        #: When (clock) the re-list under way began, and the jobs it showed so far.
-        self.began = 0.0
-        self.shown: set[str] = set()
         self.done = False
 
-    def begin(self, since: float, now: float) -> None:
+    def begin(self, since: float) -> None:
         """Start a re-list of the jobs created after ``since`` (epoch seconds)."""
         self.since = since
-        self.began = now
-        self.shown = set()
         self.done = False
         self._resume = None
 
@@ -333,17 +334,30 @@ class Relister(Sweeper):
 
 
 class ListingHost(Protocol):
-    """What sweeps and re-lists hand List entries to (``confirm="terminal"``)."""
+    """What sweeps and re-lists hand List entries to (the hub's :class:`~._listing.Listings`)."""
 
-    def listed(self, summary: JobSummary) -> None:
-        """A List entry: a non-terminal change is an event at once, a terminal one a hint."""
+    @property
+    def lists_first(self) -> bool:
+        """Whether List entries are events now (``confirm="terminal"`` while sweeping)."""
         ...
 
-    def oldest_created(self) -> float | None:
+    def found(self, summary: JobSummary, *, relisted: bool = False) -> None:
+        """A List entry: an event now (``confirm="terminal"``) or a hint to describe."""
+        ...
+
+    async def oldest_created(self) -> float | None:
         """The oldest CreationTime (epoch seconds) of the watched jobs seen, if any."""
         ...
 
-    def relisted(self, shown: set[str], started: float) -> None:
+    def relist_begin(self) -> None:
+        """A re-list of the watched jobs' window begins now."""
+        ...
+
+    async def relist_done(self) -> None:
+        """The re-list under way is done: describe the watched jobs it did not show."""
+        ...
+
+    async def relisted(self, shown: set[str], started: float) -> None:
         """A re-list begun at ``started`` is done: describe the watched jobs not shown."""
         ...
 
@@ -380,8 +394,21 @@ class SweepLease(Protocol):
         """Where the fleet's sweeps got to (epoch seconds), if anywhere yet."""
         ...
 
-    async def share_hints(self, hints: Sequence[tuple[str, str]], watermark: float) -> None:
-        """Hand what a sweep listed, and the watermark after it, to the other processes."""
+    async def share_listed(
+        self, summaries: Sequence[JobSummary], watermark: float | None, *, relisted: bool = False
+    ) -> None:
+        """Hand what a sweep (or a re-list) listed, and the sweeps' watermark after it
+        (None: unchanged), to the other processes."""
+        ...
+
+    async def share_relist(self, *, done: bool) -> None:
+        """Tell the other processes a re-list begins (or is done: each describes the
+        jobs it watches that the re-list did not show)."""
+        ...
+
+    async def relist_since(self, oldest: float | None) -> float | None:
+        """Where a re-list starts: the oldest job any process watches (this process's
+        own ``oldest`` included; None: nothing known)."""
         ...
 
 
@@ -411,6 +438,11 @@ class SweepDriver:
         # First describes held for the next sweep (``confirm="terminal"``): each is
         # released (the job described unless that sweep listed it) once it is done.
         self._held: list[Callable[[], None]] = []
+        # Held while another process sweeps: its findings come by the fleet's stream, so
+        # they wait one more interval (a whole sweep of the holder's) before release.
+        self._waited: list[Callable[[], None]] = []
+        # Whether the last turn was this process's to sweep (and re-list).
+        self._turn = False
 
     @property
     def lists_first(self) -> bool:
@@ -447,7 +479,9 @@ class SweepDriver:
             if swept and sweeper.behind:
                 # A burst of changes: read on now (the List budget paces it).
                 next_sweep_at = clock.now()
-            relisting = self.sweeping and self.lists_first
+            # Re-lists are the sweeper's duty (in a fleet, the sweep-lease holder's, for
+            # every replica): another process's turn pushes this one's next re-list on.
+            relisting = self.sweeping and self.lists_first and self._turn
             if not relisting or (clock.now() >= next_relist_at and await self._relist(host)):
                 # The next re-list comes a safety interval after the last one is done
                 # (or after re-lists start: first describes and sweeps cover until then).
@@ -460,8 +494,19 @@ class SweepDriver:
         # read their page already.
         held, self._held = self._held, []
         try:
-            if not await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS):
-                return False  # another process lists: describe them (its hints come late)
+            self._turn = await lease.sweep_turn(self.sweeper.interval * LEASE_INTERVALS)
+        except BaseException:
+            self._held = held + self._held  # still held for the next sweep
+            raise
+        if not self._turn:
+            # Another process lists and its findings come by the stream: a job held now
+            # waits for one whole sweep of the holder's (the next turn here) first.
+            waited, self._waited = self._waited, held
+            self._release(waited)
+            self.relister.since = None  # a re-list this process began is the holder's now
+            return False
+        held, self._waited = self._waited + held, []
+        try:
             return await self._sweep_turn(host, lease)
         finally:
             self._release(held)
@@ -473,44 +518,45 @@ class SweepDriver:
         watermark = await lease.sweep_watermark()
         if watermark is not None:
             self.sweeper.continue_from(watermark)
-        found: list[tuple[str, str]] = []
-        list_first = self.sweeper.policy.confirm == "terminal"
+        found: list[JobSummary] = []
+        listings = host.listings
 
         def hint(summary: JobSummary) -> None:
-            name, status = summary["OptimizationJobName"], summary["OptimizationJobStatus"]
-            if list_first:
-                host.listings.listed(summary)
-            else:
-                host.hint(name, status)
-            found.append((name, status))
+            listings.found(summary)
+            found.append(summary)
 
         await self.sweeper.sweep(hint)
-        await lease.share_hints(found, self.sweeper.watermark)
+        await lease.share_listed(found, self.sweeper.watermark)
         return True
 
     async def _relist(self, host: SweepHost) -> bool:
         """Read on in the re-list of the watched jobs' window; True once it is done."""
         relister = self.relister
         listings = host.listings
+        lease = self.lease
         if relister.since is None:
-            oldest = listings.oldest_created()
-            if oldest is None:
-                # No creation time known (no job seen yet, or only from other processes):
-                # nothing to re-list by; describe the jobs seen, as the safety net does.
-                listings.relisted(set(), self.clock.now())
+            since = await lease.relist_since(await listings.oldest_created())
+            if since is None:
+                # No creation time known (no job seen yet): nothing to re-list by;
+                # describe the jobs seen here, as the safety net does.
+                await listings.relisted(set(), self.clock.now())
                 return True
-            relister.begin(oldest, self.clock.now())
-        shown = relister.shown
+            relister.begin(since)
+            listings.relist_begin()
+            await lease.share_relist(done=False)
+        shown: list[JobSummary] = []
 
         def found(summary: JobSummary) -> None:
-            listings.listed(summary)
-            shown.add(summary["OptimizationJobName"])
+            listings.found(summary, relisted=True)
+            shown.append(summary)
 
         await relister.sweep(found)  # a failed page is read again next time
+        await lease.share_listed(shown, None, relisted=True)
         if not relister.done:
             return False
         relister.since = None
-        listings.relisted(shown, relister.began)
+        await lease.share_relist(done=True)
+        await listings.relist_done()
         return True
 
     def _wanted(self, host: SweepHost) -> bool:
@@ -528,7 +574,7 @@ class SweepDriver:
             return
         self.sweeping = active
         if not active:
-            held, self._held = self._held, []
+            held, self._held, self._waited = self._waited + self._held, [], []
             self._release(held)
         self.log.info(
             "strategy_changed",

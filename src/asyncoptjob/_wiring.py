@@ -228,6 +228,7 @@ def statistics(opened: Opened) -> PollerStats:
         list_requests=dict(stats.requests[LIST]) if sweeps is not None else {},
         sweep_hints=stats.hints,
         fleet=opened.coordination.statistics(),
+        relist_pages=sweeps.relister.pages if sweeps is not None else 0,
     )
 
 

@@ -25,6 +25,27 @@ from tests.fleet.members import two_members
 from tests.helpers import wait_until
 
 
+class NoListings:
+    """A hub's listings with sweeps off (nothing re-lists, nothing is found)."""
+
+    lists_first = False
+
+    def found(self, summary: Any, *, relisted: bool = False) -> None:
+        raise AssertionError("no sweeps here")
+
+    async def oldest_created(self) -> float | None:
+        return None
+
+    def relist_begin(self) -> None:
+        pass
+
+    async def relist_done(self) -> None:
+        pass
+
+    async def relisted(self, shown: set[str], started: float) -> None:
+        pass
+
+
 class RecordingHost:
     """A hub that watches ``names``, knows no status of them yet, and records calls."""
 
@@ -32,6 +53,7 @@ class RecordingHost:
         self.names = set(names)
         self.status: dict[str, JobStatus] = {}
         self.calls: list[tuple[str, str, Any]] = []
+        self.listings = NoListings()
 
     def watched(self) -> Collection[str]:
         return self.names

@@ -25,6 +25,9 @@ key                   type    holds / expiry
 ``P:sweep:watermark``  string  where the fleet's sweeps got to: the newest watermark a
                               sweep lease holder reached (epoch seconds, its wall clock);
                               only moves forward (``ADVANCE``); expires 7 days after.
+``P:sweep:oldest``    hash    per process, the oldest CreationTime of the jobs it watches
+                              (``confirm="terminal"``): where the holder's re-lists start
+                              (live members only count); its field goes when it leaves.
 ``P:load``            hash    leases held, per live process (written with the heartbeat):
                               the even share every process balances towards.
 ``P:lease:<job>``     string  the id (``host:pid:random``) of the process polling the job;
@@ -37,9 +40,11 @@ key                   type    holds / expiry
                               for processes that start watching it later; ``EX 3600``.
 ``P:events``          stream  one entry per status change: ``j`` job, ``s`` status,
                               ``p`` previous status, ``d`` description, ``o`` origin;
-                              also sweep hints (``k=hint``, ``j``, ``s``) and final job
-                              errors (``k=error``, ``j``, ``e`` JSON); ``XADD ... MAXLEN ~
-                              10000``.
+                              also the List entries a sweep found (``k=list``, ``e``: a
+                              JSON page of up to 100 summaries; ``r=1`` from a re-list),
+                              re-list markers (``k=relist``, ``p=begin`` or ``done``) and
+                              final job errors (``k=error``, ``j``, ``e`` JSON); ``XADD ...
+                              MAXLEN ~ 10000``.
 ``P:members``         zset    live processes, scored by heartbeat expiry (wall clock);
                               sizes each process's share if Redis goes away.
 ====================  ======  ===========================================================
@@ -104,13 +109,26 @@ lease left free for one round and still free at the next is taken whatever the s
 nobody else watches that job.
 
 Sweeps: only the holder of ``P:sweep`` makes List calls (within ``P:budget:list``); its
-hub acts on what it lists, and it adds each listed status it has not hinted before to
-``P:events``; every other process hands those hints to its hub, which describes the
-job if it holds the job's lease. The fleet's sweeps are one sweep: before each, the
+hub acts on what it lists, and it adds the List entries it found to ``P:events`` (each
+job's status once): every other process hands the entries of the jobs it watches to its
+hub, which acts on them as if it had listed them itself. With ``confirm="change"`` that
+is a hint (the job's lease holder describes it); with ``confirm="terminal"`` a
+non-terminal change is every replica's event at once, from List, with no describe
+anywhere, and only a terminal one is described, by the job's lease holder alone (its
+``PUBLISH`` reaches the others). The fleet's sweeps are one sweep: before each, the
 holder reads ``P:sweep:watermark`` and goes on from it if another holder moved it (a
 replica that takes the lease over lists from where the last holder got to, not from its
 own start, which would miss what changed in between for other replicas' jobs); after
 each complete window it moves the watermark forward.
+
+Re-lists (``confirm="terminal"``'s safety net) are the holder's duty too: every
+``safety_interval`` it re-reads the window ``CreationTimeAfter`` the oldest of
+``P:sweep:oldest`` (each process writes its own on every renewal), between a begin and a
+done marker on ``P:events``, sharing every entry it shows. Each process notes which of
+its jobs the re-list showed and, at the done marker, queues the others for a describe,
+which their lease holders make. A process that is not the holder never re-lists; its
+jobs' own describes, three safety intervals apart, are the backstop if no re-list
+reaches it.
 
 A job given up with a ``JobErrorEvent`` by the process polling it is added as an error entry,
 and every process watching it ends it the same.

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .._clock import Clock
     from .._coordination import CoordinationHost
     from .._errors import TransportError
-    from .._events import Description, JobStatus
+    from .._events import Description, JobStatus, JobSummary
     from ._store import FleetStore, Snapshot
 
 __all__ = ["Fleet"]
@@ -215,9 +215,19 @@ class Fleet:
         """Where the fleet's sweeps got to (None: no window finished yet, or local)."""
         return await self.sweeps.sweep_watermark()
 
-    async def share_hints(self, hints: Sequence[tuple[str, str]], watermark: float) -> None:
-        """Hand a sweep's findings and watermark to the other processes."""
-        await self.sweeps.share_hints(hints, watermark)
+    async def share_listed(
+        self, summaries: Sequence[JobSummary], watermark: float | None, *, relisted: bool = False
+    ) -> None:
+        """Hand a sweep's (or a re-list's) List entries and watermark to the others."""
+        await self.sweeps.share_listed(summaries, watermark, relisted=relisted)
+
+    async def share_relist(self, *, done: bool) -> None:
+        """A re-list begins (or is done), for the other processes."""
+        await self.sweeps.share_relist(done=done)
+
+    async def relist_since(self, oldest: float | None) -> float | None:
+        """Where the holder's re-list starts: the oldest job any live process watches."""
+        return await self.sweeps.relist_since(oldest)
 
     # -- background ---------------------------------------------------------------------
 
@@ -279,6 +289,10 @@ class Fleet:
                     host.lease_gained(name, job.age)
                 log.info("fleet_leases_taken", jobs=len(gained))
         await self.stream.catch_up(host, [name for name in watched if name not in self.owned])
+        listings = host.listings
+        if listings.lists_first:
+            # Where the sweep-lease holder's re-lists must start to show this process's jobs.
+            await self.sweeps.note_oldest(await listings.oldest_created())
 
     async def _reconnect(self, host: CoordinationHost) -> None:
         link = self.link

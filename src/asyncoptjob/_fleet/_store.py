@@ -29,6 +29,8 @@ __all__ = [
     "CHUNK",
     "ERROR",
     "HINT",
+    "LIST",
+    "RELIST",
     "FleetKeys",
     "FleetStore",
     "Snapshot",
@@ -50,6 +52,10 @@ ERROR_TTL = 3600
 #: Stream entry kinds (field ``k``); a status change has none (older entries neither).
 HINT = "hint"
 ERROR = "error"
+#: A page of List entries a sweep (``r=1``: a re-list) found, as JSON (``e``).
+LIST = "list"
+#: A re-list begins (``p=begin``) or is done (``p=done``).
+RELIST = "relist"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,10 @@ class FleetKeys:
     @property
     def watermark(self) -> str:
         return f"{self.prefix}:sweep:watermark"
+
+    @property
+    def oldest(self) -> str:
+        return f"{self.prefix}:sweep:oldest"
 
     def error(self, name: str) -> str:
         return f"{self.prefix}:error:{name}"
@@ -144,6 +154,7 @@ class FleetStore:
         pipe = self.redis.pipeline(transaction=False)
         pipe.zrem(self.keys.members, self.owner)
         pipe.hdel(self.keys.load, self.owner)
+        pipe.hdel(self.keys.oldest, self.owner)
         await pipe.execute()
 
     async def claim(
@@ -195,6 +206,24 @@ class FleetStore:
     async def advance_sweep_watermark(self, watermark: float) -> None:
         """Move the fleet's sweep watermark forward to ``watermark``."""
         await self._advance(keys=[self.keys.watermark], args=[repr(watermark), JOB_TTL])
+
+    async def note_oldest(self, oldest: float | None) -> None:
+        """Record the oldest CreationTime of this member's jobs (None: none known)."""
+        if oldest is None:
+            await self.redis.hdel(self.keys.oldest, self.owner)
+        else:
+            await self.redis.hset(self.keys.oldest, self.owner, repr(oldest))
+
+    async def fleet_oldest(self) -> float | None:
+        """The oldest CreationTime any live member's jobs have (None: none known)."""
+        keys = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrangebyscore(keys.members, time.time(), "+inf")
+        pipe.hgetall(keys.oldest)
+        live, oldest = await pipe.execute()
+        members = {str(member) for member in live}
+        values = [float(v) for k, v in (oldest or {}).items() if str(k) in members]
+        return min(values, default=None)
 
     async def snapshot(self, names: Sequence[str]) -> list[Snapshot]:
         """Each job's last status and description as the fleet knows them, and how long

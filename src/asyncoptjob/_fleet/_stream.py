@@ -1,7 +1,9 @@
 """The fleet's events stream, both ways: what this process tells the others, what it hears.
 
 Status changes go in through ``PUBLISH`` (exactly once fleet-wide, see ``_scripts.py``);
-sweep hints and final job errors go in as plain entries, and describe answers that
+the List entries a sweep or a re-list found (a page of summaries per entry, each job's
+status once for sweeps; all of a re-list's, between its begin and done markers) and
+final job errors go in as plain entries, and describe answers that
 changed nothing as looks (``LOOK``: when the fleet last described the job), all sent by
 one outbox task so the hub never waits on Redis. One reader applies every entry from
 another process to the hub, through the :class:`~.._coordination.CoordinationHost`
@@ -16,16 +18,19 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
-from ._codec import decode
-from ._store import ERROR, HINT, decode_error, error_fields, stream_entries
+from ._codec import decode, encode
+from ._store import ERROR, HINT, LIST, RELIST, decode_error, error_fields, stream_entries
 
 if TYPE_CHECKING:
     from .._coordination import CoordinationHost
     from .._errors import TransportError
-    from .._events import Description
+    from .._events import Description, JobSummary
     from ._link import FleetLink
 
-__all__ = ["FleetStream"]
+__all__ = ["PAGE", "FleetStream"]
+
+#: List entries per stream entry (a List page's worth).
+PAGE = 100
 
 
 class FleetStream:
@@ -69,13 +74,27 @@ class FleetStream:
         """Tell every process that ``name`` ended with ``error``."""
         self._send(error_fields(name, error))
 
-    def share_hints(self, hints: Sequence[tuple[str, str]]) -> None:
-        """Tell every process what a sweep listed (each job's status once)."""
-        hinted = self._hinted
-        for name, status in hints:
-            if hinted.get(name) != status:
-                hinted[name] = status
-                self._send({"k": HINT, "j": name, "s": status})
+    def share_listed(self, summaries: Sequence[JobSummary], *, relisted: bool = False) -> None:
+        """Tell every process what a sweep listed (each job's status once), or what a
+        re-list showed (every entry: each process notes which of its jobs it showed)."""
+        if not relisted:
+            hinted = self._hinted
+            fresh = []
+            for summary in summaries:
+                name, status = summary["OptimizationJobName"], summary["OptimizationJobStatus"]
+                if hinted.get(name) != status:
+                    hinted[name] = status
+                    fresh.append(summary)
+            summaries = fresh
+        for start in range(0, len(summaries), PAGE):
+            fields = {"k": LIST, "e": encode(list(summaries[start : start + PAGE]))}
+            if relisted:
+                fields["r"] = "1"
+            self._send(fields)
+
+    def share_relist(self, *, done: bool) -> None:
+        """Tell every process a re-list begins, or is done."""
+        self._send({"k": RELIST, "p": "done" if done else "begin"})
 
     def share_look(self, name: str) -> None:
         """This process just described ``name`` and its status did not change."""
@@ -161,15 +180,22 @@ class FleetStream:
                 continue
             for entry_id, fields in stream_entries(reply):
                 self.last_id = entry_id
-                name = fields.get("j", "")
-                if fields.get("o") == link.id or name not in host.watched():
+                if fields.get("o") == link.id:
                     continue
-                self._apply(host, name, fields)
+                kind = fields.get("k")
+                if kind == LIST:
+                    self._listed(host, fields)
+                    await anyio.lowlevel.checkpoint()
+                elif kind == RELIST:
+                    await self._relist(host, fields.get("p"))
+                elif (name := fields.get("j", "")) in host.watched():
+                    self._apply(host, name, kind, fields)
             await anyio.lowlevel.checkpoint()
 
-    def _apply(self, host: CoordinationHost, name: str, fields: dict[str, str]) -> None:
-        kind = fields.get("k")
-        if kind == HINT:
+    def _apply(
+        self, host: CoordinationHost, name: str, kind: str | None, fields: dict[str, str]
+    ) -> None:
+        if kind == HINT:  # from a process of an older version: name and status only
             host.hint(name, fields.get("s", ""))
         elif kind == ERROR:
             self.remote_events += 1
@@ -177,6 +203,22 @@ class FleetStream:
         elif host.wants(name, fields["s"]):
             self.remote_events += 1
             host.apply_remote(name, decode(fields["d"]))
+
+    def _listed(self, host: CoordinationHost, fields: dict[str, str]) -> None:
+        """The sweep-lease holder's List entries: each watched job's is found here too."""
+        watched = host.watched()
+        listings = host.listings
+        relisted = fields.get("r") == "1"
+        summaries: list[JobSummary] = decode(fields.get("e", "[]"))
+        for summary in summaries:
+            if summary.get("OptimizationJobName") in watched:
+                listings.found(summary, relisted=relisted)
+
+    async def _relist(self, host: CoordinationHost, phase: str | None) -> None:
+        if phase == "begin":
+            host.listings.relist_begin()
+        elif phase == "done":
+            await host.listings.relist_done()
 
     async def catch_up(self, host: CoordinationHost, names: Sequence[str]) -> None:
         """Apply the fleet's last status of jobs polled elsewhere (heals a gap in the

@@ -192,6 +192,7 @@ class App:
             payload,
             empty_pages=faults.empty_list_pages,
             lag=faults.list_lag,
+            hidden=faults.list_hidden_jobs,
             stuck=self.injector.chance(faults.stuck_list_rate),
             duplicate=self.injector.chance(faults.duplicate_list_rate),
         )

@@ -134,6 +134,7 @@ _VALIDATORS: Final[Mapping[str, Callable[[str, Any], Any]]] = {
     "error_code_status": _error_status,
     "empty_list_pages": _count,
     "list_lag": _lag,
+    "list_hidden_jobs": _job_names,
     "not_found_code": _not_found_code,
     "malformed_jobs": _job_names,
     "missing_status_rate": _fraction,
@@ -188,6 +189,8 @@ class Faults:
             (eventual consistency): List reports every job as it was this
             long ago and omits jobs younger than that; Describe is always
             current. ``math.inf``: List never reports anything.
+        list_hidden_jobs: Jobs ListOptimizationJobs never shows (a List entry
+            missing for good); Describe still answers for them.
         not_found_code: How Describe says a job is missing: ``"ResourceNotFound"``
             (DescribeOptimizationJob's documented error) or ``"ValidationException"``
             with a "Could not find ..." message, as other SageMaker Describe calls do.
@@ -250,6 +253,7 @@ class Faults:
     error_code_status: int = 400
     empty_list_pages: int = 0
     list_lag: float = 0.0
+    list_hidden_jobs: tuple[str, ...] = ()
     not_found_code: str = "ResourceNotFound"
     malformed_jobs: tuple[str, ...] = ()
     missing_status_rate: float = 0.0

@@ -28,7 +28,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
@@ -307,6 +307,7 @@ def list_jobs(
     *,
     empty_pages: int = 0,
     lag: float = 0.0,
+    hidden: Collection[str] = (),
     stuck: bool = False,
     duplicate: bool = False,
 ) -> ListAnswer:
@@ -320,6 +321,7 @@ def list_jobs(
         lag: Seconds List trails the truth (eventual consistency): jobs are
             listed as they were ``lag`` seconds ago, and jobs created since
             are not listed yet.
+        hidden: Jobs never listed (a List entry missing for good).
         stuck: Answer no summaries and a NextToken that answers itself
             forever (a listing already stuck stays stuck regardless).
         duplicate: Repeat the previous page's last entry (the one the
@@ -361,7 +363,7 @@ def list_jobs(
     for key, job in _candidates(
         sim, sort_by, ascending, cursor, request, now, matches, max_results + 1
     ):
-        if not matches(job):
+        if not matches(job) or job.name in hidden:
             continue
         if len(summaries) == max_results:
             more = True

@@ -7,10 +7,13 @@ its empty pages with a ``NextToken``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import datetime, timezone
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from asyncoptjob import (
@@ -19,10 +22,22 @@ from asyncoptjob import (
     StatusChange,
     SweepPolicy,
 )
+from asyncoptjob._job import JobEntry
+from asyncoptjob._listing import SLICE, Listings
+from asyncoptjob._stats import Statistics
 from asyncoptjob._sweep import Relister
 from asyncoptjob.mock import Faults, Lifecycle, MockSageMaker
 from asyncoptjob.testing import FakeTransport, ManualClock, check_events
-from tests.core.sweep.test_sweep import Pages, lists, make_sweeper, note, sweep_opts
+from tests.core.sweep.test_sweep import (
+    QUICK_RETRY,
+    Pages,
+    lists,
+    make_sweeper,
+    note,
+    sweep_opts,
+)
+from tests.fleet.test_fleet_events import counting
+from tests.helpers import FAST_POLL
 
 
 async def watch_list_first(
@@ -152,7 +167,7 @@ async def test_a_re_list_reads_the_watched_window_page_by_page() -> None:
     pages = Pages([([("a", "INPROGRESS")], True), ([], True), ([("b", "STARTING")], False)])
     transport = FakeTransport(pages)
     relister = Relister(make_sweeper(transport, wall, overlap=30, max_pages=2))
-    relister.begin(4_000.0, now=0.0)
+    relister.begin(4_000.0)
     shown: list[tuple[str, str]] = []
     assert await relister.sweep(note(shown))
     assert not relister.done  # two pages a turn: resumed next time
@@ -164,3 +179,110 @@ async def test_a_re_list_reads_the_watched_window_page_by_page() -> None:
     assert "LastModifiedTimeAfter" not in first
     assert third["NextToken"] == "token-2"  # the same window, resumed
     assert third["CreationTimeAfter"] == first["CreationTimeAfter"]
+
+
+async def test_a_job_list_never_shows_is_caught_by_a_re_list(aio_session: Any) -> None:
+    # One job is missing from List for good (List lag and empty pages on, too): no re-list
+    # shows it, so after each one it is described, and its terminal change is found.
+    lifecycle = Lifecycle(starting=(0.2, 0.3), in_progress=(1.2, 1.6), failure_rate=0.3)
+    async with MockSageMaker(seed=59, lifecycle=lifecycle) as mock:
+        names = mock.seed_jobs(20)
+        hidden = names[5]
+        mock.faults.update(list_hidden_jobs=[hidden], list_lag=0.1, empty_list_pages=1)
+        sweep = SweepPolicy(
+            interval=0.05, overlap=1.0, safety_interval=0.3, max_rate=None, confirm="terminal"
+        )
+        async with (
+            counting(mock, aio_session) as transport,
+            Poller(
+                transport=transport,
+                retry=QUICK_RETRY,
+                strategy="sweep",
+                sweep=sweep,
+                poll_interval=FAST_POLL,
+                initial_rate=None,
+            ) as poller,
+        ):
+            events = [e async for e in poller.watch(names)]
+        by_job = check_events(events, names)
+        truth = mock.transitions(names)
+        assert by_job[hidden][-1].status == truth[hidden][-1][0]
+        assert all(event.source == "describe" for event in by_job[hidden])
+        assert from_list(by_job) > 0
+        relists = [p for p in lists(transport) if "CreationTimeAfter" in p]
+        assert relists, "no re-list ran"
+        # Re-lists showed every other job, so none of them needed a safety describe: the
+        # hidden job is the only one described more than at its first look and its end.
+        described = transport.describes
+        assert described[hidden] >= 2
+        assert all(described[name] <= 2 for name in names if name != hidden), described
+
+
+class CountingPacer:
+    """What a re-list's walk asks of the pacer, counted (no workers behind it)."""
+
+    sweeps = None
+
+    def __init__(self) -> None:
+        self.clock = ManualClock(start=100.0)
+        self.calls = 0
+
+    def next(self, job: Any) -> None:
+        self.calls += 1
+
+    def soon(self, job: Any) -> None:
+        self.calls += 1
+
+
+async def test_a_walk_over_a_large_table_yields_to_the_loop_in_slices() -> None:
+    # 100,000 watched jobs: a re-list's walk (and the one that finds the oldest job) must
+    # let other tasks run between slices of SLICE jobs, never all at once. Counted in
+    # ticks of a concurrent task, never in wall time.
+    jobs: dict[str, JobEntry] = {}
+    for i in range(100_000):
+        job = jobs[f"job-{i}"] = JobEntry(f"job-{i}", 0.0)
+        job.status = JobStatus.INPROGRESS
+        job.created = 1_000.0 + i
+    pacer = CountingPacer()
+    listings = Listings(jobs, pacer, Statistics(), None)  # type: ignore[arg-type]
+    calls_at_ticks: list[int] = []
+    done = anyio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            calls_at_ticks.append(pacer.calls)
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        await anyio.lowlevel.checkpoint()
+        assert await listings.oldest_created() == 1_000.0
+        ticks_in_oldest = len(calls_at_ticks)
+        await listings.relisted({f"job-{i}" for i in range(0, 100_000, 2)}, started=50.0)
+        done.set()
+    assert pacer.calls == 100_000
+    assert ticks_in_oldest >= 100_000 // SLICE - 1
+    steps = [b - a for a, b in itertools.pairwise(calls_at_ticks)]
+    assert len(steps) >= 2 * (100_000 // SLICE) - 2
+    assert max(steps) <= SLICE
+
+
+async def test_auto_sweeps_list_first_when_asked_and_never_by_itself(aio_session: Any) -> None:
+    # strategy="auto" uses the confirm mode it is given: list-first once enough jobs are
+    # watched with confirm="terminal"; with the default, every event is a describe's.
+    lifecycle = Lifecycle(starting=(0.3, 0.5), in_progress=(0.6, 1.0), failure_rate=0.3)
+    sources = {}
+    for confirm in ("terminal", "change"):
+        async with MockSageMaker(seed=60, lifecycle=lifecycle) as mock:
+            sweep = SweepPolicy(
+                interval=0.05, overlap=1.0, max_rate=None, threshold=5, confirm=confirm
+            )
+            options = sweep_opts(mock, aio_session, sweep=sweep, strategy="auto")
+            async with Poller(**options) as poller:
+                names = mock.seed_jobs(20)
+                events = [e async for e in poller.watch(names)]
+                assert poller.stats.sweeps > 0
+            check_events(events, names)
+            sources[confirm] = {e.source for e in events if isinstance(e, StatusChange)}
+    assert "list" in sources["terminal"]
+    assert sources["change"] == {"describe"}
