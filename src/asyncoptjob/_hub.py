@@ -253,7 +253,7 @@ class Hub:
         new = JobStatus(status)
         if job.status is None or new.rank > job.status.rank:
             return True
-        return bool(job.pending) and new is job.status
+        return job.waiting and new is job.status
 
     def apply_remote(self, name: str, description: Description) -> None:
         """Apply a status another process observed (from the fleet's stream or snapshot)."""
