@@ -16,7 +16,8 @@ talks to each through one narrow seam: the :class:`~._coordination.Coordination`
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections import deque
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -43,6 +44,55 @@ __all__ = ["Hub"]
 
 log = get_logger()
 
+#: Jobs a subscription adds to the table (and hands to the coordination) between two
+#: checkpoints: a few ms of work on the loop, one Redis round trip in fleet mode.
+ATTACH_SLICE = 500
+#: Jobs a subscription leaving drops from the table in one go; a larger one is dropped
+#: in slices of this size by the hub's task, letting the loop run between slices.
+DETACH_SLICE = 1_000
+
+
+class Departures:
+    """Large subscriptions that left, whose jobs leave the hub's table a slice at a time.
+
+    Args:
+        drop: forgets a subscription and drops it from the entries of the named jobs.
+    """
+
+    def __init__(self, drop: Callable[[Subscription, Iterable[str]], None]) -> None:
+        self._drop = drop
+        self._leaving: deque[Subscription] = deque()
+        self._left = anyio.Event()
+        self._running = False
+
+    def take(self, sub: Subscription) -> bool:
+        """Queue ``sub`` if it is large and :meth:`run` runs; False: detach it at once."""
+        if not self._running or len(sub.remaining) <= DETACH_SLICE:
+            return False
+        self._leaving.append(sub)
+        self._left.set()
+        return True
+
+    async def run(self) -> None:
+        """Drop the queued subscriptions' jobs, a checkpoint between slices; until cancelled."""
+        self._running = True
+        try:
+            while True:
+                await self._left.wait()
+                self._left = anyio.Event()
+                while self._leaving:
+                    sub = self._leaving[0]
+                    names = list(sub.remaining)
+                    for start in range(0, len(names), DETACH_SLICE):
+                        await anyio.lowlevel.checkpoint()
+                        self._drop(sub, names[start : start + DETACH_SLICE])
+                    self._leaving.popleft()
+        finally:
+            self._running = False
+            while self._leaving:  # stopping: the rest at once (dropping a job twice is a no-op)
+                sub = self._leaving.popleft()
+                self._drop(sub, list(sub.remaining))
+
 
 class Hub:
     """Job table and fan-out. Internal: use ``Poller`` or ``watch``."""
@@ -67,6 +117,7 @@ class Hub:
         # Bound once: the logging route and its level gate are resolved now, not per call.
         self.log = log.bind()
         self.listings = Listings(self.jobs, pacer, stats, self.log)
+        self.departures = Departures(self._detach)
 
     @property
     def closed(self) -> bool:
@@ -85,14 +136,15 @@ class Hub:
             self.stats.subscribers = len(self.subscriptions)
         return sub
 
-    async def attach(self, sub: Subscription, *, chunk: int = 1000) -> None:
-        """Add ``sub`` to its jobs' entries, yielding to the loop every ``chunk`` jobs.
+    async def attach(self, sub: Subscription) -> None:
+        """Add ``sub`` to its jobs' entries, yielding to the loop every :data:`ATTACH_SLICE`.
 
         Adding 100,000 jobs in one go would block the event loop for a noticeable
-        time; chunks keep every step short. Jobs start being polled as they are added.
+        time; slices keep every step short. Jobs start being polled as they are added.
         """
         jobs = self.jobs
         stats = self.stats
+        chunk = ATTACH_SLICE
         for start in range(0, len(sub.names), chunk):
             if start:
                 await anyio.lowlevel.checkpoint()
@@ -126,14 +178,21 @@ class Hub:
             self.lease_gained(claim.name, claim.age)
 
     def unsubscribe(self, sub: Subscription) -> None:
-        """Drop ``sub``; jobs nobody else watches leave the table. Synchronous and idempotent."""
-        sub.close()
-        self._detach(sub)
+        """Drop ``sub``; jobs nobody else watches leave the table. Synchronous and idempotent.
 
-    def _detach(self, sub: Subscription) -> None:
+        A subscription with more than :data:`DETACH_SLICE` unfinished jobs leaves at
+        once (it gets no more events), and its jobs leave the table in slices, in the
+        hub's task (:class:`Departures`), letting the loop run between them.
+        """
+        sub.close()
+        queued = sub in self.subscriptions and self.departures.take(sub)
+        self._detach(sub, () if queued else sub.remaining)
+
+    def _detach(self, sub: Subscription, names: Iterable[str]) -> None:
+        """Forget ``sub``, and drop it from the entries of ``names``."""
         self.subscriptions.discard(sub)
         self.stats.subscribers = len(self.subscriptions)
-        for name in sub.remaining:
+        for name in names:
             job = self.jobs.get(name)
             if job is not None and job.drop(sub):
                 self._remove(job)
@@ -223,7 +282,7 @@ class Hub:
                 "credentials_error", job_name=job.name, error=error.code, message=str(error)
             )
             for sub in job.fail_subscribers(error):
-                self._detach(sub)
+                self._detach(sub, sub.remaining)
             self._remove(job)
         else:
             self._give_up(job, error)

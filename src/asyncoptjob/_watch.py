@@ -10,7 +10,7 @@ deadline rule of the Smithy waiters; :func:`collect` turns that into final descr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -21,10 +21,12 @@ import anyio.lowlevel
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
 from ._events import Event, JobErrorEvent, JobStatus, StatusChange
+from ._names import checked
 
 if TYPE_CHECKING:
     from ._events import Description
     from ._hub import Hub
+    from ._names import Unchecked
     from ._state import ConsumerCursors
     from ._subscription import Subscription
 
@@ -36,7 +38,7 @@ CHECKPOINT_EVERY = 64
 
 def subscribed(
     hub: Hub,
-    names: list[str],
+    names: list[str] | Unchecked,
     timeout: float | None,
     sub: Subscription | None = None,
     cursors: ConsumerCursors | None = None,
@@ -77,19 +79,21 @@ async def _committing(
 
 async def _subscribed(
     hub: Hub,
-    names: list[str],
+    names: list[str] | Unchecked,
     timeout: float | None,
     sub: Subscription | None,
     cursors: ConsumerCursors | None,
 ) -> AsyncIterator[Event]:
-    if not names:
-        return
     try:
         if sub is None:
-            sub = await attached(hub, names, cursors)
+            valid = await checked(names)
+            if not valid:
+                return
+            sub = await attached(hub, valid, cursors)
         clock = hub.clock
         deadline = None if timeout is None else sub.opened_at + timeout
-        last: dict[str, JobStatus | None] = {name: sub.since.get(name) for name in sub.names}
+        # Each job's last status seen here, filled as events pass (the committed one before).
+        last: dict[str, JobStatus | None] = {}
         while True:
             event = sub.get_nowait()
             if event is not None:
@@ -112,7 +116,12 @@ async def _subscribed(
                     yield event
                 if sub.is_finished():
                     return
-                pending = {name: last[name] for name in sub.names if name in sub.remaining}
+                since = sub.since
+                pending = {
+                    name: last.get(name, since.get(name))
+                    for name in sub.names
+                    if name in sub.remaining
+                }
                 raise WaitTimeoutError(timeout, pending)
             await wait_with_timeout(clock, sub.wait, remaining)
     finally:
@@ -144,14 +153,15 @@ async def attached(
 async def open_subscribed(
     stack: AsyncExitStack,
     hub: Hub,
-    names: list[str],
+    names: list[str] | Unchecked,
     timeout: float | None,
     cursors: ConsumerCursors | None = None,
 ) -> AsyncIterator[Event]:
     """:func:`subscribed` for ``async with``: polling starts now, the stack unsubscribes."""
-    sub = await attached(hub, names, cursors)
+    valid = await checked(names)
+    sub = await attached(hub, valid, cursors)
     stack.callback(hub.unsubscribe, sub)
-    return subscribed(hub, names, timeout, sub, cursors)
+    return subscribed(hub, valid, timeout, sub, cursors)
 
 
 async def collect(
@@ -215,7 +225,7 @@ class Watch:
 
     def __init__(
         self,
-        names: list[str],
+        names: Sequence[object],
         events: Callable[[], AsyncIterator[Event]],
         enter: Enter | None = None,
         cursors: ConsumerCursors | None = None,
@@ -258,5 +268,5 @@ class Watch:
             await stack.aclose()
 
     def __repr__(self) -> str:
-        shown = ", ".join(self._names[:5]) + (", ..." if len(self._names) > 5 else "")
+        shown = ", ".join(map(str, self._names[:5])) + (", ..." if len(self._names) > 5 else "")
         return f"<Watch of {len(self._names)} job(s): {shown}>"

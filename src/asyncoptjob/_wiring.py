@@ -124,6 +124,7 @@ async def open_hub(
 
     tg.start_soon(_run, hub, lambda: workers.run(hub.poll, keep))
     tg.start_soon(_run, hub, lambda: coordination.run(hub))
+    tg.start_soon(_run, hub, hub.departures.run)
     if sweeps is not None:
         tg.start_soon(_run, hub, lambda: sweeps.run(hub))
     if state is not None:

@@ -1,0 +1,122 @@
+"""Large batches of work yield in slices: the caller's loop keeps running meanwhile.
+
+Nothing here measures time. A spinner task counts its turns on the loop while a large
+batch is processed; the slice sizes are set low so that the batches stay small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from asyncoptjob import Poller, _hub, _names
+from asyncoptjob._names import Unchecked, check_names
+from asyncoptjob.testing import FakeTransport, ManualClock, describe_response
+
+SLICE = 10
+NAMES = [f"job-{i}" for i in range(20 * SLICE)]
+
+
+class Spinner:
+    """Counts its turns on the event loop."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+
+    async def run(self) -> None:
+        while True:
+            self.turns += 1
+            await anyio.lowlevel.checkpoint()
+
+
+@asynccontextmanager
+async def spinning() -> AsyncIterator[Spinner]:
+    spinner = Spinner()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(spinner.run)
+        await anyio.lowlevel.checkpoint()
+        yield spinner
+        tg.cancel_scope.cancel()
+
+
+def running_jobs() -> FakeTransport:
+    return FakeTransport(lambda request: describe_response(request.job_name, "INPROGRESS"))
+
+
+@pytest.fixture
+def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_names, "CHECK_SLICE", SLICE)
+    monkeypatch.setattr(_hub, "DETACH_SLICE", SLICE)
+
+
+@pytest.mark.usefixtures("small_slices")
+async def test_many_names_are_checked_in_slices_that_let_the_loop_run() -> None:
+    unchecked = check_names([*NAMES, NAMES[0]])
+    assert isinstance(unchecked, Unchecked)  # left for later: too many to check at once
+    async with spinning() as spinner:
+        before = spinner.turns
+        valid = await unchecked.check()
+        turns = spinner.turns - before
+    assert valid == NAMES  # the duplicate collapsed, the order kept
+    assert turns >= len(NAMES) // SLICE - 1
+
+
+@pytest.mark.usefixtures("small_slices")
+async def test_invalid_names_among_many_fail_the_watch_before_any_request() -> None:
+    names = [*NAMES, "bad_name", *NAMES[:5], "-worse-"]
+    transport = running_jobs()
+    async with Poller(transport=transport, clock=ManualClock(), strategy="describe") as poller:
+        watch = poller.watch(names)  # not checked yet: more than a slice
+        with pytest.raises(ValueError, match=r"2 job names are not valid: 'bad_name', '-worse-'"):
+            async with watch:
+                pass
+        with pytest.raises(ValueError, match="bad_name"):
+            async for _ in poller.watch(names):
+                pass
+        with pytest.raises(ValueError, match="bad_name"):
+            await poller.wait_until_done(names)
+    assert transport.requests == []
+
+
+@pytest.mark.usefixtures("small_slices")
+async def test_few_names_are_still_checked_when_the_watch_is_made() -> None:
+    async with Poller(transport=running_jobs(), clock=ManualClock()) as poller:
+        with pytest.raises(ValueError, match="bad_name"):
+            poller.watch(["job-a", "bad_name"])
+        with pytest.raises(TypeError):
+            poller.watch(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("small_slices")
+async def test_a_large_unsubscribe_drops_its_jobs_in_slices_that_let_the_loop_run() -> None:
+    async with (
+        Poller(transport=running_jobs(), clock=ManualClock(), strategy="describe") as poller,
+        spinning() as spinner,
+    ):
+        hub = poller._running().hub
+        async with poller.watch(NAMES):
+            assert len(hub.jobs) == len(NAMES)
+        assert hub.subscriptions == set()  # gone at once: no more events for it
+        assert len(hub.jobs) > 0  # its jobs leave in slices
+        before = spinner.turns
+        while hub.jobs:
+            await anyio.lowlevel.checkpoint()
+        turns = spinner.turns - before
+    assert turns >= len(NAMES) // SLICE - 1
+
+
+@pytest.mark.usefixtures("small_slices")
+async def test_a_job_watched_again_while_its_old_subscription_leaves_stays_watched() -> None:
+    async with Poller(transport=running_jobs(), clock=ManualClock(), strategy="describe") as poller:
+        hub = poller._running().hub
+        async with poller.watch(NAMES):
+            pass
+        async with poller.watch(NAMES[-1:]):
+            while len(hub.jobs) > 1:
+                await anyio.lowlevel.checkpoint()
+            assert list(hub.jobs) == NAMES[-1:]
+        assert not hub.jobs
