@@ -16,6 +16,8 @@ objects (every ``sys.getswitchinterval()``, 5 ms by default).
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
 import os
 import threading
@@ -30,7 +32,9 @@ from aiobotocore.session import AioSession, get_session
 from botocore import xform_name
 from botocore.loaders import JSONFileLoader, Loader, create_loader
 
-__all__ = ["SERVICE", "SharedLoaders", "prepare_session", "shared_loaders"]
+from . import _metrics
+
+__all__ = ["SERVICE", "SharedLoaders", "import_off_loop", "prepare_session", "shared_loaders"]
 
 #: The service whose model the library's clients need.
 SERVICE: Final = "sagemaker"
@@ -153,3 +157,27 @@ async def prepare_session(session: AioSession | None) -> AioSession:
     event loop keeps running meanwhile.
     """
     return await anyio.to_thread.run_sync(_prepare, session)
+
+
+#: Imported on first use, 10-15 ms of module code: anyio's asyncio backend (the first
+#: task group or worker thread needs it) and what the metrics need (``_metrics.warm``).
+_BACKEND = "anyio._backends._asyncio"
+_imports_done = False
+
+
+def _import() -> None:
+    importlib.import_module(_BACKEND)
+    _metrics.warm()
+
+
+async def import_off_loop() -> None:
+    """Import what opening a hub imports on first use, in a worker thread (once per process).
+
+    The first Poller in a process would otherwise run those modules' code on the loop.
+    """
+    global _imports_done
+    if _imports_done:
+        return
+    # Not anyio.to_thread: that would import the backend here, on the loop.
+    await asyncio.get_running_loop().run_in_executor(None, _import)
+    _imports_done = True

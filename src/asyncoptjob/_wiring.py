@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ._client import import_off_loop
 from ._clock import MonotonicClock
 from ._coordination import Coordination, Solo
 from ._errors import PollerClosedError
@@ -76,6 +77,7 @@ async def open_hub(
         coordination: who polls which job; None opens the options' (this process
             alone, or a fleet with ``redis_url``). Unit tests pass their own.
     """
+    await import_off_loop()
     transport = await _enter_transport(stack, options)
     fleet_cursors = None
     if coordination is None:
