@@ -46,7 +46,7 @@ log = get_logger()
 
 #: Jobs a subscription adds to the table (and hands to the coordination) between two
 #: checkpoints: a few ms of work on the loop, one Redis round trip in fleet mode.
-ATTACH_SLICE = 500
+ATTACH_SLICE = 200
 #: Jobs a subscription leaving drops from the table in one go; a larger one is dropped
 #: in slices of this size by the hub's task, letting the loop run between slices.
 DETACH_SLICE = 1_000

@@ -14,8 +14,9 @@ import anyio.lowlevel
 import pytest
 
 from asyncoptjob import Poller, _hub, _names
+from asyncoptjob._fleet import _store
 from asyncoptjob._names import Unchecked, check_names
-from asyncoptjob.testing import FakeTransport, ManualClock, describe_response
+from asyncoptjob.testing import FakeTransport, ManualClock, RedisServer, describe_response
 
 SLICE = 10
 NAMES = [f"job-{i}" for i in range(20 * SLICE)]
@@ -120,3 +121,20 @@ async def test_a_job_watched_again_while_its_old_subscription_leaves_stays_watch
                 await anyio.lowlevel.checkpoint()
             assert list(hub.jobs) == NAMES[-1:]
         assert not hub.jobs
+
+
+async def test_a_fleet_attaches_many_jobs_in_slices_that_let_the_loop_run(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_hub, "ATTACH_SLICE", SLICE)
+    monkeypatch.setattr(_store, "CHUNK", SLICE // 2)
+    options = {"transport": running_jobs(), "strategy": "describe", "redis_url": redis_server.url}
+    async with Poller(**options) as poller, spinning() as spinner:  # type: ignore[arg-type]
+        before = spinner.turns
+        async with poller.watch(NAMES):
+            turns = spinner.turns - before
+        fleet = poller.stats.fleet
+    assert fleet is not None
+    assert fleet.connected
+    # At least a turn between slices, and between the Redis calls of a slice.
+    assert turns >= 2 * (len(NAMES) // SLICE) - 1
