@@ -183,7 +183,8 @@ async def _watch_jobs(
 
 async def _settled(poller: Poller, settings: WatchSettings, board: Board) -> None:
     """Count the jobs the consumer saw finish in an earlier run (from the state file)."""
-    missing = [name for name in settings.names if name in board.unfinished()]
+    unfinished = board.unfinished()
+    missing = [name for name in settings.names if name in unfinished]
     if not missing:
         return
     finals = await poller.wait_until_done(missing, consumer=settings.consumer)
