@@ -62,7 +62,7 @@ def watch(
         **options: see :class:`~asyncoptjob.PollerOptions`.
 
     Raises:
-        ValueError: invalid names (every offender listed) or option values. Beyond 5,000
+        ValueError: invalid names (every offender listed) or option values. Beyond 2,000
             names, the names are checked when the watch starts, in slices, before any
             request (see :meth:`Poller.watch`).
         WaitTimeoutError: (while iterating) ``timeout`` ran out.

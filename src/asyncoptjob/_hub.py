@@ -185,7 +185,9 @@ class Hub:
         hub's task (:class:`Departures`), letting the loop run between them.
         """
         sub.close()
-        queued = sub in self.subscriptions and self.departures.take(sub)
+        if sub not in self.subscriptions:
+            return  # left already (or never attached: no names)
+        queued = self.departures.take(sub)
         self._detach(sub, () if queued else sub.remaining)
 
     def _detach(self, sub: Subscription, names: Iterable[str]) -> None:
@@ -223,10 +225,13 @@ class Hub:
 
     async def poll_once(self, names: Iterable[str]) -> None:
         """Describe each named job once now (one attempt, no retry): a caller's last look."""
-        jobs = {name: job for name in names if (job := self.jobs.get(name)) is not None}
-        answers = await self.fetcher.last_look(list(jobs), self.options.max_concurrency)
+        jobs = self.jobs
+        watched = [name for name in names if name in jobs]
+        answers = await self.fetcher.last_look(watched, self.options.max_concurrency)
         for name, description, sent_at in answers:
-            self._settle(jobs[name], (description, sent_at), sent_at)
+            job = jobs.get(name)
+            if job is not None:
+                self._settle(job, (description, sent_at), sent_at)
 
     # -- answers ------------------------------------------------------------------------
 

@@ -120,7 +120,7 @@ class Poller:
                     await notify(event)  # polling goes on meanwhile
 
         Raises:
-            ValueError: invalid names (all listed) or timeout. Up to 5,000 names are
+            ValueError: invalid names (all listed) or timeout. Up to 2,000 names are
                 checked here; more are checked when the watch starts (``async with`` or
                 the first ``async for`` step), in slices that let the event loop run,
                 still before any request.

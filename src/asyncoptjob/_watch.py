@@ -116,17 +116,30 @@ async def _subscribed(
                     yield event
                 if sub.is_finished():
                     return
-                since = sub.since
-                pending = {
-                    name: last.get(name, since.get(name))
-                    for name in sub.names
-                    if name in sub.remaining
-                }
-                raise WaitTimeoutError(timeout, pending)
+                raise WaitTimeoutError(timeout, await _unfinished(sub, last))
             await wait_with_timeout(clock, sub.wait, remaining)
     finally:
         if sub is not None:
             hub.unsubscribe(sub)
+
+
+#: Jobs looked at between two checkpoints when a timeout lists the unfinished ones.
+LIST_SLICE = 5_000
+
+
+async def _unfinished(
+    sub: Subscription, last: Mapping[str, JobStatus | None]
+) -> dict[str, JobStatus | None]:
+    """Each unfinished job of ``sub`` and its last status seen, in order, in slices."""
+    since, remaining, names = sub.since, sub.remaining, sub.names
+    pending: dict[str, JobStatus | None] = {}
+    for start in range(0, len(names), LIST_SLICE):
+        if start:
+            await anyio.lowlevel.checkpoint()
+        for name in names[start : start + LIST_SLICE]:
+            if name in remaining:
+                pending[name] = last.get(name, since.get(name))
+    return pending
 
 
 async def attached(

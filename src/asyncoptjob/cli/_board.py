@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -140,15 +140,19 @@ class Board:
 
     def unfinished(self) -> Mapping[str, str]:
         """Each job without a terminal outcome and its last known state."""
-        return {name: status for name, status in self.status.items() if not _is_final(status)}
+        return dict(self.unfinished_items())
+
+    def unfinished_items(self) -> Iterator[tuple[str, str]]:
+        """:meth:`unfinished`, one job at a time (in the order the jobs were given)."""
+        return ((name, s) for name, s in self.status.items() if not _is_final(s))
 
     def exit_code(self) -> ExitCode:
         """The process exit status this run deserves (interrupted > timeout > failed > ok)."""
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        if self.timed_out or self.unfinished():
+        if self.timed_out or self.finished < self.total:
             return ExitCode.TIMEOUT
-        if any(status != JobStatus.COMPLETED.value for status in self.status.values()):
+        if self._counts.get(JobStatus.COMPLETED.value, 0) < self.total:
             return ExitCode.FAILED
         return ExitCode.OK
 
