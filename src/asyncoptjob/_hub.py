@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ._stats import Statistics
     from ._workers import Answer, Fetcher
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "forget_jobs"]
 
 log = get_logger()
 
@@ -178,12 +178,8 @@ class Hub:
             self.lease_gained(claim.name, claim.age)
 
     def unsubscribe(self, sub: Subscription) -> None:
-        """Drop ``sub``; jobs nobody else watches leave the table. Synchronous and idempotent.
-
-        A subscription with more than :data:`DETACH_SLICE` unfinished jobs leaves at
-        once (it gets no more events), and its jobs leave the table in slices, in the
-        hub's task (:class:`Departures`), letting the loop run between them.
-        """
+        """Drop ``sub``; jobs nobody else watches leave the table (in slices, by
+        :class:`Departures`, past :data:`DETACH_SLICE`). Synchronous and idempotent."""
         sub.close()
         if sub not in self.subscriptions:
             return  # left already (or never attached: no names)
@@ -200,15 +196,13 @@ class Hub:
                 self._remove(job)
 
     def close(self, error: BaseException) -> None:
-        """Fail every open subscription with ``error`` and forget all jobs."""
+        """Fail every open subscription with ``error``; :func:`forget_jobs` forgets the jobs."""
         self.stats.closed = True
         for sub in list(self.subscriptions):
             if not sub.is_finished():
                 sub.fail(error)
         self.subscriptions.clear()
         self.stats.subscribers = 0
-        for job in list(self.jobs.values()):
-            self._remove(job)
 
     # -- polling ------------------------------------------------------------------------
 
@@ -225,12 +219,10 @@ class Hub:
 
     async def poll_once(self, names: Iterable[str]) -> None:
         """Describe each named job once now (one attempt, no retry): a caller's last look."""
-        jobs = self.jobs
-        watched = [name for name in names if name in jobs]
+        watched = [name for name in names if name in self.jobs]
         answers = await self.fetcher.last_look(watched, self.options.max_concurrency)
         for name, description, sent_at in answers:
-            job = jobs.get(name)
-            if job is not None:
+            if (job := self.jobs.get(name)) is not None:
                 self._settle(job, (description, sent_at), sent_at)
 
     # -- answers ------------------------------------------------------------------------
@@ -397,3 +389,15 @@ class Hub:
             if job.status is None:
                 self.stats.jobs_pending -= 1
         self.coordination.forget(job.name)
+
+
+async def forget_jobs(hub: Hub) -> None:
+    """Forget every job of a closed hub, :data:`DETACH_SLICE` at a time (shielded: the
+    Poller is closing; its tasks have stopped)."""
+    with anyio.CancelScope(shield=True):
+        jobs = list(hub.jobs.values())
+        for start in range(0, len(jobs), DETACH_SLICE):
+            if start:
+                await anyio.lowlevel.checkpoint()
+            for job in jobs[start : start + DETACH_SLICE]:
+                hub._remove(job)

@@ -6,6 +6,7 @@ batch is processed; the slice sizes are set low so that the batches stay small.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,7 +14,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from asyncoptjob import Poller, _hub, _names
+from asyncoptjob import Poller, _breath, _hub, _names
+from asyncoptjob._breath import Breather
 from asyncoptjob._fleet import _store
 from asyncoptjob._names import Unchecked, check_names
 from asyncoptjob.testing import FakeTransport, ManualClock, RedisServer, describe_response
@@ -138,3 +140,63 @@ async def test_a_fleet_attaches_many_jobs_in_slices_that_let_the_loop_run(
     assert fleet.connected
     # At least a turn between slices, and between the Redis calls of a slice.
     assert turns >= 2 * (len(NAMES) // SLICE) - 1
+
+
+class TimerTicker:
+    """Counts the turns of a timer due at once, re-armed each time (a host's timer)."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_later(0, self._tick)
+
+    def _tick(self) -> None:
+        self.ticks += 1
+        self._handle = self._loop.call_later(0, self._tick)
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+
+async def test_the_library_s_steps_let_a_host_s_due_timer_run_between_bursts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_breath, "BURST", 0.0)  # every step is a burst of its own
+    breather = Breather()
+    steps = 5
+    ticks_seen: list[int] = []
+    ticker = TimerTicker()
+
+    async def worker() -> None:
+        for _ in range(steps):
+            await breather.turn()
+            ticks_seen.append(ticker.ticks)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(16):
+            tg.start_soon(worker)
+    ticker.stop()
+    # The 16 workers take each step together, and the host's timer runs between steps.
+    assert len(set(ticks_seen)) >= steps
+    assert ticks_seen == sorted(ticks_seen)
+
+
+async def test_a_waiter_cancelled_does_not_cancel_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_breath, "BURST", 0.0)
+    breather = Breather()
+    done: list[str] = []
+
+    async def wait(name: str) -> None:
+        await breather.turn()
+        done.append(name)
+
+    loop = asyncio.get_running_loop()
+    cancelled = loop.create_task(wait("cancelled"))
+    kept = loop.create_task(wait("kept"))
+    await asyncio.sleep(0)  # both wait for the breath now
+    cancelled.cancel()
+    await asyncio.wait({cancelled, kept})
+    assert done == ["kept"]
+    assert cancelled.cancelled()
