@@ -40,13 +40,15 @@ URGENT = -math.inf
 class DueQueue(Generic[T]):
     """A priority queue of items by due time, with O(1) lazy removal."""
 
-    __slots__ = ("_counter", "_heap", "_live")
+    __slots__ = ("_counter", "_due", "_heap", "_live")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int]] = []
         self._counter = itertools.count()
-        #: The queued items (and their due times) by the ``seq`` of their live heap entry.
-        self._live: dict[int, tuple[T, float]] = {}
+        #: The queued items by the ``seq`` of their live heap entry, and their due times (a
+        #: dict of numbers only, which the garbage collector does not track).
+        self._live: dict[int, T] = {}
+        self._due: dict[int, float] = {}
 
     def __len__(self) -> int:
         return len(self._live)
@@ -56,9 +58,11 @@ class DueQueue(Generic[T]):
         live = self._live
         if item.token != NOT_QUEUED:
             live.pop(item.token, None)
+            self._due.pop(item.token, None)
         seq = next(self._counter)
         item.token = seq
-        live[seq] = (item, due)
+        live[seq] = item
+        self._due[seq] = due
         heapq.heappush(self._heap, (due, seq))
         self._maybe_compact()
 
@@ -66,6 +70,7 @@ class DueQueue(Generic[T]):
         """Forget ``item`` if it is queued (its heap entry is dropped lazily)."""
         if item.token != NOT_QUEUED:
             self._live.pop(item.token, None)
+            self._due.pop(item.token, None)
             item.token = NOT_QUEUED
             self._maybe_compact()
 
@@ -82,7 +87,8 @@ class DueQueue(Generic[T]):
         if due is None or due > now:
             return None
         _, seq = heapq.heappop(self._heap)
-        item, _ = self._live.pop(seq)
+        item = self._live.pop(seq)
+        del self._due[seq]
         item.token = NOT_QUEUED
         return item
 
@@ -90,7 +96,7 @@ class DueQueue(Generic[T]):
         # Rebuilt from the live entries alone, when stale ones outnumber them 2 to 1: the
         # cost is that of the live entries (amortised over the stale ones), and stale heads
         # never pile up for ``next_due`` to pop one by one (100,000 jobs dropped at once).
-        heap, live = self._heap, self._live
-        if len(heap) > 64 and len(heap) > 3 * len(live):
-            self._heap = [(due, seq) for seq, (_, due) in live.items()]
+        heap, due = self._heap, self._due
+        if len(heap) > 64 and len(heap) > 3 * len(due):
+            self._heap = [(when, seq) for seq, when in due.items()]
             heapq.heapify(self._heap)

@@ -125,8 +125,9 @@ class DueQueueMachine(RuleBasedStateMachine):
     def live_entries_are_the_model(self) -> None:
         # White-box: exactly one live heap entry per queued item, at its latest due time.
         queued = self.queue._live
-        live = [(queued[seq][0], due) for due, seq in self.queue._heap if seq in queued]
-        assert all(item.token == seq for seq, (item, _) in queued.items())
+        live = [(queued[seq], due) for due, seq in self.queue._heap if seq in queued]
+        assert all(item.token == seq for seq, item in queued.items())
+        assert self.queue._due.keys() == queued.keys()
         assert len(live) == len(self.model)
         assert dict(live) == {item: due for item, (due, _) in self.model.items()}
 
@@ -143,7 +144,7 @@ class DueQueueMachine(RuleBasedStateMachine):
         heap = self.queue._heap
         if heap:
             due, seq = heap[0]
-            item, _ = self.queue._live[seq]
+            item = self.queue._live[seq]
             assert item.token == seq
             assert self.model[item][0] == due
         else:
