@@ -88,10 +88,9 @@ class Departures:
                         self._drop(sub, names[start : start + DETACH_SLICE])
                     self._leaving.popleft()
         finally:
+            # Stopping: the hub is closing, and ``forget_jobs`` forgets every job.
             self._running = False
-            while self._leaving:  # stopping: the rest at once (dropping a job twice is a no-op)
-                sub = self._leaving.popleft()
-                self._drop(sub, list(sub.remaining))
+            self._leaving.clear()
 
 
 class Hub:

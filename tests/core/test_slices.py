@@ -7,7 +7,7 @@ batch is processed; the slice sizes are set low so that the batches stay small.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
@@ -18,6 +18,8 @@ from asyncoptjob import Poller, _breath, _hub, _names
 from asyncoptjob._breath import Breather
 from asyncoptjob._fleet import _store
 from asyncoptjob._names import Unchecked, check_names
+from asyncoptjob._state import ConsumerCursors, _consumer
+from asyncoptjob._state._store import BatchedStore, Cursor
 from asyncoptjob.testing import FakeTransport, ManualClock, RedisServer, describe_response
 
 SLICE = 10
@@ -109,6 +111,31 @@ async def test_a_large_unsubscribe_drops_its_jobs_in_slices_that_let_the_loop_ru
         while hub.jobs:
             await anyio.lowlevel.checkpoint()
         turns = spinner.turns - before
+    assert turns >= len(NAMES) // SLICE - 1
+
+
+class InstantStore(BatchedStore):
+    """A state store that answers at once (no I/O, no await): no cursors yet."""
+
+    async def _load(self, consumer: str, names: Sequence[str]) -> dict[str, Cursor]:
+        return {}
+
+    async def register(self, consumer: str, names: Sequence[str]) -> None:
+        self.registered = list(names)
+
+
+async def test_a_durable_watch_sorts_out_many_cursors_in_slices_that_let_the_loop_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_consumer, "START_SLICE", SLICE)
+    cursors = ConsumerCursors("census")
+    store = InstantStore()
+    cursors.use(store)
+    async with spinning() as spinner:
+        before = spinner.turns
+        watched, since = await cursors.start(NAMES)
+        turns = spinner.turns - before
+    assert (watched, since, store.registered) == (NAMES, {}, NAMES)
     assert turns >= len(NAMES) // SLICE - 1
 
 
