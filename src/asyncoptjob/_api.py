@@ -63,8 +63,8 @@ def watch(
 
     Raises:
         ValueError: invalid names (every offender listed) or option values. Beyond 2,000
-            names, the names are checked when the watch starts, in slices, before any
-            request (see :meth:`Poller.watch`).
+            names, those past the first 2,000 (all valid) are checked when the watch
+            starts, in slices, before any request (see :meth:`Poller.watch`).
         WaitTimeoutError: (while iterating) ``timeout`` ran out.
         CredentialsError: (while iterating) credentials or permissions are wrong.
     """

@@ -112,31 +112,41 @@ def _result(unique: dict[str, None], bad: list[str]) -> list[str]:
 
 
 class Unchecked:
-    """Names given to a watch, too many to check at once on the loop: :func:`checked`
-    checks them in slices when the watch starts (before any request)."""
+    """Names given to a watch, too many to check at once on the loop, the first
+    :data:`CHECK_SLICE` of them valid (in ``unique``): :func:`checked` checks the rest in
+    slices when the watch starts (before any request)."""
 
-    __slots__ = ("given",)
+    __slots__ = ("given", "unique")
 
-    def __init__(self, given: list[object]) -> None:
+    def __init__(self, given: list[object], unique: dict[str, None]) -> None:
         self.given = given
+        self.unique = unique
 
     async def check(self) -> list[str]:
         """:func:`validate_names` of the names, a checkpoint every :data:`CHECK_SLICE`."""
-        unique: dict[str, None] = {}
+        unique = dict(self.unique)
         bad: list[str] = []
         given = self.given
-        for start in range(0, len(given), CHECK_SLICE):
-            if start:
-                await anyio.lowlevel.checkpoint()
+        for start in range(CHECK_SLICE, len(given), CHECK_SLICE):
+            await anyio.lowlevel.checkpoint()
             _sort(given[start : start + CHECK_SLICE], unique, bad)
         return _result(unique, bad)
 
 
 def check_names(names: str | Iterable[str]) -> list[str] | Unchecked:
-    """:func:`validate_names` now for up to :data:`CHECK_SLICE` names; more are left for
-    :func:`checked` to check in slices. A wrong type raises ``TypeError`` now either way."""
+    """:func:`validate_names` now for up to :data:`CHECK_SLICE` names.
+
+    Of more, the first :data:`CHECK_SLICE` are checked now: if one is invalid, the whole
+    batch is (wrong input fails at once, every offender listed); else the rest is left
+    for :func:`checked`, in slices. A wrong type raises ``TypeError`` now either way.
+    """
     given = _given(names)
-    return _checked_now(given) if len(given) <= CHECK_SLICE else Unchecked(given)
+    if len(given) <= CHECK_SLICE:
+        return _checked_now(given)
+    unique: dict[str, None] = {}
+    bad: list[str] = []
+    _sort(given[:CHECK_SLICE], unique, bad)
+    return _checked_now(given) if bad else Unchecked(given, unique)
 
 
 async def checked(names: list[str] | Unchecked) -> list[str]:

@@ -120,10 +120,10 @@ class Poller:
                     await notify(event)  # polling goes on meanwhile
 
         Raises:
-            ValueError: invalid names (all listed) or timeout. Up to 2,000 names are
-                checked here; more are checked when the watch starts (``async with`` or
-                the first ``async for`` step), in slices that let the event loop run,
-                still before any request.
+            ValueError: invalid names (all listed) or timeout. Beyond 2,000 names, the
+                names past the first 2,000 (all valid) are checked when the watch starts
+                (``async with`` or the first ``async for`` step), in slices that let the
+                event loop run, still before any request.
             PollerClosedError: the Poller is not open.
         """
         valid = check_names(names)

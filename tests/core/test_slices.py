@@ -92,6 +92,9 @@ async def test_few_names_are_still_checked_when_the_watch_is_made() -> None:
     async with Poller(transport=running_jobs(), clock=ManualClock()) as poller:
         with pytest.raises(ValueError, match="bad_name"):
             poller.watch(["job-a", "bad_name"])
+        # Many names, a bad one among the first slice: wrong input, every offender now.
+        with pytest.raises(ValueError, match=r"2 job names are not valid: 'bad_name', '-x'"):
+            poller.watch(["bad_name", *NAMES, "-x"])
         with pytest.raises(TypeError):
             poller.watch(42)  # type: ignore[arg-type]
 
