@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, overload
 import anyio
 
 from ._events import Event
-from ._names import validate_names
+from ._names import Unchecked, check_names, checked
 from ._options import Options, resolve_options
 from ._poller import Poller
 from ._state import consumer_cursors
@@ -62,11 +62,13 @@ def watch(
         **options: see :class:`~asyncoptjob.PollerOptions`.
 
     Raises:
-        ValueError: invalid names (every offender listed) or option values.
+        ValueError: invalid names (every offender listed) or option values. Beyond 2,000
+            names, those past the first 2,000 (all valid) are checked when the watch
+            starts, in slices, before any request (see :meth:`Poller.watch`).
         WaitTimeoutError: (while iterating) ``timeout`` ran out.
         CredentialsError: (while iterating) credentials or permissions are wrong.
     """
-    valid = validate_names(names)
+    valid = check_names(names)
     resolved = resolve_options(dict(options))
     cursors = consumer_cursors(resolved, consumer)
 
@@ -79,11 +81,11 @@ def watch(
             cursors.use(opened.state)
         return await open_subscribed(stack, opened.hub, valid, resolved.timeout, cursors)
 
-    return Watch(valid, events, enter, cursors)
+    return Watch(valid.given if isinstance(valid, Unchecked) else valid, events, enter, cursors)
 
 
 async def _in_background(
-    names: list[str], options: Options, cursors: ConsumerCursors | None
+    unchecked: list[str] | Unchecked, options: Options, cursors: ConsumerCursors | None
 ) -> AsyncIterator[Event]:
     """A bare ``async for`` over ``watch()``: the hub runs in a task this generator owns.
 
@@ -92,6 +94,7 @@ async def _in_background(
     instead, which this generator's ``finally`` stops and awaits: on exhaustion, on
     an error or cancellation, or when the abandoned generator is finalized.
     """
+    names = await checked(unchecked)
     if not names:
         return
     host = _HubTask(options)
@@ -204,7 +207,7 @@ async def wait_until_done(
         JobFailedError: with ``raise_on_failure``, a job did not complete.
         CredentialsError: credentials or permissions are wrong.
     """
-    valid = validate_names(names)
+    valid = await checked(check_names(names))
     raw: dict[str, Any] = dict(options)
     consumer_cursors(resolve_options(raw), consumer)
     if not valid:

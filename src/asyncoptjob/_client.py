@@ -16,12 +16,15 @@ objects (every ``sys.getswitchinterval()``, 5 ms by default).
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
 import os
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import IO, Any, Final
 
 import anyio.lowlevel
@@ -29,8 +32,11 @@ import anyio.to_thread
 from aiobotocore.session import AioSession, get_session
 from botocore import xform_name
 from botocore.loaders import JSONFileLoader, Loader, create_loader
+from botocore.utils import parse_timestamp
 
-__all__ = ["SERVICE", "SharedLoaders", "prepare_session", "shared_loaders"]
+from . import _metrics
+
+__all__ = ["SERVICE", "SharedLoaders", "import_off_loop", "prepare_session", "shared_loaders"]
 
 #: The service whose model the library's clients need.
 SERVICE: Final = "sagemaker"
@@ -77,6 +83,24 @@ async def _let_the_loop_run(**_: Any) -> None:
     await anyio.lowlevel.checkpoint()
 
 
+def parse_epoch_timestamp(value: Any) -> datetime:
+    """botocore's ``parse_timestamp``, fast for the epoch seconds of JSON protocols.
+
+    SageMaker's answers carry times as epoch numbers; botocore turns each into a
+    ``datetime`` in dateutil's ``tzlocal()``, a new zone object and Python-level offset
+    code per value: half the time of parsing a 100-item List page. Here an epoch number
+    becomes an aware datetime in UTC (equal to botocore's: the same instant); anything
+    else goes to botocore's parser.
+    """
+    if type(value) is float or type(value) is int:
+        try:
+            return datetime.fromtimestamp(value, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            pass  # botocore has a fallback for dates the platform cannot convert
+    parsed: datetime = parse_timestamp(value)
+    return parsed
+
+
 class SharedLoaders:
     """The botocore data loaders the library's sessions share, one per data path.
 
@@ -102,6 +126,8 @@ class SharedLoaders:
             if loader is None:
                 loader = self._loaders[data_path] = self._create(data_path)
         session.register_component("data_loader", loader)
+        parsers = session.get_component("response_parser_factory")
+        parsers.set_parser_defaults(timestamp_parser=parse_epoch_timestamp)
         for event in _CREATION_EVENTS:
             session.register(event, _let_the_loop_run, unique_id=_LET_THE_LOOP_RUN)
         return session
@@ -153,3 +179,27 @@ async def prepare_session(session: AioSession | None) -> AioSession:
     event loop keeps running meanwhile.
     """
     return await anyio.to_thread.run_sync(_prepare, session)
+
+
+#: Imported on first use, 10-15 ms of module code: anyio's asyncio backend (the first
+#: task group or worker thread needs it) and what the metrics need (``_metrics.warm``).
+_BACKEND = "anyio._backends._asyncio"
+_imports_done = False
+
+
+def _import() -> None:
+    importlib.import_module(_BACKEND)
+    _metrics.warm()
+
+
+async def import_off_loop() -> None:
+    """Import what opening a hub imports on first use, in a worker thread (once per process).
+
+    The first Poller in a process would otherwise run those modules' code on the loop.
+    """
+    global _imports_done
+    if _imports_done:
+        return
+    # Not anyio.to_thread: that would import the backend here, on the loop.
+    await asyncio.get_running_loop().run_in_executor(None, _import)
+    _imports_done = True

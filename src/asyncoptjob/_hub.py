@@ -16,7 +16,8 @@ talks to each through one narrow seam: the :class:`~._coordination.Coordination`
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections import deque
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -39,9 +40,57 @@ if TYPE_CHECKING:
     from ._stats import Statistics
     from ._workers import Answer, Fetcher
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "forget_jobs"]
 
 log = get_logger()
+
+#: Jobs a subscription adds to the table (and hands to the coordination) between two
+#: checkpoints: a few ms of work on the loop, one Redis round trip in fleet mode.
+ATTACH_SLICE = 200
+#: Jobs a subscription leaving drops from the table in one go; a larger one is dropped
+#: in slices of this size by the hub's task, letting the loop run between slices.
+DETACH_SLICE = 1_000
+
+
+class Departures:
+    """Large subscriptions that left, whose jobs leave the hub's table a slice at a time.
+
+    Args:
+        drop: forgets a subscription and drops it from the entries of the named jobs.
+    """
+
+    def __init__(self, drop: Callable[[Subscription, Iterable[str]], None]) -> None:
+        self._drop = drop
+        self._leaving: deque[Subscription] = deque()
+        self._left = anyio.Event()
+        self._running = False
+
+    def take(self, sub: Subscription) -> bool:
+        """Queue ``sub`` if it is large and :meth:`run` runs; False: detach it at once."""
+        if not self._running or len(sub.remaining) <= DETACH_SLICE:
+            return False
+        self._leaving.append(sub)
+        self._left.set()
+        return True
+
+    async def run(self) -> None:
+        """Drop the queued subscriptions' jobs, a checkpoint between slices; until cancelled."""
+        self._running = True
+        try:
+            while True:
+                await self._left.wait()
+                self._left = anyio.Event()
+                while self._leaving:
+                    sub = self._leaving[0]
+                    names = list(sub.remaining)
+                    for start in range(0, len(names), DETACH_SLICE):
+                        await anyio.lowlevel.checkpoint()
+                        self._drop(sub, names[start : start + DETACH_SLICE])
+                    self._leaving.popleft()
+        finally:
+            # Stopping: the hub is closing, and ``forget_jobs`` forgets every job.
+            self._running = False
+            self._leaving.clear()
 
 
 class Hub:
@@ -67,6 +116,7 @@ class Hub:
         # Bound once: the logging route and its level gate are resolved now, not per call.
         self.log = log.bind()
         self.listings = Listings(self.jobs, pacer, stats, self.log)
+        self.departures = Departures(self._detach)
 
     @property
     def closed(self) -> bool:
@@ -85,14 +135,15 @@ class Hub:
             self.stats.subscribers = len(self.subscriptions)
         return sub
 
-    async def attach(self, sub: Subscription, *, chunk: int = 1000) -> None:
-        """Add ``sub`` to its jobs' entries, yielding to the loop every ``chunk`` jobs.
+    async def attach(self, sub: Subscription) -> None:
+        """Add ``sub`` to its jobs' entries, yielding to the loop every :data:`ATTACH_SLICE`.
 
         Adding 100,000 jobs in one go would block the event loop for a noticeable
-        time; chunks keep every step short. Jobs start being polled as they are added.
+        time; slices keep every step short. Jobs start being polled as they are added.
         """
         jobs = self.jobs
         stats = self.stats
+        chunk = ATTACH_SLICE
         for start in range(0, len(sub.names), chunk):
             if start:
                 await anyio.lowlevel.checkpoint()
@@ -126,28 +177,31 @@ class Hub:
             self.lease_gained(claim.name, claim.age)
 
     def unsubscribe(self, sub: Subscription) -> None:
-        """Drop ``sub``; jobs nobody else watches leave the table. Synchronous and idempotent."""
+        """Drop ``sub``; jobs nobody else watches leave the table (in slices, by
+        :class:`Departures`, past :data:`DETACH_SLICE`). Synchronous and idempotent."""
         sub.close()
-        self._detach(sub)
+        if sub not in self.subscriptions:
+            return  # left already (or never attached: no names)
+        queued = self.departures.take(sub)
+        self._detach(sub, () if queued else sub.remaining)
 
-    def _detach(self, sub: Subscription) -> None:
+    def _detach(self, sub: Subscription, names: Iterable[str]) -> None:
+        """Forget ``sub``, and drop it from the entries of ``names``."""
         self.subscriptions.discard(sub)
         self.stats.subscribers = len(self.subscriptions)
-        for name in sub.remaining:
+        for name in names:
             job = self.jobs.get(name)
             if job is not None and job.drop(sub):
                 self._remove(job)
 
     def close(self, error: BaseException) -> None:
-        """Fail every open subscription with ``error`` and forget all jobs."""
+        """Fail every open subscription with ``error``; :func:`forget_jobs` forgets the jobs."""
         self.stats.closed = True
         for sub in list(self.subscriptions):
             if not sub.is_finished():
                 sub.fail(error)
         self.subscriptions.clear()
         self.stats.subscribers = 0
-        for job in list(self.jobs.values()):
-            self._remove(job)
 
     # -- polling ------------------------------------------------------------------------
 
@@ -164,10 +218,11 @@ class Hub:
 
     async def poll_once(self, names: Iterable[str]) -> None:
         """Describe each named job once now (one attempt, no retry): a caller's last look."""
-        jobs = {name: job for name in names if (job := self.jobs.get(name)) is not None}
-        answers = await self.fetcher.last_look(list(jobs), self.options.max_concurrency)
+        watched = [name for name in names if name in self.jobs]
+        answers = await self.fetcher.last_look(watched, self.options.max_concurrency)
         for name, description, sent_at in answers:
-            self._settle(jobs[name], (description, sent_at), sent_at)
+            if (job := self.jobs.get(name)) is not None:
+                self._settle(job, (description, sent_at), sent_at)
 
     # -- answers ------------------------------------------------------------------------
 
@@ -223,7 +278,7 @@ class Hub:
                 "credentials_error", job_name=job.name, error=error.code, message=str(error)
             )
             for sub in job.fail_subscribers(error):
-                self._detach(sub)
+                self._detach(sub, sub.remaining)
             self._remove(job)
         else:
             self._give_up(job, error)
@@ -253,7 +308,7 @@ class Hub:
         new = JobStatus(status)
         if job.status is None or new.rank > job.status.rank:
             return True
-        return bool(job.pending) and new is job.status
+        return job.waiting and new is job.status
 
     def apply_remote(self, name: str, description: Description) -> None:
         """Apply a status another process observed (from the fleet's stream or snapshot)."""
@@ -335,3 +390,15 @@ class Hub:
             if job.status is None:
                 self.stats.jobs_pending -= 1
         self.coordination.forget(job.name)
+
+
+async def forget_jobs(hub: Hub) -> None:
+    """Forget every job of a closed hub, :data:`DETACH_SLICE` at a time (shielded: the
+    Poller is closing; its tasks have stopped)."""
+    with anyio.CancelScope(shield=True):
+        jobs = list(hub.jobs.values())
+        for start in range(0, len(jobs), DETACH_SLICE):
+            if start:
+                await anyio.lowlevel.checkpoint()
+            for job in jobs[start : start + DETACH_SLICE]:
+                hub._remove(job)

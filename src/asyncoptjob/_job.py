@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import math
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._errors import (
     CredentialsError,
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from ._subscription import Subscription
 
 __all__ = ["JobEntry", "Verdict"]
+
+#: A job's subscribers of one kind: none, one, or several (see ``JobEntry.subs``).
+_Subs: TypeAlias = "Subscription | list[Subscription] | None"
 
 
 class Verdict(enum.Enum):
@@ -67,8 +70,11 @@ class JobEntry:
         self.name = name
         self.status: JobStatus | None = None
         # Subscribers that have seen ``status``; ``pending`` ones still await a first event.
-        self.subs: list[Subscription] = []
-        self.pending: list[Subscription] | None = None
+        # Each is None, one subscription, or a list of several: a job almost always has
+        # one, and a list per job would be one more object for every garbage collection
+        # to walk (100,000 jobs, 100,000 lists).
+        self.subs: _Subs = None
+        self.pending: _Subs = None
         self.unchanged = 0
         self.first_seen = now
         self.failing_since: float | None = None
@@ -85,22 +91,22 @@ class JobEntry:
 
     def add(self, sub: Subscription) -> None:
         """``sub`` waits for this job's first event (from the next status applied)."""
-        if self.pending is None:
-            self.pending = [sub]
-        else:
-            self.pending.append(sub)
+        self.pending = _joined(self.pending, sub)
 
     def drop(self, sub: Subscription) -> bool:
         """Forget ``sub``; True if nobody watches the job any more."""
-        if sub in self.subs:
-            self.subs.remove(sub)
-        if self.pending and sub in self.pending:
-            self.pending.remove(sub)
-        return not self.subs and not self.pending
+        self.subs = _without(self.subs, sub)
+        self.pending = _without(self.pending, sub)
+        return self.subs is None and self.pending is None
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a subscriber still awaits its first event of this job."""
+        return self.pending is not None
 
     def subscribers(self) -> list[Subscription]:
         """Every subscriber of the job, first event delivered or not."""
-        return self.subs + (self.pending or [])
+        return _listed(self.subs) + _listed(self.pending)
 
     def answered(self, sent_at: float) -> None:
         """A describe sent at ``sent_at`` answered: no longer failing, no hint pending."""
@@ -167,11 +173,12 @@ class JobEntry:
                 stats.jobs_pending -= 1
             self.status = status
             self.unchanged = 0
-            if self.subs:
+            if self.subs is not None:
                 event = _event(self.name, previous, status, description, observed_at, summary)
-                for sub in self.subs:
+                subs = _listed(self.subs)
+                for sub in subs:
                     sub.deliver(event, terminal=status.is_terminal)
-                stats.count_delivered(status, len(self.subs))
+                stats.count_delivered(status, len(subs))
                 log.info(
                     "job_status_changed",
                     job_name=self.name,
@@ -182,9 +189,9 @@ class JobEntry:
         else:
             self.unchanged += 1
         pending = self.pending
-        if pending:
+        if pending is not None:
             self.pending = None
-            self._first_events(pending, status, description, observed_at, stats, summary)
+            self._first_events(_listed(pending), status, description, observed_at, stats, summary)
         return observed_at
 
     def _first_events(
@@ -210,10 +217,10 @@ class JobEntry:
                 self.add(sub)
                 continue
             else:
-                self.subs.append(sub)
+                self.subs = _joined(self.subs, sub)
                 continue
             stats.count_delivered(status, 1)
-            self.subs.append(sub)
+            self.subs = _joined(self.subs, sub)
 
     def end_with_error(self, error: Exception, stats: Statistics) -> None:
         """The job could not be watched to its end: its terminal event, for everyone."""
@@ -229,6 +236,30 @@ class JobEntry:
         for sub in subs:
             sub.fail(error)
         return subs
+
+
+def _listed(subs: _Subs) -> list[Subscription]:
+    if subs is None:
+        return []
+    return subs if isinstance(subs, list) else [subs]
+
+
+def _joined(subs: _Subs, sub: Subscription) -> _Subs:
+    if subs is None:
+        return sub
+    if isinstance(subs, list):
+        subs.append(sub)
+        return subs
+    return [subs, sub]
+
+
+def _without(subs: _Subs, sub: Subscription) -> _Subs:
+    if subs is sub:
+        return None
+    if isinstance(subs, list) and sub in subs:
+        subs.remove(sub)
+        return subs if len(subs) > 1 else subs[0]
+    return subs
 
 
 def _event(

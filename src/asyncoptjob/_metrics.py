@@ -28,6 +28,7 @@ by the application it is a no-op, and without the API there is nothing to collec
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from ._events import Description, JobStatus
     from ._stats import Statistics
 
-__all__ = ["LAG_BUCKETS", "METER_NAME", "Rates", "register"]
+__all__ = ["LAG_BUCKETS", "METER_NAME", "Rates", "register", "warm"]
 
 #: The rate budgets' current rates by operation (None: not limited).
 Rates = Callable[[], Mapping[str, "float | None"]]
@@ -57,11 +58,9 @@ class _Instruments:
     """The instruments of one meter provider and the statistics they read."""
 
     def __init__(self, provider: MeterProvider | None) -> None:
-        from importlib.metadata import version
-
         from opentelemetry import metrics
 
-        meter = metrics.get_meter(METER_NAME, version("asyncoptjob"), meter_provider=provider)
+        meter = metrics.get_meter(METER_NAME, _library_version(), meter_provider=provider)
         self._lock = threading.Lock()
         self._hubs: list[tuple[Statistics, Rates]] = []
         # Totals of closed hubs: a counter must never go down when a Poller closes.
@@ -212,6 +211,20 @@ class _Instruments:
 _by_provider: weakref.WeakKeyDictionary[Any, _Instruments] = weakref.WeakKeyDictionary()
 _global: list[_Instruments] = []
 _create_lock = threading.Lock()
+
+
+@functools.cache
+def _library_version() -> str:
+    from importlib.metadata import version
+
+    return version("asyncoptjob")
+
+
+def warm() -> None:
+    """Import what the first :func:`register` needs and read the library's version
+    (reading files, about 10 ms): meant for a worker thread, before the loop needs it."""
+    if _otel_installed():
+        _library_version()
 
 
 def _otel_installed() -> bool:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["NAME_RULE", "validate_names"]
+import anyio.lowlevel
+
+__all__ = ["CHECK_SLICE", "NAME_RULE", "Unchecked", "check_names", "checked", "validate_names"]
+
+#: Names checked in one go on the event loop (about 1 ms); a larger batch is checked in
+#: slices of this size when its watch starts, letting the loop run between slices.
+CHECK_SLICE = 2_000
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 NAME_RULE = "use 1-63 letters, digits and hyphens, starting and ending with a letter or digit"
@@ -67,22 +73,82 @@ def validate_names(names: str | Iterable[str]) -> list[str]:
         ValueError: one or more names do not match the API's pattern; the message lists
             every offender and the rule.
     """
-    given: object = names
-    if isinstance(given, str):
-        names = [given]
-    elif isinstance(given, (bytes, bytearray)) or not isinstance(given, Iterable):
-        raise TypeError(
-            f"job names must be a str or an iterable of str, not {type(given).__name__}"
-        )
+    return _checked_now(_given(names))
+
+
+def _checked_now(given: list[object]) -> list[str]:
     unique: dict[str, None] = {}
     bad: list[str] = []
+    _sort(given, unique, bad)
+    return _result(unique, bad)
+
+
+def _given(names: object) -> list[object]:
+    """``names`` as a list (one name, or an iterable of them); TypeError for anything else."""
+    if isinstance(names, str):
+        return [names]
+    if isinstance(names, (bytes, bytearray)) or not isinstance(names, Iterable):
+        raise TypeError(
+            f"job names must be a str or an iterable of str, not {type(names).__name__}"
+        )
+    return list(names)
+
+
+def _sort(names: Iterable[object], unique: dict[str, None], bad: list[str]) -> None:
+    """Put each of ``names`` in ``unique`` (valid, in order) or ``bad`` (shown)."""
     for name in names:
         if not isinstance(name, str) or not _is_valid(name):
             bad.append(_shown(name))
         else:
             unique[name] = None
+
+
+def _result(unique: dict[str, None], bad: list[str]) -> list[str]:
     if bad:
         shown = ", ".join(bad[:20]) + (f" and {len(bad) - 20} more" if len(bad) > 20 else "")
         noun = "name is" if len(bad) == 1 else "names are"
         raise ValueError(f"{len(bad)} job {noun} not valid: {shown}; {NAME_RULE}")
     return list(unique)
+
+
+class Unchecked:
+    """Names given to a watch, too many to check at once on the loop, the first
+    :data:`CHECK_SLICE` of them valid (in ``unique``): :func:`checked` checks the rest in
+    slices when the watch starts (before any request)."""
+
+    __slots__ = ("given", "unique")
+
+    def __init__(self, given: list[object], unique: dict[str, None]) -> None:
+        self.given = given
+        self.unique = unique
+
+    async def check(self) -> list[str]:
+        """:func:`validate_names` of the names, a checkpoint every :data:`CHECK_SLICE`."""
+        unique = dict(self.unique)
+        bad: list[str] = []
+        given = self.given
+        for start in range(CHECK_SLICE, len(given), CHECK_SLICE):
+            await anyio.lowlevel.checkpoint()
+            _sort(given[start : start + CHECK_SLICE], unique, bad)
+        return _result(unique, bad)
+
+
+def check_names(names: str | Iterable[str]) -> list[str] | Unchecked:
+    """:func:`validate_names` now for up to :data:`CHECK_SLICE` names.
+
+    Of more, the first :data:`CHECK_SLICE` are checked now: if one is invalid, the whole
+    batch is (wrong input fails at once, every offender listed); else the rest is left
+    for :func:`checked`, in slices. A wrong type raises ``TypeError`` now either way.
+    """
+    given = _given(names)
+    if len(given) <= CHECK_SLICE:
+        return _checked_now(given)
+    unique: dict[str, None] = {}
+    bad: list[str] = []
+    _sort(given[:CHECK_SLICE], unique, bad)
+    return _checked_now(given) if bad else Unchecked(given, unique)
+
+
+async def checked(names: list[str] | Unchecked) -> list[str]:
+    """The valid names of :func:`check_names`'s answer (ValueError, all listed, if not)."""
+    return names if isinstance(names, list) else await names.check()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from ._errors import PollerClosedError
 from ._events import Event
-from ._names import validate_names
+from ._names import Unchecked, check_names, checked
 from ._options import resolve_options, split_timeout
 from ._state import DEFAULT_CONSUMER, consumer_cursors
 from ._stats import PollerHealth, PollerStats
@@ -120,10 +120,13 @@ class Poller:
                     await notify(event)  # polling goes on meanwhile
 
         Raises:
-            ValueError: invalid names (all listed) or timeout.
+            ValueError: invalid names (all listed) or timeout. Beyond 2,000 names, the
+                names past the first 2,000 (all valid) are checked when the watch starts
+                (``async with`` or the first ``async for`` step), in slices that let the
+                event loop run, still before any request.
             PollerClosedError: the Poller is not open.
         """
-        valid = validate_names(names)
+        valid = check_names(names)
         call_timeout = split_timeout(self._raw_options, timeout)
         cursors = consumer_cursors(self._options, consumer)
         opened = self._running()
@@ -137,7 +140,7 @@ class Poller:
         async def enter(stack: AsyncExitStack) -> AsyncIterator[Event]:
             return await open_subscribed(stack, hub, valid, call_timeout, cursors)
 
-        return Watch(valid, events, enter, cursors)
+        return Watch(valid.given if isinstance(valid, Unchecked) else valid, events, enter, cursors)
 
     async def unfinished(self, *, consumer: str | None = None) -> list[str]:
         """The jobs ``consumer`` watched and has not yet seen finish: what to resume.
@@ -211,7 +214,7 @@ class Poller:
             JobFailedError: with ``raise_on_failure``, a job did not complete.
             CredentialsError: credentials or permissions are wrong.
         """
-        valid = validate_names(names)
+        valid = await checked(check_names(names))
         call_timeout = split_timeout(self._raw_options, timeout)
         cursors = consumer_cursors(self._options, consumer)
         opened = self._running()

@@ -28,6 +28,7 @@ from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
+from ._breath import Breather
 from ._client import SERVICE, prepare_session
 from ._errors import (
     ConnectError,
@@ -312,7 +313,7 @@ class AioBotocoreTransport:
             ``first_answer_timeout=`` to the Poller instead.
     """
 
-    __slots__ = ("_client",)
+    __slots__ = ("_client", "breather")
 
     def __init__(self, client: SageMakerClient, **retired: object) -> None:
         if not hasattr(client, "describe_optimization_job"):
@@ -331,6 +332,10 @@ class AioBotocoreTransport:
         if retired:
             _warn_retired(retired)
         self._client = client
+        #: Each call waits for its turn on the loop (``_breath.py``) before botocore builds
+        #: and signs the request; a client created by the library also before it parses
+        #: the answer.
+        self.breather = Breather()
 
     @property
     def endpoint_url(self) -> str:
@@ -357,6 +362,7 @@ class AioBotocoreTransport:
         self, operation: str, job_name: str | None, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         """Make ``call`` once; raise its failure as the library's error."""
+        await self.breather.turn()
         try:
             return await call()
         except _TRANSPORT_FAILURES as exc:
@@ -478,4 +484,8 @@ async def open_transport(
             ) from None
         # What the caller does next (start its hub) is a step of its own.
         await anyio.lowlevel.checkpoint()
-        yield AioBotocoreTransport(created)
+        transport = AioBotocoreTransport(created)
+        # aiobotocore awaits a handler that returns an awaitable.
+        handler = cast("Callable[..., None]", transport.breather.on_event)
+        created.meta.events.register(f"before-parse.{SERVICE}", handler)
+        yield transport

@@ -10,7 +10,7 @@ deadline rule of the Smithy waiters; :func:`collect` turns that into final descr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -21,10 +21,12 @@ import anyio.lowlevel
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
 from ._events import Event, JobErrorEvent, JobStatus, StatusChange
+from ._names import checked
 
 if TYPE_CHECKING:
     from ._events import Description
     from ._hub import Hub
+    from ._names import Unchecked
     from ._state import ConsumerCursors
     from ._subscription import Subscription
 
@@ -36,7 +38,7 @@ CHECKPOINT_EVERY = 64
 
 def subscribed(
     hub: Hub,
-    names: list[str],
+    names: list[str] | Unchecked,
     timeout: float | None,
     sub: Subscription | None = None,
     cursors: ConsumerCursors | None = None,
@@ -77,19 +79,21 @@ async def _committing(
 
 async def _subscribed(
     hub: Hub,
-    names: list[str],
+    names: list[str] | Unchecked,
     timeout: float | None,
     sub: Subscription | None,
     cursors: ConsumerCursors | None,
 ) -> AsyncIterator[Event]:
-    if not names:
-        return
     try:
         if sub is None:
-            sub = await attached(hub, names, cursors)
+            valid = await checked(names)
+            if not valid:
+                return
+            sub = await attached(hub, valid, cursors)
         clock = hub.clock
         deadline = None if timeout is None else sub.opened_at + timeout
-        last: dict[str, JobStatus | None] = {name: sub.since.get(name) for name in sub.names}
+        # Each job's last status seen here, filled as events pass (the committed one before).
+        last: dict[str, JobStatus | None] = {}
         while True:
             event = sub.get_nowait()
             if event is not None:
@@ -112,12 +116,30 @@ async def _subscribed(
                     yield event
                 if sub.is_finished():
                     return
-                pending = {name: last[name] for name in sub.names if name in sub.remaining}
-                raise WaitTimeoutError(timeout, pending)
+                raise WaitTimeoutError(timeout, await _unfinished(sub, last))
             await wait_with_timeout(clock, sub.wait, remaining)
     finally:
         if sub is not None:
             hub.unsubscribe(sub)
+
+
+#: Jobs looked at between two checkpoints when a timeout lists the unfinished ones.
+LIST_SLICE = 5_000
+
+
+async def _unfinished(
+    sub: Subscription, last: Mapping[str, JobStatus | None]
+) -> dict[str, JobStatus | None]:
+    """Each unfinished job of ``sub`` and its last status seen, in order, in slices."""
+    since, remaining, names = sub.since, sub.remaining, sub.names
+    pending: dict[str, JobStatus | None] = {}
+    for start in range(0, len(names), LIST_SLICE):
+        if start:
+            await anyio.lowlevel.checkpoint()
+        for name in names[start : start + LIST_SLICE]:
+            if name in remaining:
+                pending[name] = last.get(name, since.get(name))
+    return pending
 
 
 async def attached(
@@ -144,14 +166,15 @@ async def attached(
 async def open_subscribed(
     stack: AsyncExitStack,
     hub: Hub,
-    names: list[str],
+    names: list[str] | Unchecked,
     timeout: float | None,
     cursors: ConsumerCursors | None = None,
 ) -> AsyncIterator[Event]:
     """:func:`subscribed` for ``async with``: polling starts now, the stack unsubscribes."""
-    sub = await attached(hub, names, cursors)
+    valid = await checked(names)
+    sub = await attached(hub, valid, cursors)
     stack.callback(hub.unsubscribe, sub)
-    return subscribed(hub, names, timeout, sub, cursors)
+    return subscribed(hub, valid, timeout, sub, cursors)
 
 
 async def collect(
@@ -215,7 +238,7 @@ class Watch:
 
     def __init__(
         self,
-        names: list[str],
+        names: Sequence[object],
         events: Callable[[], AsyncIterator[Event]],
         enter: Enter | None = None,
         cursors: ConsumerCursors | None = None,
@@ -258,5 +281,5 @@ class Watch:
             await stack.aclose()
 
     def __repr__(self) -> str:
-        shown = ", ".join(self._names[:5]) + (", ..." if len(self._names) > 5 else "")
+        shown = ", ".join(map(str, self._names[:5])) + (", ..." if len(self._names) > 5 else "")
         return f"<Watch of {len(self._names)} job(s): {shown}>"

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ._client import import_off_loop
 from ._clock import MonotonicClock
 from ._coordination import Coordination, Solo
 from ._errors import PollerClosedError
-from ._hub import Hub
+from ._hub import Hub, forget_jobs
 from ._log import get_logger
 from ._metrics import register
 from ._operations import DESCRIBE, LIST
@@ -76,6 +77,7 @@ async def open_hub(
         coordination: who polls which job; None opens the options' (this process
             alone, or a fleet with ``redis_url``). Unit tests pass their own.
     """
+    await import_off_loop()
     transport = await _enter_transport(stack, options)
     fleet_cursors = None
     if coordination is None:
@@ -114,6 +116,8 @@ async def open_hub(
         remember(state, learned, sweeps.sweeper if sweeps is not None else None)
     # Pushed before the task group: the hub's totals are folded in once it has stopped.
     stack.callback(register(stats, _rates(coordination, sweeps), options.meter_provider))
+    # Once its tasks have stopped, the closed hub forgets its jobs (before the fleet leaves).
+    stack.push_async_callback(forget_jobs, hub)
     tg = await stack.enter_async_context(anyio.create_task_group())
     stack.callback(tg.cancel_scope.cancel)
     stack.callback(hub.close, PollerClosedError("the Poller was closed while in use"))
@@ -124,6 +128,7 @@ async def open_hub(
 
     tg.start_soon(_run, hub, lambda: workers.run(hub.poll, keep))
     tg.start_soon(_run, hub, lambda: coordination.run(hub))
+    tg.start_soon(_run, hub, hub.departures.run)
     if sweeps is not None:
         tg.start_soon(_run, hub, lambda: sweeps.run(hub))
     if state is not None:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -87,6 +88,24 @@ def test_board_counts_rates_and_exit_status() -> None:
     assert board.exit_code() == ExitCode.FAILED
     board.interrupted = True
     assert board.exit_code() == ExitCode.INTERRUPTED
+
+
+def test_board_counts_kept_as_events_come_match_a_recount() -> None:
+    board = played_board()
+    board.record(change("job-c", None, JobStatus("PAUSED")))  # a status this release lacks
+    board.record(change("job-c", JobStatus("PAUSED"), JobStatus.STOPPED))
+    recount: dict[str, int] = {}
+    for state in board.status.values():
+        recount[state] = recount.get(state, 0) + 1
+    assert {state: n for state, n in board.counts().items() if n} == recount
+    assert board.finished == 3
+    assert re.search(r"STOPPED +1 ", summary_text(board))
+
+
+def summary_text(board: Board) -> str:
+    console = Console(file=io.StringIO(), width=100)
+    console.print(summary(board))
+    return console.file.getvalue()  # type: ignore[attr-defined]
 
 
 def test_board_exit_status_is_ok_only_when_every_job_completed() -> None:

@@ -19,9 +19,16 @@ import anyio.lowlevel
 import pytest
 from aiobotocore.session import AioSession, get_session
 from botocore.loaders import JSONFileLoader, Loader, create_loader
+from botocore.utils import parse_timestamp
 
 from asyncoptjob import Poller, _client
-from asyncoptjob._client import SERVICE, SharedLoaders, YieldingJSONFileLoader
+from asyncoptjob._client import (
+    SERVICE,
+    SharedLoaders,
+    YieldingJSONFileLoader,
+    parse_epoch_timestamp,
+    shared_loaders,
+)
 from asyncoptjob.mock import MockSageMaker
 from asyncoptjob.testing import FakeTransport, ManualClock, describe_response
 from tests.helpers import REGION
@@ -197,3 +204,20 @@ async def test_a_large_subscribe_lets_the_loop_run_while_it_attaches() -> None:
         tg.cancel_scope.cancel()
     # The loop had a turn at least every 2,000 names (the hub yields every 1,000).
     assert during >= len(names) // 2_000
+
+
+@pytest.mark.parametrize("value", [0, 1_700_000_000, 1_700_000_000.125, "2024-01-02T03:04:05Z"])
+def test_timestamps_parse_to_the_instant_botocore_parses(value: object) -> None:
+    ours = parse_epoch_timestamp(value)
+    assert ours == parse_timestamp(value)
+    assert ours.tzinfo is not None  # aware, as botocore's
+
+
+async def test_the_library_s_clients_parse_timestamps_fast_and_aware(mock: MockSageMaker) -> None:
+    session = shared_loaders().new_session()
+    parser = session.get_component("response_parser_factory").create_parser("json")
+    assert parser._timestamp_parser is parse_epoch_timestamp
+    [name] = mock.seed_jobs(1, outcome="COMPLETED")
+    async with poller(mock) as p:
+        description = await p.wait_until_done(name)
+    assert description["CreationTime"].tzinfo is not None

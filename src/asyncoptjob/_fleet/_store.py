@@ -45,8 +45,8 @@ STREAM_MAXLEN = 10_000
 #: How long a job's last status stays in Redis after its last change (seconds).
 JOB_TTL = 7 * 24 * 3600
 #: Keys per Lua call or pipeline: long enough to amortise a round trip, short enough
-#: not to block Redis for long.
-CHUNK = 500
+#: not to block Redis for long, nor the event loop while redis-py parses the replies.
+CHUNK = 100
 #: How long a definitive job error (not found, invalid) stays for late watchers (s).
 ERROR_TTL = 3600
 #: Stream entry kinds (field ``k``); a status change has none (older entries neither).

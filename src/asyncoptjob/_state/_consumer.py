@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio.lowlevel
+
 from .._events import JobStatus, StatusChange
 
 if TYPE_CHECKING:
@@ -18,6 +20,8 @@ NO_STATE = (
     "or redis_url= (fleet mode)"
 )
 DEFAULT_CONSUMER = "default"
+#: Jobs whose cursors are sorted out between two checkpoints when a watch starts.
+START_SLICE = 5_000
 
 
 def check_consumer(consumer: object) -> None:
@@ -67,7 +71,9 @@ class ConsumerCursors:
         await store.register(self.consumer, [name for name in names if name not in cursors])
         watched: list[str] = []
         since: dict[str, JobStatus] = {}
-        for name in names:
+        for index, name in enumerate(names):
+            if index % START_SLICE == START_SLICE - 1:
+                await anyio.lowlevel.checkpoint()  # 100,000 jobs: let the loop run meanwhile
             cursor = cursors.get(name)
             if cursor is None or cursor.status is None:
                 watched.append(name)

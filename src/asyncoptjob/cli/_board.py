@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -52,6 +52,9 @@ class Board:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.status: dict[str, str] = dict.fromkeys(names, PENDING)
+        # Jobs per state, kept as events come: a refresh reads it without walking the jobs.
+        self._counts = dict.fromkeys(COLUMNS, 0)
+        self._counts[PENDING] = len(self.status)
         self.details: dict[str, str] = {}
         self.recent: deque[Transition] = deque(maxlen=recent)
         self.transitions = 0
@@ -83,6 +86,11 @@ class Board:
                 status=event.status.value,
                 detail=failure_reason(event),
             )
+        counts = self._counts
+        before = self.status.get(transition.job_name)
+        if before is not None:
+            counts[before] -= 1
+        counts[transition.status] = counts.get(transition.status, 0) + 1
         self.status[transition.job_name] = transition.status
         if transition.detail:
             self.details[transition.job_name] = transition.detail
@@ -110,7 +118,7 @@ class Board:
     @property
     def finished(self) -> int:
         """Jobs with a terminal outcome."""
-        return sum(1 for status in self.status.values() if _is_final(status))
+        return sum(count for state, count in self._counts.items() if _is_final(state))
 
     @property
     def elapsed(self) -> float:
@@ -126,23 +134,25 @@ class Board:
         return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
 
     def counts(self) -> dict[str, int]:
-        """Jobs per state, every state in :data:`COLUMNS` present (zero included)."""
-        counts = dict.fromkeys(COLUMNS, 0)
-        for status in self.status.values():
-            counts[status] += 1
-        return counts
+        """Jobs per state, every state in :data:`COLUMNS` present (zero included), then any
+        status this release does not know."""
+        return dict(self._counts)
 
     def unfinished(self) -> Mapping[str, str]:
         """Each job without a terminal outcome and its last known state."""
-        return {name: status for name, status in self.status.items() if not _is_final(status)}
+        return dict(self.unfinished_items())
+
+    def unfinished_items(self) -> Iterator[tuple[str, str]]:
+        """:meth:`unfinished`, one job at a time (in the order the jobs were given)."""
+        return ((name, s) for name, s in self.status.items() if not _is_final(s))
 
     def exit_code(self) -> ExitCode:
         """The process exit status this run deserves (interrupted > timeout > failed > ok)."""
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        if self.timed_out or self.unfinished():
+        if self.timed_out or self.finished < self.total:
             return ExitCode.TIMEOUT
-        if any(status != JobStatus.COMPLETED.value for status in self.status.values()):
+        if self._counts.get(JobStatus.COMPLETED.value, 0) < self.total:
             return ExitCode.FAILED
         return ExitCode.OK
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
+import anyio.to_thread
 import botocore.exceptions as bce
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
@@ -44,6 +45,16 @@ def _check_endpoint_url(url: str) -> None:
         )
 
 
+def _session(profile: str | None) -> AioSession:
+    """A session of ``profile`` with the files a SageMaker client reads already read (the
+    profile, the service model, the endpoint rules): blocking, for a worker thread."""
+    session = AioSession(profile=profile)
+    session.get_scoped_config()
+    # types-aiobotocore predates aiobotocore 3.7, which added the method.
+    session.warm_up_loader_caches("sagemaker")  # type: ignore[attr-defined]
+    return session
+
+
 @asynccontextmanager
 async def open_client(connection: Connection) -> AsyncIterator[SageMakerClient]:
     """Yield a SageMaker client for ``connection``, closed on exit.
@@ -55,7 +66,7 @@ async def open_client(connection: Connection) -> AsyncIterator[SageMakerClient]:
     if connection.endpoint_url is not None:
         _check_endpoint_url(connection.endpoint_url)
     try:
-        session = AioSession(profile=connection.profile)
+        session = await anyio.to_thread.run_sync(_session, connection.profile)
         region = connection.region or session.get_config_variable("region")
         credentials = await session.get_credentials()
     except bce.ProfileNotFound:

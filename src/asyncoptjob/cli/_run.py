@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import signal
 import sys
 import threading
@@ -183,7 +184,8 @@ async def _watch_jobs(
 
 async def _settled(poller: Poller, settings: WatchSettings, board: Board) -> None:
     """Count the jobs the consumer saw finish in an earlier run (from the state file)."""
-    missing = [name for name in settings.names if name in board.unfinished()]
+    unfinished = board.unfinished()
+    missing = [name for name in settings.names if name in unfinished]
     if not missing:
         return
     finals = await poller.wait_until_done(missing, consumer=settings.consumer)
@@ -228,10 +230,11 @@ def one_line_summary(board: Board) -> str:
 
 
 def _timeout_message(board: Board, timeout: float | None) -> str:
-    pending = board.unfinished()
-    shown = ", ".join(f"{name}={state}" for name, state in list(pending.items())[:10])
-    more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
-    return f"timed out after {timeout:g}s with {len(pending)} job(s) unfinished: {shown}{more}"
+    count = board.total - board.finished
+    first = itertools.islice(board.unfinished_items(), 10)
+    shown = ", ".join(f"{name}={state}" for name, state in first)
+    more = f" and {count - 10} more" if count > 10 else ""
+    return f"timed out after {timeout:g}s with {count} job(s) unfinished: {shown}{more}"
 
 
 async def run_watch(

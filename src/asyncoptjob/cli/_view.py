@@ -10,7 +10,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ._board import COLUMNS, ERROR, PENDING, Board, Transition
+from ._board import ERROR, PENDING, Board, Transition
 
 __all__ = ["final_lines", "live_view", "progress_line", "summary", "transition_line"]
 
@@ -42,7 +42,7 @@ def _counts_text(board: Board, *, hide_zero: bool) -> Text:
             continue
         if text:
             text.append("  ")
-        text.append(state, style=STYLES[state])
+        text.append(state, style=STYLES.get(state, ""))
         text.append(f" {count}")
     return text
 
@@ -133,9 +133,9 @@ def summary(
     jobs = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_footer=True)
     jobs.add_column("status", footer="total")
     jobs.add_column("jobs", justify="right", footer=str(board.total))
-    for state in COLUMNS:
-        if counts[state]:
-            jobs.add_row(Text(state, style=STYLES[state]), str(counts[state]))
+    for state, count in counts.items():
+        if count:
+            jobs.add_row(Text(state, style=STYLES.get(state, "")), str(count))
 
     requests = Table(title="requests", box=box.SIMPLE_HEAD, title_justify="left")
     requests.add_column("outcome")
@@ -183,10 +183,11 @@ def summary(
 def final_lines(board: Board) -> list[str]:
     """``NAME  STATUS  [reason]`` for every job, aligned (the output of ``wait``)."""
     width = max((len(name) for name in board.status), default=0)
+    unfinished = board.unfinished()
     lines = []
     for name, state in board.status.items():
         line = f"{name:<{width}}  {state}"
-        if state == PENDING or name in board.unfinished():
+        if state == PENDING or name in unfinished:
             line += "  (not finished)"
         detail = board.details.get(name)
         if detail:

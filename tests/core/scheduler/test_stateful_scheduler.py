@@ -124,7 +124,10 @@ class DueQueueMachine(RuleBasedStateMachine):
     @invariant()
     def live_entries_are_the_model(self) -> None:
         # White-box: exactly one live heap entry per queued item, at its latest due time.
-        live = [(item, due) for due, seq, item in self.queue._heap if item.token == seq]
+        queued = self.queue._live
+        live = [(queued[seq], due) for due, seq in self.queue._heap if seq in queued]
+        assert all(item.token == seq for seq, item in queued.items())
+        assert self.queue._due.keys() == queued.keys()
         assert len(live) == len(self.model)
         assert dict(live) == {item: due for item, (due, _) in self.model.items()}
 
@@ -140,13 +143,15 @@ class DueQueueMachine(RuleBasedStateMachine):
         self.queue.next_due()
         heap = self.queue._heap
         if heap:
-            due, seq, item = heap[0]
+            due, seq = heap[0]
+            item = self.queue._live[seq]
             assert item.token == seq
             assert self.model[item][0] == due
         else:
             assert not self.model
         if not self.model:
             assert not self.queue._heap
+            assert not self.queue._live
 
 
 TestDueQueueModel = DueQueueMachine.TestCase

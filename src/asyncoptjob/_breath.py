@@ -1,0 +1,56 @@
+"""Short turns on the caller's loop: the library's work on it comes in bursts of a few ms.
+
+Each describe costs the loop about a millisecond of botocore's work (build and sign the
+request, parse the answer, apply it). With 16 answers arriving together, the workers
+would run one after another in the same turn of the loop, and every other task of the
+host (a web request, a timer) would wait for all 16. A :class:`Breather` lets the
+library's steps run back to back for :data:`BURST` seconds at most; the next step then
+waits for the loop to take a breath: a timer due at once, which the loop runs after the
+timers already overdue (the host's), and after the I/O callbacks of its next turn.
+Nothing is slower when the loop is idle: the wait is one turn of the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+__all__ = ["BURST", "Breather"]
+
+#: Seconds of back-to-back work on the loop after which the library's next step waits for
+#: the loop to run what else is due.
+BURST = 0.003
+
+
+class Breather:
+    """Where the library's steps on one event loop take turns with the host's work."""
+
+    __slots__ = ("_breath", "_since")
+
+    def __init__(self) -> None:
+        self._since = 0.0
+        self._breath: asyncio.Future[None] | None = None
+
+    async def turn(self) -> None:
+        """Go on now if the loop has taken a breath less than :data:`BURST` ago; else wait
+        for the next breath."""
+        if time.perf_counter() - self._since <= BURST:
+            return
+        breath = self._breath
+        if breath is None:
+            loop = asyncio.get_running_loop()
+            breath = self._breath = loop.create_future()
+            loop.call_at(loop.time(), self._breathe)
+        # Shielded: one waiter cancelled must not cancel the breath the others wait for.
+        await asyncio.shield(breath)
+
+    async def on_event(self, **_: Any) -> None:
+        """:meth:`turn` as a botocore event handler (aiobotocore awaits it)."""
+        await self.turn()
+
+    def _breathe(self) -> None:
+        breath, self._breath = self._breath, None
+        self._since = time.perf_counter()
+        if breath is not None and not breath.done():
+            breath.set_result(None)
