@@ -128,7 +128,12 @@ class _Spell:
 
 async def run_demo(settings: DemoSettings, *, console: Console) -> ExitCode:
     """Run the demo end to end and print its summary; return the exit status."""
-    async with MockSageMaker(seed=settings.seed, lifecycle=settings.lifecycle()) as mock:
+    async with (
+        MockSageMaker(seed=settings.seed, lifecycle=settings.lifecycle()) as mock,
+        _polling(mock, settings) as poller,
+    ):
+        # Seeded once the Poller is open: the jobs' clock starts now, so a machine slow to
+        # open a client still sees every job's transitions and the throttling spell.
         names = seed_jobs(mock, settings.jobs)
         board = Board(names)
         title = (
@@ -143,7 +148,9 @@ async def run_demo(settings: DemoSettings, *, console: Console) -> ExitCode:
                 def refresh() -> None:
                     live.update(live_view(board, title="", notes=spell.notes), refresh=True)
 
-                await interruptible(lambda: _watch(mock, names, board, spell, refresh, 0.25), board)
+                await interruptible(
+                    lambda: _watch(poller, mock, names, board, spell, refresh, 0.25), board
+                )
         else:
             spell = _Spell(
                 mock, settings, lambda text: say(console, f"[{board.elapsed:6.1f}s] {text}")
@@ -153,7 +160,9 @@ async def run_demo(settings: DemoSettings, *, console: Console) -> ExitCode:
                 say(console, progress_line(board))
 
             every = max(1.0, settings.duration / 10)
-            await interruptible(lambda: _watch(mock, names, board, spell, progress, every), board)
+            await interruptible(
+                lambda: _watch(poller, mock, names, board, spell, progress, every), board
+            )
         console.print(summary(board, title="demo summary", max_problems=5, wrap=False))
         truth = mock.stats()
         mismatched = [
@@ -180,15 +189,8 @@ async def run_demo(settings: DemoSettings, *, console: Console) -> ExitCode:
     return ExitCode.OK if not board.unfinished() and not mismatched else ExitCode.FAILED
 
 
-async def _watch(
-    mock: MockSageMaker,
-    names: list[str],
-    board: Board,
-    spell: _Spell,
-    refresh: Callable[[], None],
-    every: float,
-) -> None:
-    settings = spell.settings
+@asynccontextmanager
+async def _polling(mock: MockSageMaker, settings: DemoSettings) -> AsyncIterator[Poller]:
     concurrency = 16
     async with (
         _demo_client(mock.url, concurrency) as client,
@@ -198,8 +200,20 @@ async def _watch(
             poll_interval=settings.policy(),
             retry=settings.retry(),
         ) as poller,
-        anyio.create_task_group() as tg,
     ):
+        yield poller
+
+
+async def _watch(
+    poller: Poller,
+    mock: MockSageMaker,
+    names: list[str],
+    board: Board,
+    spell: _Spell,
+    refresh: Callable[[], None],
+    every: float,
+) -> None:
+    async with anyio.create_task_group() as tg:
         tg.start_soon(spell.run)
         tg.start_soon(_refresh_forever, poller, board, refresh, every)
         try:
