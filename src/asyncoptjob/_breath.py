@@ -8,15 +8,24 @@ library's steps run back to back for :data:`BURST` seconds at most; the next ste
 waits for the loop to take a breath: a timer due at once, which the loop runs after the
 timers already overdue (the host's), and after the I/O callbacks of its next turn.
 Nothing is slower when the loop is idle: the wait is one turn of the loop.
+
+A large batch of the library's own work (attaching 100,000 jobs, checking their names,
+walking the job table) goes through :func:`in_slices`: a slice at a time, the loop
+running between two slices.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, TypeVar
 
-__all__ = ["BURST", "Breather"]
+import anyio.lowlevel
+
+__all__ = ["BURST", "Breather", "in_slices"]
+
+T = TypeVar("T")
 
 #: Seconds of back-to-back work on the loop after which the library's next step waits for
 #: the loop to run what else is due.
@@ -54,3 +63,11 @@ class Breather:
         self._since = time.perf_counter()
         if breath is not None and not breath.done():
             breath.set_result(None)
+
+
+async def in_slices(items: Sequence[T], size: int) -> AsyncIterator[Sequence[T]]:
+    """``items``, ``size`` at a time, with a checkpoint (the loop runs) between two slices."""
+    for start in range(0, len(items), size):
+        if start:
+            await anyio.lowlevel.checkpoint()
+        yield items[start : start + size]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
+from ._breath import in_slices
 from ._errors import CredentialsError, PollerClosedError, TransportError
 from ._events import JobStatus
 from ._job import JobEntry, Verdict
@@ -82,10 +83,9 @@ class Departures:
                 self._left = anyio.Event()
                 while self._leaving:
                     sub = self._leaving[0]
-                    names = list(sub.remaining)
-                    for start in range(0, len(names), DETACH_SLICE):
-                        await anyio.lowlevel.checkpoint()
-                        self._drop(sub, names[start : start + DETACH_SLICE])
+                    await anyio.lowlevel.checkpoint()
+                    async for names in in_slices(list(sub.remaining), DETACH_SLICE):
+                        self._drop(sub, names)
                     self._leaving.popleft()
         finally:
             # Stopping: the hub is closing, and ``forget_jobs`` forgets every job.
@@ -143,14 +143,10 @@ class Hub:
         """
         jobs = self.jobs
         stats = self.stats
-        chunk = ATTACH_SLICE
-        for start in range(0, len(sub.names), chunk):
-            if start:
-                await anyio.lowlevel.checkpoint()
-                if sub.closed or self.closed:
-                    return
+        async for added in in_slices(sub.names, ATTACH_SLICE):
+            if sub.closed or self.closed:
+                return  # it left (or the hub closed) meanwhile: attach no more
             now = self.clock.now()
-            added = sub.names[start : start + chunk]
             for name in added:
                 job = jobs.get(name)
                 if job is None:
@@ -396,9 +392,6 @@ async def forget_jobs(hub: Hub) -> None:
     """Forget every job of a closed hub, :data:`DETACH_SLICE` at a time (shielded: the
     Poller is closing; its tasks have stopped)."""
     with anyio.CancelScope(shield=True):
-        jobs = list(hub.jobs.values())
-        for start in range(0, len(jobs), DETACH_SLICE):
-            if start:
-                await anyio.lowlevel.checkpoint()
-            for job in jobs[start : start + DETACH_SLICE]:
+        async for jobs in in_slices(list(hub.jobs.values()), DETACH_SLICE):
+            for job in jobs:
                 hub._remove(job)

@@ -22,8 +22,7 @@ import math
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import anyio.lowlevel
-
+from ._breath import in_slices
 from ._events import KNOWN_STATUSES, summary_description
 
 if TYPE_CHECKING:
@@ -160,7 +159,6 @@ class Listings:
 
     async def _walk(self) -> AsyncIterator[JobEntry]:
         """Every job in the table now, yielding to the loop every :data:`SLICE` jobs."""
-        for count, job in enumerate(list(self.jobs.values()), 1):
-            if count % SLICE == 0:
-                await anyio.lowlevel.checkpoint()
-            yield job
+        async for jobs in in_slices(list(self.jobs.values()), SLICE):
+            for job in jobs:
+                yield job

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import anyio.lowlevel
 
+from ._breath import in_slices
+
 __all__ = ["CHECK_SLICE", "NAME_RULE", "Unchecked", "check_names", "checked", "validate_names"]
 
 #: Names checked in one go on the event loop (about 1 ms); a larger batch is checked in
@@ -126,10 +128,9 @@ class Unchecked:
         """:func:`validate_names` of the names, a checkpoint every :data:`CHECK_SLICE`."""
         unique = dict(self.unique)
         bad: list[str] = []
-        given = self.given
-        for start in range(CHECK_SLICE, len(given), CHECK_SLICE):
-            await anyio.lowlevel.checkpoint()
-            _sort(given[start : start + CHECK_SLICE], unique, bad)
+        await anyio.lowlevel.checkpoint()  # watch() has just checked the first slice
+        async for part in in_slices(self.given[CHECK_SLICE:], CHECK_SLICE):
+            _sort(part, unique, bad)
         return _result(unique, bad)
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
+from ._breath import in_slices
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
 from ._events import Event, JobErrorEvent, JobStatus, StatusChange
@@ -133,10 +134,8 @@ async def _unfinished(
     """Each unfinished job of ``sub`` and its last status seen, in order, in slices."""
     since, remaining, names = sub.since, sub.remaining, sub.names
     pending: dict[str, JobStatus | None] = {}
-    for start in range(0, len(names), LIST_SLICE):
-        if start:
-            await anyio.lowlevel.checkpoint()
-        for name in names[start : start + LIST_SLICE]:
+    async for part in in_slices(names, LIST_SLICE):
+        for name in part:
             if name in remaining:
                 pending[name] = last.get(name, since.get(name))
     return pending

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import anyio.lowlevel
-
+from .._breath import in_slices
 from .._events import JobStatus, StatusChange
 
 if TYPE_CHECKING:
@@ -71,18 +70,21 @@ class ConsumerCursors:
         await store.register(self.consumer, [name for name in names if name not in cursors])
         watched: list[str] = []
         since: dict[str, JobStatus] = {}
-        for index, name in enumerate(names):
-            if index % START_SLICE == START_SLICE - 1:
-                await anyio.lowlevel.checkpoint()  # 100,000 jobs: let the loop run meanwhile
-            cursor = cursors.get(name)
-            if cursor is None or cursor.status is None:
-                watched.append(name)
-            elif cursor.status.is_terminal:
-                minimal: Any = {"OptimizationJobName": name, "OptimizationJobStatus": cursor.status}
-                self.settled[name] = cursor.description or minimal
-            else:
-                watched.append(name)
-                since[name] = cursor.status
+        # 100,000 jobs: the loop runs between slices.
+        async for part in in_slices(names, START_SLICE):
+            for name in part:
+                cursor = cursors.get(name)
+                if cursor is None or cursor.status is None:
+                    watched.append(name)
+                elif cursor.status.is_terminal:
+                    minimal: Any = {
+                        "OptimizationJobName": name,
+                        "OptimizationJobStatus": cursor.status,
+                    }
+                    self.settled[name] = cursor.description or minimal
+                else:
+                    watched.append(name)
+                    since[name] = cursor.status
         return watched, since
 
     async def hold(self, event: Event) -> None:
