@@ -50,7 +50,6 @@ from asyncoptjob import (
     RetryPolicy,
 )
 from asyncoptjob._ratelimit import MIN_BURST
-from asyncoptjob._scheduler import NOT_QUEUED
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 from asyncoptjob.testing import (
     FakeRequest,
@@ -109,13 +108,12 @@ def opts(mock: MockSageMaker, session: Any, **extra: Any) -> dict[str, Any]:
 
 
 class QueueItem:
-    """A minimal entry for ``DueQueue`` (the hub queues its jobs the same way)."""
+    """A minimal key for ``DueQueue``, hashed by identity (the hub queues job names)."""
 
-    __slots__ = ("name", "token")
+    __slots__ = ("name",)
 
     def __init__(self, name: int) -> None:
         self.name = name
-        self.token = NOT_QUEUED
 
     def __repr__(self) -> str:
         return f"QueueItem({self.name})"

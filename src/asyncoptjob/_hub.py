@@ -1,8 +1,8 @@
 """The hub: one table of jobs, many subscribers, one place that decides what an answer means.
 
 Data flows one way. Subscribers name the jobs they want; the hub keeps one entry per
-job (:class:`~._job.JobEntry`) however many subscribers share it, and queues it on the
-workers' due-queue. A worker hands a due job to :meth:`Hub.poll`, which fetches a
+job (in a :class:`~._job.JobTable`) however many subscribers share it, and queues its
+name on the workers' due-queue. A worker hands a due job to :meth:`Hub.poll`, which fetches a
 describe through the :class:`~._workers.Fetcher` and decides what the answer (or the
 failure) means: :meth:`Hub.observe` is the only place that decides whether the status
 changed, fans the event out and reschedules or finishes the job. Terminal jobs leave
@@ -26,10 +26,9 @@ import anyio.lowlevel
 from ._breath import in_slices
 from ._errors import CredentialsError, PollerClosedError, TransportError
 from ._events import JobStatus
-from ._job import JobEntry, Verdict
+from ._job import JobEntry, JobTable, Verdict
 from ._listing import Listings
 from ._log import get_logger
-from ._scheduler import NOT_QUEUED
 from ._subscription import Subscription
 
 if TYPE_CHECKING:
@@ -111,7 +110,7 @@ class Hub:
         self.pacer = pacer
         self.coordination = coordination
         self.stats = stats
-        self.jobs: dict[str, JobEntry] = {}
+        self.jobs = JobTable()
         self.subscriptions: set[Subscription] = set()
         # Bound once: the logging route and its level gate are resolved now, not per call.
         self.log = log.bind()
@@ -150,7 +149,7 @@ class Hub:
             for name in added:
                 job = jobs.get(name)
                 if job is None:
-                    job = jobs[name] = JobEntry(name, now)
+                    job = jobs.add(name, now)
                     stats.jobs_watched += 1
                     stats.jobs_active += 1
                     stats.jobs_pending += 1
@@ -201,8 +200,12 @@ class Hub:
 
     # -- polling ------------------------------------------------------------------------
 
-    async def poll(self, job: JobEntry) -> None:
-        """Describe ``job`` (retrying throttles and transient errors) and act on the answer."""
+    async def poll(self, name: str) -> None:
+        """Describe job ``name`` (retrying throttles and transient errors) and act on the
+        answer (a worker's due job: a job that left the table meanwhile is not polled)."""
+        job = self.jobs.get(name)
+        if job is None:
+            return
         job.in_flight = True
         started = self.clock.now()
         try:
@@ -294,23 +297,19 @@ class Hub:
 
     def watched(self) -> Collection[str]:
         """The names of the jobs watched now."""
-        return self.jobs.keys()
+        return self.jobs.names()
 
     def wants(self, name: str, status: str) -> bool:
         """Whether ``status`` of ``name`` (seen by another process) is news here."""
         job = self.jobs.get(name)
-        if job is None or job.removed:
-            return False
-        new = JobStatus(status)
-        if job.status is None or new.rank > job.status.rank:
-            return True
-        return job.waiting and new is job.status
+        return job is not None and _news(job, JobStatus(status))
 
     def apply_remote(self, name: str, description: Description) -> None:
         """Apply a status another process observed (from the fleet's stream or snapshot)."""
-        if not self.wants(name, description["OptimizationJobStatus"]):
+        job = self.jobs.get(name)
+        status = JobStatus(description["OptimizationJobStatus"])
+        if job is None or not _news(job, status):
             return
-        job, status = self.jobs[name], JobStatus(description["OptimizationJobStatus"])
         job.apply(status, description, self.stats, self.log)
         if status.is_terminal:
             self._finish(job)
@@ -347,8 +346,9 @@ class Hub:
 
     def ownership_widened(self) -> None:
         """Every watched job is ours now (Redis went away): describe those left to others."""
-        for job in list(self.jobs.values()):
-            if self.pacer.idle(job):
+        for name in list(self.jobs):
+            job = self.jobs.get(name)
+            if job is not None and self.pacer.idle(job):
                 self.pacer.soon(job)
 
     # -- the sweep driver's view (SweepHost) --------------------------------------------
@@ -365,8 +365,9 @@ class Hub:
         """Back to describe-only: pull in jobs parked at the slow safety cadence."""
         if sweeping:
             return
-        for job in self.jobs.values():
-            if job.token != NOT_QUEUED:
+        for name in list(self.jobs):
+            job = self.jobs.get(name)
+            if job is not None and self.pacer.queued(job):
                 self.pacer.next(job)
 
     # -- leaving ----------------------------------------------------------------------
@@ -378,20 +379,28 @@ class Hub:
     def _remove(self, job: JobEntry) -> None:
         if job.removed:
             return
-        job.removed = True
         self.pacer.drop(job)
-        if self.jobs.get(job.name) is job:
-            del self.jobs[job.name]
-            self.stats.jobs_active -= 1
-            if job.status is None:
-                self.stats.jobs_pending -= 1
+        self.jobs.remove(job)
+        self.stats.jobs_active -= 1
+        if job.status is None:
+            self.stats.jobs_pending -= 1
         self.coordination.forget(job.name)
+
+
+def _news(job: JobEntry, status: JobStatus) -> bool:
+    """Whether ``status`` is news for ``job``: newer, or the first event someone awaits."""
+    if job.removed:
+        return False
+    if job.status is None or status.rank > job.status.rank:
+        return True
+    return job.waiting and status is job.status
 
 
 async def forget_jobs(hub: Hub) -> None:
     """Forget every job of a closed hub, :data:`DETACH_SLICE` at a time (shielded: the
     Poller is closing; its tasks have stopped)."""
     with anyio.CancelScope(shield=True):
-        async for jobs in in_slices(list(hub.jobs.values()), DETACH_SLICE):
-            for job in jobs:
-                hub._remove(job)
+        async for names in in_slices(list(hub.jobs), DETACH_SLICE):
+            for name in names:
+                if (job := hub.jobs.get(name)) is not None:
+                    hub._remove(job)

@@ -1,6 +1,6 @@
-"""One entry of the hub's job table: a job's last status and the subscribers that share it.
+"""The hub's job table, and a view of one job: its last status and its subscribers.
 
-The entry fans out what the hub decided: a new status to every subscriber of the job
+A job's view fans out what the hub decided: a new status to every subscriber of the job
 (and its first event to a subscriber still waiting for one, from the status it
 committed if it is a durable consumer), or the job's terminal error. It decides
 nothing about polling; the hub does.
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import enum
 import math
+import struct
+import threading
+from collections.abc import Iterator, KeysView
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -21,16 +24,16 @@ from ._errors import (
     TransportError,
 )
 from ._events import JobErrorEvent, JobStatus, StatusChange
-from ._scheduler import NOT_QUEUED
 
 if TYPE_CHECKING:
     from ._events import Description, JobSummary
     from ._stats import Statistics
     from ._subscription import Subscription
 
-__all__ = ["JobEntry", "Verdict"]
+__all__ = ["JobEntry", "JobTable", "Verdict"]
 
-#: A job's subscribers of one kind: none, one, or several (see ``JobEntry.subs``).
+#: A job's subscribers of one kind: none, one, or several (a job almost always has one,
+#: and a list per job would be one more object for every garbage collection to walk).
 _Subs: TypeAlias = "Subscription | list[Subscription] | None"
 
 
@@ -47,47 +50,200 @@ class Verdict(enum.Enum):
     GIVE_UP = enum.auto()
 
 
+#: A job's status in its record: 0 for none yet, else a code given to each status the
+#: first time a record holds it (the known ones at import; one the library does not know
+#: yet, made by ``JobStatus._missing_``, when it first comes).
+_STATUSES: list[JobStatus | None] = [None, *JobStatus]
+_CODES: dict[JobStatus | None, int] = {status: code for code, status in enumerate(_STATUSES)}
+_CODES_LOCK = threading.Lock()
+
+#: One job's numbers, packed in a ``bytearray``: first_seen, failing_since (NaN: none),
+#: applied_at, hinted, created (NaN: none), unchanged; the status code; one byte each for
+#: in_flight and removed.
+_RECORD = struct.Struct("<dddddqHBB")
+_FIRST_SEEN, _FAILING_SINCE, _APPLIED_AT, _HINTED, _CREATED, _UNCHANGED = range(0, 48, 8)
+_STATUS, _IN_FLIGHT, _REMOVED = 48, 50, 51
+_CODE = struct.Struct("<H")
+_FLOAT = struct.Struct("<d")
+_INT = struct.Struct("<q")
+
+
+class JobTable:
+    """The hub's jobs by name, with no object per job for the garbage collector to walk.
+
+    A full (generation-2) collection walks every tracked object in the process and holds
+    the event loop meanwhile; an object per job would also start such collections as
+    100,000 jobs are added. So each job's numbers live in a plain ``bytearray`` (which
+    the collector does not track) in a dict of names (which it does not track either,
+    holding only strings and bytearrays), and its subscribers in two dicts by name:
+    three tracked objects in all, however many jobs. A :class:`JobEntry` is a short-lived
+    view of one job, made on each lookup.
+    """
+
+    __slots__ = ("_pending", "_records", "_subs")
+
+    def __init__(self) -> None:
+        self._records: dict[str, bytearray] = {}
+        # Subscribers that have seen the job's status, and those awaiting a first event.
+        self._subs: dict[str, _Subs] = {}
+        self._pending: dict[str, _Subs] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._records
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def names(self) -> KeysView[str]:
+        """The names of the jobs in the table (a live view)."""
+        return self._records.keys()
+
+    def get(self, name: str) -> JobEntry | None:
+        """A view of job ``name``, or None if it is not in the table."""
+        record = self._records.get(name)
+        return None if record is None else JobEntry(self, name, record)
+
+    def add(self, name: str, now: float) -> JobEntry:
+        """Add job ``name``, first seen at clock time ``now`` (it must not be in the table)."""
+        record = self._records[name] = bytearray(
+            _RECORD.pack(now, math.nan, -math.inf, -math.inf, math.nan, 0, 0, 0, 0)
+        )
+        return JobEntry(self, name, record)
+
+    def remove(self, job: JobEntry) -> None:
+        """Take ``job`` out of the table: from now on its views say ``removed``."""
+        record = job._record
+        if record[_REMOVED]:
+            return
+        record[_REMOVED] = 1
+        del self._records[job.name]
+        self._subs.pop(job.name, None)
+        self._pending.pop(job.name, None)
+
+
+def _new_code(status: JobStatus | None) -> int:
+    """The code of a status no record held before (one the library does not know)."""
+    with _CODES_LOCK:
+        code = _CODES.get(status)
+        if code is None:
+            if len(_STATUSES) > 0xFFFF:
+                raise ValueError(f"too many distinct job statuses to keep: {status!r}")
+            code = _CODES[status] = len(_STATUSES)
+            _STATUSES.append(status)
+        return code
+
+
+def _float_field(offset: int, doc: str) -> property:
+    def get(self: JobEntry) -> float:
+        value: float = _FLOAT.unpack_from(self._record, offset)[0]
+        return value
+
+    def set_(self: JobEntry, value: float) -> None:
+        _FLOAT.pack_into(self._record, offset, value)
+
+    return property(get, set_, doc=doc)
+
+
+def _optional_field(offset: int, doc: str) -> property:
+    def get(self: JobEntry) -> float | None:
+        value: float = _FLOAT.unpack_from(self._record, offset)[0]
+        return None if math.isnan(value) else value
+
+    def set_(self: JobEntry, value: float | None) -> None:
+        _FLOAT.pack_into(self._record, offset, math.nan if value is None else value)
+
+    return property(get, set_, doc=doc)
+
+
+def _flag_field(offset: int, doc: str) -> property:
+    def get(self: JobEntry) -> bool:
+        return bool(self._record[offset])
+
+    def set_(self: JobEntry, value: bool) -> None:
+        self._record[offset] = 1 if value else 0
+
+    return property(get, set_, doc=doc)
+
+
+def _subs_field(attribute: str, doc: str) -> property:
+    def get(self: JobEntry) -> _Subs:
+        if self._record[_REMOVED]:
+            return None
+        subs: dict[str, _Subs] = getattr(self._table, attribute)
+        return subs.get(self.name)
+
+    def set_(self: JobEntry, value: _Subs) -> None:
+        if self._record[_REMOVED]:
+            return  # the job left the table: nobody is subscribed to it any more
+        subs: dict[str, _Subs] = getattr(self._table, attribute)
+        if value is None:
+            subs.pop(self.name, None)
+        else:
+            subs[self.name] = value
+
+    return property(get, set_, doc=doc)
+
+
 class JobEntry:
-    """The hub's bookkeeping for one job (kept small: 100,000 of these fit in ~50 MB)."""
+    """A view of one job of a :class:`JobTable`: its last status and its subscribers.
 
-    __slots__ = (
-        "applied_at",
-        "created",
-        "failing_since",
-        "first_seen",
-        "hinted",
-        "in_flight",
-        "name",
-        "pending",
-        "removed",
-        "status",
-        "subs",
-        "token",
-        "unchanged",
-    )
+    Views are made on each lookup and never kept in the table: two views of one job
+    read and write the same record. Once the job leaves the table its views say
+    ``removed`` (and forget its subscribers), whatever job takes its name later.
+    """
 
-    def __init__(self, name: str, now: float) -> None:
+    __slots__ = ("_record", "_table", "name")
+
+    def __init__(self, table: JobTable, name: str, record: bytearray) -> None:
+        self._table = table
         self.name = name
-        self.status: JobStatus | None = None
-        # Subscribers that have seen ``status``; ``pending`` ones still await a first event.
-        # Each is None, one subscription, or a list of several: a job almost always has
-        # one, and a list per job would be one more object for every garbage collection
-        # to walk (100,000 jobs, 100,000 lists).
-        self.subs: _Subs = None
-        self.pending: _Subs = None
-        self.unchanged = 0
-        self.first_seen = now
-        self.failing_since: float | None = None
-        self.applied_at = -math.inf
-        self.token = NOT_QUEUED
-        self.in_flight = False
-        self.removed = False
-        # The rank of the newest status a sweep listed and no describe here answered yet
-        # (-inf: none). It outlives a lease moving: whoever polls the job next looks soon.
-        self.hinted = -math.inf
-        # The job's CreationTime (epoch seconds) once an answer gave it: where a re-list of
-        # the watched jobs' window starts.
-        self.created: float | None = None
+        self._record = record
+
+    first_seen = _float_field(_FIRST_SEEN, "When the job entered the table (clock time).")
+    applied_at = _float_field(_APPLIED_AT, "When the describe last applied was sent.")
+    hinted = _float_field(
+        _HINTED,
+        "The rank of the newest status a sweep listed and no describe here answered yet "
+        "(-inf: none). It outlives a lease moving: whoever polls the job next looks soon.",
+    )
+    failing_since = _optional_field(
+        _FAILING_SINCE, "When describes of the job started failing (None: they do not)."
+    )
+    created = _optional_field(
+        _CREATED,
+        "The job's CreationTime (epoch seconds) once an answer gave it: where a re-list of "
+        "the watched jobs' window starts.",
+    )
+    in_flight = _flag_field(_IN_FLIGHT, "Whether a describe of the job is under way.")
+    removed = _flag_field(_REMOVED, "Whether the job left the table.")
+    subs = _subs_field("_subs", "Subscribers that have seen ``status``.")
+    pending = _subs_field("_pending", "Subscribers still awaiting a first event.")
+
+    @property
+    def status(self) -> JobStatus | None:
+        """The job's last status (None: none seen yet)."""
+        code: int = _CODE.unpack_from(self._record, _STATUS)[0]
+        return _STATUSES[code]
+
+    @status.setter
+    def status(self, status: JobStatus | None) -> None:
+        code = _CODES.get(status)
+        if code is None:
+            code = _new_code(status)
+        _CODE.pack_into(self._record, _STATUS, code)
+
+    @property
+    def unchanged(self) -> int:
+        """Answers in a row that found the status unchanged."""
+        value: int = _INT.unpack_from(self._record, _UNCHANGED)[0]
+        return value
+
+    @unchanged.setter
+    def unchanged(self, value: int) -> None:
+        _INT.pack_into(self._record, _UNCHANGED, value)
 
     def add(self, sub: Subscription) -> None:
         """``sub`` waits for this job's first event (from the next status applied)."""

@@ -27,7 +27,7 @@ from ._events import KNOWN_STATUSES, summary_description
 
 if TYPE_CHECKING:
     from ._events import JobSummary
-    from ._job import JobEntry
+    from ._job import JobEntry, JobTable
     from ._pacing import Pacer
     from ._stats import Statistics
 
@@ -43,9 +43,7 @@ class Listings:
 
     __slots__ = ("_relist", "jobs", "log", "pacer", "stats")
 
-    def __init__(
-        self, jobs: dict[str, JobEntry], pacer: Pacer, stats: Statistics, log: Any
-    ) -> None:
+    def __init__(self, jobs: JobTable, pacer: Pacer, stats: Statistics, log: Any) -> None:
         self.jobs = jobs
         self.pacer = pacer
         self.stats = stats
@@ -159,6 +157,9 @@ class Listings:
 
     async def _walk(self) -> AsyncIterator[JobEntry]:
         """Every job in the table now, yielding to the loop every :data:`SLICE` jobs."""
-        async for jobs in in_slices(list(self.jobs.values()), SLICE):
-            for job in jobs:
-                yield job
+        table = self.jobs
+        async for names in in_slices(list(table), SLICE):
+            for name in names:
+                job = table.get(name)
+                if job is not None:
+                    yield job

@@ -3,8 +3,8 @@
 The hub decides *that* a job is polled again; :class:`Pacer` decides *when*, in one
 place: the poll policy's interval for the job's status (backing off while nothing
 changes), the sweeps' slower safety net while List sweeps report changes, at once, or
-ahead of every routine poll (a sweep's hint). It queues the job on the workers'
-due-queue, which wakes a worker if the job is due sooner than any sleeps.
+ahead of every routine poll (a sweep's hint). It queues the job's name on the
+workers' due-queue, which wakes a worker if the job is due sooner than any sleeps.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import random
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ._scheduler import NOT_QUEUED, URGENT
+from ._scheduler import URGENT
 
 if TYPE_CHECKING:
     from ._clock import Clock
@@ -36,7 +36,7 @@ class Pacer:
 
     def __init__(
         self,
-        workers: Workers[JobEntry],
+        workers: Workers[str],
         policy: PollPolicy,
         clock: Clock,
         *,
@@ -91,13 +91,17 @@ class Pacer:
 
     def idle(self, job: JobEntry) -> bool:
         """Whether ``job`` is neither queued nor on the wire (nobody will poll it)."""
-        return not job.in_flight and job.token == NOT_QUEUED
+        return not job.in_flight and not self.queued(job)
+
+    def queued(self, job: JobEntry) -> bool:
+        """Whether ``job`` waits on the queue for its next describe."""
+        return job.name in self.workers.queue
 
     def at(self, job: JobEntry, due: float) -> None:
         """Queue ``job`` at clock time ``due`` (rescheduling it if queued)."""
         if not job.removed:
-            self.workers.schedule(job, due)
+            self.workers.schedule(job.name, due)
 
     def drop(self, job: JobEntry) -> None:
         """Take ``job`` off the queue."""
-        self.workers.queue.discard(job)
+        self.workers.queue.discard(job.name)

@@ -2,11 +2,12 @@
 
 A binary heap of ``(due_time, seq)``: O(log n) per push and pop, earliest due first
 (ties in arrival order), so when the rate budget is tight every job still gets its
-turn. Rescheduling or removing a job does not search the heap: the job's ``token``
-names its one live entry (``seq``, mapped to the job), older entries are skipped when
+turn. Rescheduling or removing a job does not search the heap: the queue maps each key
+(a job's name) to the ``seq`` of its one live entry, older entries are skipped when
 they surface, and the heap is rebuilt when stale entries outnumber live ones. The heap
-holds numbers only: the garbage collector stops tracking such tuples, so 100,000 queued
-jobs do not add 100,000 objects to every full collection's walk.
+and the maps hold names and numbers only: the garbage collector does not track such
+dicts, and stops tracking such tuples, so 100,000 queued jobs add no object to a full
+collection's walk.
 
 An item pushed at :data:`URGENT` goes ahead of every timed item, however overdue, in
 arrival order: a change a List sweep reported is confirmed before routine polls (a
@@ -18,60 +19,57 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Hashable
+from typing import Generic, TypeVar
 
-__all__ = ["URGENT", "DueQueue", "Schedulable"]
+__all__ = ["URGENT", "DueQueue"]
 
-
-class Schedulable(Protocol):
-    """Anything with a ``token`` slot the queue can stamp."""
-
-    token: int
-
-
-T = TypeVar("T", bound=Schedulable)
-
-NOT_QUEUED = -1
+K = TypeVar("K", bound=Hashable)
 
 #: A due time ahead of every timed one: due at once, before anything else due.
 URGENT = -math.inf
 
 
-class DueQueue(Generic[T]):
-    """A priority queue of items by due time, with O(1) lazy removal."""
+class DueQueue(Generic[K]):
+    """A priority queue of keys by due time, with O(1) lazy removal."""
 
-    __slots__ = ("_counter", "_due", "_heap", "_live")
+    __slots__ = ("_counter", "_due", "_heap", "_live", "_seq")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int]] = []
         self._counter = itertools.count()
-        #: The queued items by the ``seq`` of their live heap entry, and their due times (a
-        #: dict of numbers only, which the garbage collector does not track).
-        self._live: dict[int, T] = {}
+        #: The queued keys by the ``seq`` of their live heap entry, each key's ``seq``, and
+        #: the due times by ``seq``.
+        self._live: dict[int, K] = {}
+        self._seq: dict[K, int] = {}
         self._due: dict[int, float] = {}
 
     def __len__(self) -> int:
         return len(self._live)
 
-    def push(self, item: T, due: float) -> None:
-        """Queue ``item`` at ``due``, replacing its earlier place if it had one."""
-        live = self._live
-        if item.token != NOT_QUEUED:
-            live.pop(item.token, None)
-            self._due.pop(item.token, None)
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` is queued."""
+        return key in self._seq
+
+    def push(self, key: K, due: float) -> None:
+        """Queue ``key`` at ``due``, replacing its earlier place if it had one."""
+        old = self._seq.get(key)
+        if old is not None:
+            del self._live[old]
+            del self._due[old]
         seq = next(self._counter)
-        item.token = seq
-        live[seq] = item
+        self._seq[key] = seq
+        self._live[seq] = key
         self._due[seq] = due
         heapq.heappush(self._heap, (due, seq))
         self._maybe_compact()
 
-    def discard(self, item: T) -> None:
-        """Forget ``item`` if it is queued (its heap entry is dropped lazily)."""
-        if item.token != NOT_QUEUED:
-            self._live.pop(item.token, None)
-            self._due.pop(item.token, None)
-            item.token = NOT_QUEUED
+    def discard(self, key: K) -> None:
+        """Forget ``key`` if it is queued (its heap entry is dropped lazily)."""
+        seq = self._seq.pop(key, None)
+        if seq is not None:
+            del self._live[seq]
+            del self._due[seq]
             self._maybe_compact()
 
     def next_due(self) -> float | None:
@@ -81,16 +79,16 @@ class DueQueue(Generic[T]):
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
-    def pop_due(self, now: float) -> T | None:
-        """Remove and return the earliest item due at or before ``now``, else None."""
+    def pop_due(self, now: float) -> K | None:
+        """Remove and return the earliest key due at or before ``now``, else None."""
         due = self.next_due()
         if due is None or due > now:
             return None
         _, seq = heapq.heappop(self._heap)
-        item = self._live.pop(seq)
+        key = self._live.pop(seq)
         del self._due[seq]
-        item.token = NOT_QUEUED
-        return item
+        del self._seq[key]
+        return key
 
     def _maybe_compact(self) -> None:
         # Rebuilt from the live entries alone, when stale ones outnumber them 2 to 1: the

@@ -37,7 +37,6 @@ from ._transport import open_transport
 from ._workers import Fetcher, Workers
 
 if TYPE_CHECKING:
-    from ._job import JobEntry
     from ._options import Options
     from ._state import BatchedStore
     from ._transport import Transport
@@ -101,7 +100,7 @@ async def open_hub(
             limiter=coordination.list_budget,
         )
         sweeps = SweepDriver(sweeper, options.strategy, lease=coordination)
-    workers: Workers[JobEntry] = Workers(DueQueue(), options.clock, count=options.max_concurrency)
+    workers: Workers[str] = Workers(DueQueue(), options.clock, count=options.max_concurrency)
     hub = Hub(
         options,
         fetcher=Fetcher(transport, pipeline, coordination.budget),
@@ -122,9 +121,9 @@ async def open_hub(
     stack.callback(tg.cancel_scope.cancel)
     stack.callback(hub.close, PollerClosedError("the Poller was closed while in use"))
 
-    def keep(job: JobEntry) -> bool:
+    def keep(name: str) -> bool:
         # Another process polls it; the coordination re-queues it if that changes.
-        return coordination.owns(job.name)
+        return coordination.owns(name)
 
     tg.start_soon(_run, hub, lambda: workers.run(hub.poll, keep))
     tg.start_soon(_run, hub, lambda: coordination.run(hub))

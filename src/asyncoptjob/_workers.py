@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -23,7 +23,7 @@ import anyio
 from ._answers import check_description
 from ._clock import Clock
 from ._operations import DESCRIBE
-from ._scheduler import DueQueue, Schedulable
+from ._scheduler import DueQueue
 
 if TYPE_CHECKING:
     from ._events import Description
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Answer", "Fetcher", "Workers"]
 
-T = TypeVar("T", bound=Schedulable)
+T = TypeVar("T", bound=Hashable)
 
 
 class Workers(Generic[T]):

@@ -17,7 +17,7 @@ from asyncoptjob import (
     ThrottledError,
     TransientError,
 )
-from asyncoptjob._job import JobEntry, Verdict
+from asyncoptjob._job import JobEntry, JobTable, Verdict
 from asyncoptjob._stats import Statistics
 from asyncoptjob._subscription import Subscription
 from asyncoptjob.testing import describe_response
@@ -28,7 +28,7 @@ LOG = structlog.get_logger()
 def entry() -> tuple[JobEntry, Statistics]:
     stats = Statistics()
     stats.jobs_pending = 1
-    return JobEntry("job-a", now=100.0), stats
+    return JobTable().add("job-a", now=100.0), stats
 
 
 @pytest.mark.parametrize(

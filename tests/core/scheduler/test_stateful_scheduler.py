@@ -23,7 +23,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from asyncoptjob._scheduler import NOT_QUEUED, URGENT, DueQueue
+from asyncoptjob._scheduler import URGENT, DueQueue
 from tests.helpers import QueueItem
 
 # Few distinct due times, so ties (which must pop in push order) are common. URGENT
@@ -98,7 +98,7 @@ class DueQueueMachine(RuleBasedStateMachine):
             return
         expected = min(due_now, key=due_now.__getitem__)
         assert item is expected, (item, expected, self.model)
-        assert item.token == NOT_QUEUED
+        assert item not in self.queue
         del self.model[item]
 
     @precondition(lambda self: len(self.model) > 0)
@@ -126,15 +126,16 @@ class DueQueueMachine(RuleBasedStateMachine):
         # White-box: exactly one live heap entry per queued item, at its latest due time.
         queued = self.queue._live
         live = [(queued[seq], due) for due, seq in self.queue._heap if seq in queued]
-        assert all(item.token == seq for seq, item in queued.items())
+        assert all(self.queue._seq[item] == seq for seq, item in queued.items())
+        assert len(self.queue._seq) == len(queued)
         assert self.queue._due.keys() == queued.keys()
         assert len(live) == len(self.model)
         assert dict(live) == {item: due for item, (due, _) in self.model.items()}
 
     @invariant()
-    def tokens_say_whether_queued(self) -> None:
+    def membership_says_whether_queued(self) -> None:
         for item in self.model:
-            assert item.token != NOT_QUEUED
+            assert item in self.queue
 
     @invariant()
     def stale_entries_never_surface(self) -> None:
@@ -145,13 +146,14 @@ class DueQueueMachine(RuleBasedStateMachine):
         if heap:
             due, seq = heap[0]
             item = self.queue._live[seq]
-            assert item.token == seq
+            assert self.queue._seq[item] == seq
             assert self.model[item][0] == due
         else:
             assert not self.model
         if not self.model:
             assert not self.queue._heap
             assert not self.queue._live
+            assert not self.queue._seq
 
 
 TestDueQueueModel = DueQueueMachine.TestCase

@@ -22,7 +22,7 @@ from asyncoptjob import (
     StatusChange,
     SweepPolicy,
 )
-from asyncoptjob._job import JobEntry
+from asyncoptjob._job import JobTable
 from asyncoptjob._listing import SLICE, Listings
 from asyncoptjob._stats import Statistics
 from asyncoptjob._sweep import Relister
@@ -238,9 +238,9 @@ async def test_a_walk_over_a_large_table_yields_to_the_loop_in_slices() -> None:
     # 100,000 watched jobs: a re-list's walk (and the one that finds the oldest job) must
     # let other tasks run between slices of SLICE jobs, never all at once. Counted in
     # ticks of a concurrent task, never in wall time.
-    jobs: dict[str, JobEntry] = {}
+    jobs = JobTable()
     for i in range(100_000):
-        job = jobs[f"job-{i}"] = JobEntry(f"job-{i}", 0.0)
+        job = jobs.add(f"job-{i}", 0.0)
         job.status = JobStatus.INPROGRESS
         job.created = 1_000.0 + i
     pacer = CountingPacer()
