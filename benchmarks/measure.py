@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 import resource
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "FullCollections",
     "LagMeter",
     "LagProbe",
     "Meter",
@@ -162,12 +164,19 @@ class LagProbe:
     Attributes:
         lags: each tick's lag in seconds, since the last :meth:`reset`.
         woke: the loop time each of those ticks woke up.
+        due: the loop time each of those ticks was due (the lag is ``woke - due``).
+        cpu: the loop thread's CPU time (``time.thread_time()``) as each tick woke up.
+            Between two ticks it is what the loop's own work took: a lag much longer
+            than that was the machine running another process (a noisy neighbour), not
+            the loop being held.
     """
 
     def __init__(self, interval: float = 0.005) -> None:
         self.interval = interval
         self.lags: list[float] = []
         self.woke: list[float] = []
+        self.due: list[float] = []
+        self.cpu: list[float] = []
         self._task: asyncio.Task[None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
 
@@ -179,6 +188,8 @@ class LagProbe:
             now = loop.time()
             self.lags.append(max(0.0, now - due))
             self.woke.append(now)
+            self.due.append(due)
+            self.cpu.append(time.thread_time())
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
                 if not waiter.done():
@@ -203,6 +214,8 @@ class LagProbe:
         """Forget the lags seen so far."""
         self.lags = []
         self.woke = []
+        self.due = []
+        self.cpu = []
 
     async def settle(self) -> None:
         """Wait for the next tick, so that a block which has just ended is counted.
@@ -235,6 +248,41 @@ class LagProbe:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class FullCollections:
+    """Python's full (generation-2) garbage collections in this process, timed.
+
+    A full collection walks every tracked object of the process, in whichever thread
+    triggered it, holding the GIL (and so the event loop) meanwhile: its length is set by
+    the whole heap (imported modules, botocore's service model, the host's objects), not
+    by the work that happened to trigger it. Recording when each ran lets a loop-lag
+    probe tell the ticks a full collection held apart from the others. The times are
+    ``time.monotonic()``, the asyncio loop's clock.
+    """
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[float, float]] = []
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.monotonic()
+        else:
+            self.spans.append((self._started, time.monotonic()))
+
+    def __enter__(self) -> FullCollections:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def within(self, start: float, end: float) -> list[tuple[float, float]]:
+        """The collections that overlapped ``[start, end]``."""
+        return [(a, b) for a, b in self.spans if a < end and b > start]
 
 
 class LagMeter(Meter):
