@@ -12,8 +12,9 @@ import enum
 import math
 import struct
 import threading
-from collections.abc import Iterator, KeysView
+from collections.abc import Callable, Iterator, KeysView
 from datetime import datetime, timezone
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._errors import (
@@ -168,21 +169,19 @@ def _flag_field(offset: int, doc: str) -> property:
     return property(get, set_, doc=doc)
 
 
-def _subs_field(attribute: str, doc: str) -> property:
+def _subs_field(kind: Callable[[JobTable], dict[str, _Subs]], doc: str) -> property:
     def get(self: JobEntry) -> _Subs:
         if self._record[_REMOVED]:
             return None
-        subs: dict[str, _Subs] = getattr(self._table, attribute)
-        return subs.get(self.name)
+        return kind(self._table).get(self.name)
 
     def set_(self: JobEntry, value: _Subs) -> None:
         if self._record[_REMOVED]:
             return  # the job left the table: nobody is subscribed to it any more
-        subs: dict[str, _Subs] = getattr(self._table, attribute)
         if value is None:
-            subs.pop(self.name, None)
+            kind(self._table).pop(self.name, None)
         else:
-            subs[self.name] = value
+            kind(self._table)[self.name] = value
 
     return property(get, set_, doc=doc)
 
@@ -219,8 +218,8 @@ class JobEntry:
     )
     in_flight = _flag_field(_IN_FLIGHT, "Whether a describe of the job is under way.")
     removed = _flag_field(_REMOVED, "Whether the job left the table.")
-    subs = _subs_field("_subs", "Subscribers that have seen ``status``.")
-    pending = _subs_field("_pending", "Subscribers still awaiting a first event.")
+    subs = _subs_field(attrgetter("_subs"), "Subscribers that have seen ``status``.")
+    pending = _subs_field(attrgetter("_pending"), "Subscribers still awaiting a first event.")
 
     @property
     def status(self) -> JobStatus | None:
