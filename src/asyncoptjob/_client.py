@@ -12,6 +12,16 @@ A thread alone would not free the loop: ``json.loads`` holds the GIL for the who
 file, about 20 ms for the SageMaker model. The shared loader parses with a Python-level
 ``object_pairs_hook``, so the interpreter can hand the GIL to the loop's thread between
 objects (every ``sys.getswitchinterval()``, 5 ms by default).
+
+Nor would a thread free the loop from the garbage collector. A full collection walks every
+object the collector tracks, holding the GIL meanwhile (40-60 ms after importing
+aiobotocore and loading the model), in whichever thread happens to allocate when one is
+due, and the model's containers are what makes one due. So the shared loader keeps them
+few: it builds plain dicts (the collector does not track a dict of strings and numbers;
+botocore's ``OrderedDict`` it always does), and it keeps of the SageMaker model only the
+optimization-job operations, the only ones the library's clients call, and the shapes
+they use (a few dozen of about 3,100). A ``session=`` or ``client=`` of the caller's keeps
+its own loader and its full model.
 """
 
 from __future__ import annotations
@@ -22,9 +32,9 @@ import json
 import os
 import threading
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import IO, Any, Final
 
 import anyio.lowlevel
@@ -36,23 +46,38 @@ from botocore.utils import parse_timestamp
 
 from . import _metrics
 
-__all__ = ["SERVICE", "SharedLoaders", "import_off_loop", "prepare_session", "shared_loaders"]
+__all__ = [
+    "OWN_OPERATIONS",
+    "SERVICE",
+    "LibraryFileLoader",
+    "SharedLoaders",
+    "YieldingJSONFileLoader",
+    "import_off_loop",
+    "operations_subset",
+    "prepare_session",
+    "shared_loaders",
+]
 
 #: The service whose model the library's clients need.
 SERVICE: Final = "sagemaker"
+#: What an operation the library's own clients call has in its name (Describe and List,
+#: and Create, Stop, Delete for the Airflow operator and the tools around them).
+OWN_OPERATIONS: Final = "OptimizationJob"
 
 
-def _ordered(pairs: list[tuple[str, Any]]) -> OrderedDict[str, Any]:
-    # A Python function, not the OrderedDict type itself: calling it lets the
-    # interpreter pass the GIL to another thread; a C callable would not.
-    return OrderedDict(pairs)
+def _plain(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A Python function, not the dict type itself: calling it lets the interpreter pass
+    # the GIL to another thread; a C callable would not.
+    return dict(pairs)
 
 
 class YieldingJSONFileLoader(JSONFileLoader):
     """botocore's JSON file loader, parsing so that other threads (the loop's) can run.
 
-    The data is the same as botocore's (``OrderedDict`` objects); only the GIL is
-    released while a large file is parsed.
+    The data is botocore's, in plain dicts instead of ``OrderedDict`` objects (the same
+    keys, values and order; botocore reads them as mappings): the garbage collector does
+    not track a dict holding only strings and numbers, and a model has thousands. The
+    GIL is released while a large file is parsed.
     """
 
     def _load_file(self, full_path: str, open_method: Callable[..., IO[bytes]]) -> Any:
@@ -61,13 +86,65 @@ class YieldingJSONFileLoader(JSONFileLoader):
             return None
         with open_method(full_path, "rb") as fp:
             payload = fp.read().decode("utf-8")
-        return json.loads(payload, object_pairs_hook=_ordered)
+        return json.loads(payload, object_pairs_hook=_plain)
 
 
-def _yielding_loader(data_path: str | None) -> Loader:
-    """botocore's ``create_loader(data_path)`` with a :class:`YieldingJSONFileLoader`."""
+def operations_subset(model: Mapping[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:
+    """A service model with only the operations ``keep`` accepts and the shapes they use.
+
+    Everything else of the model (metadata, version, documentation) is kept as it is;
+    operations and shapes keep their order.
+    """
+    operations = {name: op for name, op in model["operations"].items() if keep(name)}
+    shapes = model["shapes"]
+    used: set[str] = set()
+    todo = [
+        ref["shape"]
+        for op in operations.values()
+        for ref in (op.get("input"), op.get("output"), *op.get("errors", ()))
+        if ref is not None
+    ]
+    while todo:
+        name = todo.pop()
+        if name in used:
+            continue
+        used.add(name)
+        shape = shapes[name]
+        todo.extend(member["shape"] for member in shape.get("members", {}).values())
+        todo.extend(shape[part]["shape"] for part in ("member", "key", "value") if part in shape)
+    return {
+        **model,
+        "operations": operations,
+        "shapes": {name: shape for name, shape in shapes.items() if name in used},
+    }
+
+
+def _own_operation(name: str) -> bool:
+    return OWN_OPERATIONS in name
+
+
+class LibraryFileLoader(YieldingJSONFileLoader):
+    """The file loader of the library's own sessions: the SageMaker service model keeps
+    only the optimization-job operations (:data:`OWN_OPERATIONS`) and their shapes.
+
+    The garbage collector then tracks a few hundred of the model's containers instead of
+    several thousand, and the client class has a handful of methods instead of 400-odd.
+    Every other file (another service's model, the endpoint rules) is read whole.
+    """
+
+    def load_file(self, file_path: str) -> Any:
+        data = super().load_file(file_path)
+        # <data path>/sagemaker/<api version>/service-2, without the extension.
+        path = PurePath(file_path)
+        if data is not None and path.name == "service-2" and path.parent.parent.name == SERVICE:
+            data = operations_subset(data, _own_operation)
+        return data
+
+
+def _library_loader(data_path: str | None) -> Loader:
+    """botocore's ``create_loader(data_path)`` with a :class:`LibraryFileLoader`."""
     loader = create_loader(data_path)
-    loader.file_loader = YieldingJSONFileLoader()
+    loader.file_loader = LibraryFileLoader()
     return loader
 
 
@@ -111,7 +188,7 @@ class SharedLoaders:
             own data); tests pass one that counts what it parses.
     """
 
-    def __init__(self, create: Callable[[str | None], Loader] = _yielding_loader) -> None:
+    def __init__(self, create: Callable[[str | None], Loader] = _library_loader) -> None:
         self._create = create
         self._lock = threading.Lock()
         self._loaders: dict[str | None, Loader] = {}
@@ -146,7 +223,8 @@ class SharedLoaders:
             # types-aiobotocore predates aiobotocore 3.7, which added the method.
             session.warm_up_loader_caches(SERVICE)  # type: ignore[attr-defined]
             # botocore caches each operation's Python name process-wide; the client
-            # class built on the loop then finds all 400-odd of them there.
+            # class built on the loop then finds all of them there (400-odd for a
+            # session of the caller's, whose model is whole).
             for operation in loader.load_service_model(SERVICE, "service-2")["operations"]:
                 xform_name(operation)
             self._warm.add(loader)
