@@ -55,6 +55,7 @@ __all__ = [
     "import_off_loop",
     "operations_subset",
     "prepare_session",
+    "read_for_a_client",
     "shared_loaders",
 ]
 
@@ -220,14 +221,33 @@ class SharedLoaders:
         with self._lock:
             if loader in self._warm:  # warmed while this caller waited for the lock
                 return
-            # types-aiobotocore predates aiobotocore 3.7, which added the method.
-            session.warm_up_loader_caches(SERVICE)  # type: ignore[attr-defined]
+            model = read_for_a_client(loader)
             # botocore caches each operation's Python name process-wide; the client
             # class built on the loop then finds all of them there (400-odd for a
             # session of the caller's, whose model is whole).
-            for operation in loader.load_service_model(SERVICE, "service-2")["operations"]:
+            for operation in model["operations"]:
                 xform_name(operation)
             self._warm.add(loader)
+
+
+def read_for_a_client(loader: Loader) -> Any:
+    """Load into ``loader``'s caches what creating a :data:`SERVICE` client reads.
+
+    The calls botocore makes while it creates one, with the same arguments (its caches
+    are keyed by them), and nothing more: aiobotocore's ``warm_up_loader_caches`` also
+    reads the paginators, waiters and examples, each after a walk of botocore's 400-odd
+    service folders (about 10 ms each), none of which a client needs to exist.
+
+    Returns:
+        The service model.
+    """
+    loader.load_data_with_path("endpoints")
+    loader.load_data("sdk-default-configuration")
+    model = loader.load_service_model(SERVICE, "service-2", api_version=None)
+    loader.load_service_model(SERVICE, "endpoint-rule-set-1", api_version=None)
+    loader.load_data("partitions")
+    loader.load_data("_retry")
+    return model
 
 
 _SHARED = SharedLoaders()

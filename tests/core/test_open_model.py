@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiobotocore.session import AioSession, get_session
 from botocore import xform_name
-from botocore.loaders import JSONFileLoader, Loader
+from botocore.loaders import JSONFileLoader, Loader, create_loader
 from botocore.model import ServiceModel, Shape
 
 from asyncoptjob import Poller
@@ -45,6 +45,15 @@ CALLED = {
     "list_optimization_jobs",
     "stop_optimization_job",
 }
+#: The files botocore reads to create a SageMaker client.
+CLIENT_FILES = [
+    "endpoints",
+    "sdk-default-configuration",
+    "service-2",
+    "endpoint-rule-set-1",
+    "partitions",
+    "_retry",
+]
 #: Jobs that stay STARTING, so a test can stop them at leisure.
 SLOW = Lifecycle(starting=(math.inf, math.inf))
 
@@ -200,3 +209,36 @@ async def test_a_session_passed_in_keeps_its_own_loader_and_the_whole_model(
     operations = loader.load_service_model(SERVICE, "service-2")["operations"]
     assert len(operations) > 100
     assert "describe_endpoint" in methods()
+
+
+class _NotingFileLoader(LibraryFileLoader):
+    """The library's file loader, noting every file it reads."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def load_file(self, file_path: str) -> Any:
+        data = super().load_file(file_path)
+        if data is not None:
+            self.read.append(Path(file_path).name)
+        return data
+
+
+async def test_once_prepared_creating_a_client_reads_no_file(mock: MockSageMaker) -> None:
+    files = _NotingFileLoader()
+
+    def create(data_path: str | None) -> Loader:
+        loader = create_loader(data_path)
+        loader.file_loader = files
+        return loader
+
+    session = await prepare_session(SharedLoaders(create).new_session())
+    # What a client needs, and nothing it does not: no paginators, waiters or examples.
+    assert sorted(files.read) == sorted(CLIENT_FILES)
+    files.read.clear()
+    async with session.create_client(
+        SERVICE, region_name=REGION, endpoint_url=mock.url, config=client_config(4)
+    ) as client:
+        assert files.read == []  # everything botocore read, it found in the caches
+        await client.list_optimization_jobs()
+    assert files.read == []
