@@ -11,7 +11,9 @@ event loop may read. Concurrent opens wait for the same warm-up behind one lock.
 A thread alone would not free the loop: ``json.loads`` holds the GIL for the whole of a
 file, about 20 ms for the SageMaker model. The shared loader parses with a Python-level
 ``object_pairs_hook``, so the interpreter can hand the GIL to the loop's thread between
-objects (every ``sys.getswitchinterval()``, 5 ms by default).
+objects, and the hook offers it every few hundred objects (the interpreter alone would
+take it from the parse only once the loop's thread had waited ``sys.getswitchinterval()``,
+5 ms by default).
 
 Nor would a thread free the loop from the garbage collector. A full collection walks every
 object the collector tracks, holding the GIL meanwhile (40-60 ms after importing
