@@ -11,20 +11,34 @@ event loop may read. Concurrent opens wait for the same warm-up behind one lock.
 A thread alone would not free the loop: ``json.loads`` holds the GIL for the whole of a
 file, about 20 ms for the SageMaker model. The shared loader parses with a Python-level
 ``object_pairs_hook``, so the interpreter can hand the GIL to the loop's thread between
-objects (every ``sys.getswitchinterval()``, 5 ms by default).
+objects, and the hook offers it every few hundred objects (the interpreter alone would
+take it from the parse only once the loop's thread had waited ``sys.getswitchinterval()``,
+5 ms by default).
+
+Nor would a thread free the loop from the garbage collector. A full collection walks every
+object the collector tracks, holding the GIL meanwhile (40-60 ms after importing
+aiobotocore and loading the model), in whichever thread happens to allocate when one is
+due, and the model's containers are what makes one due. So the shared loader keeps them
+few: it builds plain dicts (the collector does not track a dict of strings and numbers;
+botocore's ``OrderedDict`` it always does), and it keeps of the SageMaker model only the
+optimization-job operations, the only ones the library's clients call, and the shapes
+they use (a few dozen of about 3,100). A ``session=`` or ``client=`` of the caller's keeps
+its own loader and its full model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import itertools
 import json
 import os
 import threading
+import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import IO, Any, Final
 
 import anyio.lowlevel
@@ -36,23 +50,48 @@ from botocore.utils import parse_timestamp
 
 from . import _metrics
 
-__all__ = ["SERVICE", "SharedLoaders", "import_off_loop", "prepare_session", "shared_loaders"]
+__all__ = [
+    "OWN_OPERATIONS",
+    "SERVICE",
+    "LibraryFileLoader",
+    "SharedLoaders",
+    "YieldingJSONFileLoader",
+    "import_off_loop",
+    "operations_subset",
+    "prepare_session",
+    "read_for_a_client",
+    "shared_loaders",
+]
 
 #: The service whose model the library's clients need.
 SERVICE: Final = "sagemaker"
+#: What an operation the library's own clients call has in its name (Describe and List,
+#: and Create, Stop, Delete for the Airflow operator and the tools around them).
+OWN_OPERATIONS: Final = "OptimizationJob"
 
 
-def _ordered(pairs: list[tuple[str, Any]]) -> OrderedDict[str, Any]:
-    # A Python function, not the OrderedDict type itself: calling it lets the
-    # interpreter pass the GIL to another thread; a C callable would not.
-    return OrderedDict(pairs)
+#: Objects parsed between two offers of the GIL to other threads (about 0.5 ms of work).
+_OBJECTS_PER_TURN = 512
+_parsed = itertools.count()
+
+
+def _plain(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A Python function, not the dict type itself: calling it lets the interpreter pass
+    # the GIL to another thread; a C callable would not. The interpreter only takes the
+    # GIL from a thread after the loop's thread has waited a switch interval (5 ms) for
+    # it; every few hundred objects the parse offers it at once instead.
+    if not next(_parsed) % _OBJECTS_PER_TURN:
+        time.sleep(0)
+    return dict(pairs)
 
 
 class YieldingJSONFileLoader(JSONFileLoader):
     """botocore's JSON file loader, parsing so that other threads (the loop's) can run.
 
-    The data is the same as botocore's (``OrderedDict`` objects); only the GIL is
-    released while a large file is parsed.
+    The data is botocore's, in plain dicts instead of ``OrderedDict`` objects (the same
+    keys, values and order; botocore reads them as mappings): the garbage collector does
+    not track a dict holding only strings and numbers, and a model has thousands. The
+    GIL is released while a large file is parsed.
     """
 
     def _load_file(self, full_path: str, open_method: Callable[..., IO[bytes]]) -> Any:
@@ -61,13 +100,65 @@ class YieldingJSONFileLoader(JSONFileLoader):
             return None
         with open_method(full_path, "rb") as fp:
             payload = fp.read().decode("utf-8")
-        return json.loads(payload, object_pairs_hook=_ordered)
+        return json.loads(payload, object_pairs_hook=_plain)
 
 
-def _yielding_loader(data_path: str | None) -> Loader:
-    """botocore's ``create_loader(data_path)`` with a :class:`YieldingJSONFileLoader`."""
+def operations_subset(model: Mapping[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:
+    """A service model with only the operations ``keep`` accepts and the shapes they use.
+
+    Everything else of the model (metadata, version, documentation) is kept as it is;
+    operations and shapes keep their order.
+    """
+    operations = {name: op for name, op in model["operations"].items() if keep(name)}
+    shapes = model["shapes"]
+    used: set[str] = set()
+    todo = [
+        ref["shape"]
+        for op in operations.values()
+        for ref in (op.get("input"), op.get("output"), *op.get("errors", ()))
+        if ref is not None
+    ]
+    while todo:
+        name = todo.pop()
+        if name in used:
+            continue
+        used.add(name)
+        shape = shapes[name]
+        todo.extend(member["shape"] for member in shape.get("members", {}).values())
+        todo.extend(shape[part]["shape"] for part in ("member", "key", "value") if part in shape)
+    return {
+        **model,
+        "operations": operations,
+        "shapes": {name: shape for name, shape in shapes.items() if name in used},
+    }
+
+
+def _own_operation(name: str) -> bool:
+    return OWN_OPERATIONS in name
+
+
+class LibraryFileLoader(YieldingJSONFileLoader):
+    """The file loader of the library's own sessions: the SageMaker service model keeps
+    only the optimization-job operations (:data:`OWN_OPERATIONS`) and their shapes.
+
+    The garbage collector then tracks a few hundred of the model's containers instead of
+    several thousand, and the client class has a handful of methods instead of 400-odd.
+    Every other file (another service's model, the endpoint rules) is read whole.
+    """
+
+    def load_file(self, file_path: str) -> Any:
+        data = super().load_file(file_path)
+        # <data path>/sagemaker/<api version>/service-2, without the extension.
+        path = PurePath(file_path)
+        if data is not None and path.name == "service-2" and path.parent.parent.name == SERVICE:
+            data = operations_subset(data, _own_operation)
+        return data
+
+
+def _library_loader(data_path: str | None) -> Loader:
+    """botocore's ``create_loader(data_path)`` with a :class:`LibraryFileLoader`."""
     loader = create_loader(data_path)
-    loader.file_loader = YieldingJSONFileLoader()
+    loader.file_loader = LibraryFileLoader()
     return loader
 
 
@@ -111,7 +202,7 @@ class SharedLoaders:
             own data); tests pass one that counts what it parses.
     """
 
-    def __init__(self, create: Callable[[str | None], Loader] = _yielding_loader) -> None:
+    def __init__(self, create: Callable[[str | None], Loader] = _library_loader) -> None:
         self._create = create
         self._lock = threading.Lock()
         self._loaders: dict[str | None, Loader] = {}
@@ -143,13 +234,33 @@ class SharedLoaders:
         with self._lock:
             if loader in self._warm:  # warmed while this caller waited for the lock
                 return
-            # types-aiobotocore predates aiobotocore 3.7, which added the method.
-            session.warm_up_loader_caches(SERVICE)  # type: ignore[attr-defined]
+            model = read_for_a_client(loader)
             # botocore caches each operation's Python name process-wide; the client
-            # class built on the loop then finds all 400-odd of them there.
-            for operation in loader.load_service_model(SERVICE, "service-2")["operations"]:
+            # class built on the loop then finds all of them there (400-odd for a
+            # session of the caller's, whose model is whole).
+            for operation in model["operations"]:
                 xform_name(operation)
             self._warm.add(loader)
+
+
+def read_for_a_client(loader: Loader) -> Any:
+    """Load into ``loader``'s caches what creating a :data:`SERVICE` client reads.
+
+    The calls botocore makes while it creates one, with the same arguments (its caches
+    are keyed by them), and nothing more: aiobotocore's ``warm_up_loader_caches`` also
+    reads the paginators, waiters and examples, each after a walk of botocore's 400-odd
+    service folders (about 10 ms each), none of which a client needs to exist.
+
+    Returns:
+        The service model.
+    """
+    loader.load_data_with_path("endpoints")
+    loader.load_data("sdk-default-configuration")
+    model = loader.load_service_model(SERVICE, "service-2", api_version=None)
+    loader.load_service_model(SERVICE, "endpoint-rule-set-1", api_version=None)
+    loader.load_data("partitions")
+    loader.load_data("_retry")
+    return model
 
 
 _SHARED = SharedLoaders()

@@ -105,7 +105,8 @@ async def test_the_ramp_doubles_per_round_trips_of_answers_while_it_holds_reques
     # Never slower than the wall-time pace, however far the endpoint.
     assert ramp.doubling_time(10.0) == SLOW_START_DOUBLING
     assert ramp.grows(clock.now(), trip)
-    ramp.grow(trip)
+    # Above the window's floor, an answer frees nothing beyond the rate's pacing.
+    assert ramp.grow(trip) == 0.0
     expected = start * 2 ** (1 / (start * SLOW_START_ROUNDS * trip))
     assert ramp.rate(clock.now()) == pytest.approx(expected)
     # A rate that held nothing back for a doubling time proves nothing: no growth.
@@ -126,7 +127,8 @@ def test_once_a_round_trip_is_known_the_ramp_sends_a_window_per_round_trip() -> 
     # At 5/s and 2 ms round trips, far less than one request per round trip: the rate
     # jumps to INITIAL_WINDOW per round trip, then grows as usual.
     ramp = Ramp(SHAPE, 5.0, 0.0)
-    ramp.grow(0.002)
+    # The floor is what allows requests: the answer frees its place in the window.
+    assert ramp.grow(0.002) == INITIAL_WINDOW
     floor = INITIAL_WINDOW / 0.002
     assert floor * 2 ** (1 / (floor * SLOW_START_ROUNDS * 0.002)) == pytest.approx(ramp.rate(0.0))
     # A slow endpoint (1 s round trips) is never flooded: a window per round trip.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import anyio
 
-from .._clock import Clock, MonotonicClock
+from .._clock import Clock, MonotonicClock, wait_with_timeout
 from .._validate import check_fraction, check_positive
 from ._bucket import TokenBucket
 from ._cubic import BETA, SCALE
@@ -80,6 +80,9 @@ class AdaptiveRateLimiter:
         self._lock = anyio.Lock()
         # Callers asleep in the lock until a token comes: newcomers queue behind them.
         self._sleeping = 0
+        # Set when an answer grows the rate while a caller sleeps: it looks again at once
+        # instead of sleeping out a wait computed at the old rate. Made on first use.
+        self._grown: anyio.Event | None = None
         now = self._clock.now()
         # An explicit max_rate is trusted from the first request: no slow start.
         self._phase: Phase = (
@@ -147,9 +150,14 @@ class AdaptiveRateLimiter:
                 # after a cut, at the bottom of the cubic curve) grown, meanwhile. A wait
                 # computed at the lowest rate would otherwise hold every waiter behind it
                 # for up to 1 / min_rate seconds while the allowed rate climbs.
+                # An answer that grows the rate (the slow start's first ones, which know
+                # the round trip) ends the sleep early: a wait computed at the starting
+                # 5/s would otherwise keep a fast endpoint idle for _RECHECK seconds.
+                if self._grown is None:
+                    self._grown = anyio.Event()
                 self._sleeping += 1
                 try:
-                    await self._clock.sleep(min(wait, _RECHECK))
+                    await wait_with_timeout(self._clock, self._grown.wait, min(wait, _RECHECK))
                 finally:
                     self._sleeping -= 1
 
@@ -168,7 +176,13 @@ class AdaptiveRateLimiter:
         if self._phase.grows(now, round_trip):
             # Tokens accrued so far were earned at the rate before this answer.
             self._refill(now)
-            self._phase.grow(round_trip)
+            window = self._phase.grow(round_trip)
+            if window > self._bucket.tokens:
+                self._bucket.tokens = min(window, self._capacity(self._rate(now)))
+            grown = self._grown
+            if grown is not None and self._sleeping:
+                self._grown = None
+                grown.set()
 
     def on_throttle(self, sent_at: float | None = None) -> None:
         """Report a throttled request.

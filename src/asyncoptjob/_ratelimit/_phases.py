@@ -160,8 +160,14 @@ class Phase(ABC):
         smoothed seconds from a request to its answer)."""
         return False
 
-    def grow(self, round_trip: float) -> None:  # noqa: B027 (only where grows() said so)
-        """Grow the rate by one accepted answer's worth."""
+    def grow(self, round_trip: float) -> float:
+        """Grow the rate by one accepted answer's worth (only where :meth:`grows` said so).
+
+        Returns:
+            The tokens the answer frees at once: the requests that may go now whatever
+            the rate's pacing says (0: none beyond the rate).
+        """
+        return 0.0
 
     @abstractmethod
     def throttled(self, throttle: Throttle) -> Phase:
@@ -294,11 +300,12 @@ class SlowStart(Phase):
     def grows(self, now: float, round_trip: float) -> bool:
         return now - self._limited_at < self.doubling_time(round_trip)
 
-    def grow(self, round_trip: float) -> None:
+    def grow(self, round_trip: float) -> float:
         # Each answer adds 1 / (rate * doubling) of a doubling: the rate doubles per
         # doubling time of answers, whatever the rate (at most once per answer).
         rate = self._rate
         self._rate = rate * 2.0 ** (1.0 / max(1.0, rate * self.doubling_time(round_trip)))
+        return 0.0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} rate={self._rate:.3g}>"
@@ -330,10 +337,17 @@ class Ramp(SlowStart):
             return self.doubling
         return min(SLOW_START_ROUNDS * round_trip, self.doubling)
 
-    def grow(self, round_trip: float) -> None:
-        if round_trip > 0:
-            self._rate = max(self._rate, INITIAL_WINDOW / round_trip)
+    def grow(self, round_trip: float) -> float:
+        window = 0.0
+        if round_trip > 0 and INITIAL_WINDOW / round_trip >= self._rate:
+            # The window's floor is what allows requests: as in TCP's, an answer frees
+            # its place in the window, so INITIAL_WINDOW requests may go at once (the
+            # first answer would otherwise find a bucket filled at the starting 5/s and
+            # wait a round trip's worth of the new rate more).
+            self._rate = INITIAL_WINDOW / round_trip
+            window = INITIAL_WINDOW
         super().grow(round_trip)
+        return window
 
     def throttled(self, throttle: Throttle) -> Phase:
         # The service's bucket ran dry. The rate is far above the limit by now (the
