@@ -7,6 +7,7 @@ the ticker has had a turn, which only happens if the loop is free meanwhile.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -176,8 +177,11 @@ def test_the_shared_loader_reads_the_same_data_as_botocore() -> None:
     path = str(Path(Loader.BUILTIN_DATA_PATH, SERVICE, version, "service-2"))
     ours = YieldingJSONFileLoader().load_file(path)
     assert ours is not None
-    # OrderedDicts compare in order too: the same keys, values and order.
-    assert ours == JSONFileLoader().load_file(path)
+    theirs = JSONFileLoader().load_file(path)
+    # The same keys and values (plain dicts against botocore's OrderedDicts), and, as
+    # serialised, the same order.
+    assert ours == theirs
+    assert json.dumps(ours) == json.dumps(theirs)
 
 
 async def test_a_large_subscribe_lets_the_loop_run_while_it_attaches() -> None:
