@@ -66,12 +66,14 @@ def _assert_flat(ours: list[int], total: list[int]) -> None:
     assert total[-1] - total[0] < 300_000, total
 
 
-async def test_memory_stays_flat_across_poller_watch_cycles(
-    checked_mock: OpenMock, aio_session: Any
-) -> None:
+async def test_memory_stays_flat_across_poller_watch_cycles(checked_mock: OpenMock) -> None:
     """One long-lived Poller, as in a service: jobs come, are watched to the end, and go."""
     mock = await checked_mock(seed=301, lifecycle=QUICK, faults=FLAKY, request_log_size=100)
-    options = quick_retry_opts(mock, aio_session, retry=RETRY)
+    # The library's own session (no session=), as a service would open it. A session of
+    # the caller's parses times with botocore's default (dateutil's tzlocal), whose
+    # caches fill for thousands of answers: growth traced to the library's lines that
+    # reads as a leak for the first cycles (it stops; measured, not the library's).
+    options = quick_retry_opts(mock, None, retry=RETRY)
     with structlog.testing.capture_logs() as logs:
         async with Poller(**options) as poller:
 
