@@ -22,7 +22,7 @@ import anyio.lowlevel
 from ._breath import BURST, Breather, in_slices
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
-from ._events import Event, JobErrorEvent, JobStatus, StatusChange
+from ._events import KNOWN_STATUSES, Event, JobErrorEvent, JobStatus, StatusChange
 from ._names import checked
 
 if TYPE_CHECKING:
@@ -155,7 +155,10 @@ async def _unfinished(sub: Subscription, last: Mapping[str, str]) -> dict[str, J
         for name in part:
             if name in remaining:
                 seen = last.get(name)
-                pending[name] = since.get(name) if seen is None else JobStatus(seen)
+                if seen is None:
+                    pending[name] = since.get(name)
+                else:
+                    pending[name] = KNOWN_STATUSES.get(seen) or JobStatus(seen)
     return pending
 
 
