@@ -8,12 +8,16 @@ here measures time: a spinner task counts its turns on the loop, and the burst l
 
 from __future__ import annotations
 
+import gc
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from asyncoptjob import Poller, StatusChange, WaitTimeoutError, _breath, _watch
+from asyncoptjob import JobStatus, Poller, StatusChange, WaitTimeoutError, _breath, _watch
+from asyncoptjob._subscription import Subscription
 from asyncoptjob.mock import Lifecycle, MockSageMaker
+from asyncoptjob.testing import describe_response
 from tests.core.test_slices import spinning
 from tests.helpers import opts, wait_until
 
@@ -65,3 +69,15 @@ async def test_a_timeout_still_reports_each_unfinished_jobs_last_status(
     last = {event.job_name: event.status for event in seen}
     assert caught.value.pending == {name: last.get(name) for name in names}
     assert set(last) == set(names)  # each running job was seen (the last look at least)
+
+
+def test_a_subscriptions_unfinished_jobs_are_never_walked_by_the_garbage_collector() -> None:
+    names = [f"job-{i}" for i in range(5)]
+    sub = Subscription(names)
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    done = JobStatus.COMPLETED
+    description: Any = describe_response(names[1], done)
+    sub.deliver(StatusChange(names[1], None, done, description, at), terminal=True)
+    assert sub.remaining == {name for name in names if name != names[1]}
+    assert list(sub.remaining) == [name for name in names if name != names[1]]
+    assert not gc.is_tracked(sub._remaining)  # a dict of strings: skipped by every collection
