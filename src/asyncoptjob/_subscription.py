@@ -6,10 +6,15 @@ from collections import deque
 from collections.abc import Iterable, KeysView
 
 import anyio
+import anyio.lowlevel
 
 from ._events import Event, JobStatus
 
 __all__ = ["Subscription"]
+
+#: Names a subscription takes in at once: the rest waits for :meth:`Subscription.fill`
+#: (100,000 of them at once would hold the loop for 5-10 ms).
+FILL_SLICE = 10_000
 
 
 class Subscription:
@@ -38,14 +43,23 @@ class Subscription:
         #: When it was opened (the hub's clock): a caller's timeout counts from here.
         self.opened_at = opened_at
         # A dict of strings (values None), not a set: the garbage collector does not walk
-        # it (a set of 100,000 names it would, at every full collection).
-        self._remaining: dict[str, None] = dict.fromkeys(self.names)
+        # it (a set of 100,000 names it would, at every full collection). Past the first
+        # slice, names come in with :meth:`fill`.
+        self._remaining: dict[str, None] = dict.fromkeys(self.names[:FILL_SLICE])
         self.closed = False
         #: A durable consumer's committed status per job: where its events start from.
         self.since: dict[str, JobStatus] = {}
         self._buffer: deque[Event] = deque()
         self._error: BaseException | None = None
         self._ready = anyio.Event()
+
+    async def fill(self) -> None:
+        """Take in the names past the first slice, a slice at a time (the loop runs between
+        two); before the hub attaches the subscription, which delivers nothing until then."""
+        names, remaining = self.names, self._remaining
+        for start in range(FILL_SLICE, len(names), FILL_SLICE):
+            await anyio.lowlevel.checkpoint()
+            remaining.update(dict.fromkeys(names[start : start + FILL_SLICE]))
 
     @property
     def remaining(self) -> KeysView[str]:

@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from asyncoptjob import JobStatus, Poller, StatusChange, WaitTimeoutError, _breath, _watch
+from asyncoptjob import (
+    JobStatus,
+    Poller,
+    StatusChange,
+    WaitTimeoutError,
+    _breath,
+    _subscription,
+    _watch,
+)
 from asyncoptjob._subscription import Subscription
 from asyncoptjob.mock import Lifecycle, MockSageMaker
 from asyncoptjob.testing import describe_response
@@ -32,6 +40,7 @@ async def test_buffered_events_leave_the_loop_a_turn_after_each_burst(
 ) -> None:
     monkeypatch.setattr(_watch, "BURST", burst)
     monkeypatch.setattr(_breath, "BURST", burst)
+    monkeypatch.setattr(_subscription, "FILL_SLICE", 7)  # the watch fills its names in slices
     async with MockSageMaker(seed=21, lifecycle=FINISHED) as mock:
         names = mock.seed_jobs(JOBS, prefix="burst")
         async with Poller(**opts(mock, aio_session, strategy="describe")) as poller:
@@ -81,3 +90,18 @@ def test_a_subscriptions_unfinished_jobs_are_never_walked_by_the_garbage_collect
     assert sub.remaining == {name for name in names if name != names[1]}
     assert list(sub.remaining) == [name for name in names if name != names[1]]
     assert not gc.is_tracked(sub._remaining)  # a dict of strings: skipped by every collection
+
+
+async def test_a_large_subscription_takes_its_names_in_slices_that_let_the_loop_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_subscription, "FILL_SLICE", 10)
+    names = [f"job-{i}" for i in range(200)]
+    sub = Subscription(names)
+    assert list(sub.remaining) == names[:10]  # the first slice at once
+    async with spinning() as spinner:
+        before = spinner.turns
+        await sub.fill()
+        turns = spinner.turns - before
+    assert list(sub.remaining) == names
+    assert turns >= len(names) // 10 - 1
