@@ -104,16 +104,16 @@ async def _subscribed(
         # BURST seconds at most; then the loop runs what else is due (the host's timers
         # first) before the next one.
         breather = Breather()
-        since = time.perf_counter()
+        burst_from = time.perf_counter()
         while True:
             event = sub.get_nowait()
             if event is not None:
                 if isinstance(event, StatusChange):
                     last[event.job_name] = event.status.value
                 yield event
-                if time.perf_counter() - since > BURST:
+                if time.perf_counter() - burst_from > BURST:
                     await breather.turn()
-                    since = time.perf_counter()
+                    burst_from = time.perf_counter()
                 continue
             if sub.is_finished():
                 return
@@ -130,14 +130,14 @@ async def _subscribed(
                     if isinstance(event, StatusChange):
                         last[event.job_name] = event.status.value
                     yield event
-                    if time.perf_counter() - since > BURST:
+                    if time.perf_counter() - burst_from > BURST:
                         await breather.turn()
-                        since = time.perf_counter()
+                        burst_from = time.perf_counter()
                 if sub.is_finished():
                     return
                 raise WaitTimeoutError(timeout, await _unfinished(sub, last))
             await wait_with_timeout(clock, sub.wait, remaining)
-            since = time.perf_counter()
+            burst_from = time.perf_counter()
     finally:
         if sub is not None:
             hub.unsubscribe(sub)
