@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, KeysView
 
 import anyio
+import anyio.lowlevel
 
 from ._events import Event, JobStatus
 
 __all__ = ["Subscription"]
+
+#: Names a subscription takes in at once: the rest waits for :meth:`Subscription.fill`
+#: (100,000 of them at once would hold the loop for 5-10 ms).
+FILL_SLICE = 10_000
 
 
 class Subscription:
@@ -26,10 +31,10 @@ class Subscription:
         "_buffer",
         "_error",
         "_ready",
+        "_remaining",
         "closed",
         "names",
         "opened_at",
-        "remaining",
         "since",
     )
 
@@ -37,7 +42,10 @@ class Subscription:
         self.names: tuple[str, ...] = tuple(names)
         #: When it was opened (the hub's clock): a caller's timeout counts from here.
         self.opened_at = opened_at
-        self.remaining: set[str] = set(self.names)
+        # A dict of strings (values None), not a set: the garbage collector does not walk
+        # it (a set of 100,000 names it would, at every full collection). Past the first
+        # slice, names come in with :meth:`fill`.
+        self._remaining: dict[str, None] = dict.fromkeys(self.names[:FILL_SLICE])
         self.closed = False
         #: A durable consumer's committed status per job: where its events start from.
         self.since: dict[str, JobStatus] = {}
@@ -45,9 +53,22 @@ class Subscription:
         self._error: BaseException | None = None
         self._ready = anyio.Event()
 
+    async def fill(self) -> None:
+        """Take in the names past the first slice, a slice at a time (the loop runs between
+        two); before the hub attaches the subscription, which delivers nothing until then."""
+        names, remaining = self.names, self._remaining
+        for start in range(FILL_SLICE, len(names), FILL_SLICE):
+            await anyio.lowlevel.checkpoint()
+            remaining.update(dict.fromkeys(names[start : start + FILL_SLICE]))
+
+    @property
+    def remaining(self) -> KeysView[str]:
+        """The jobs that have not had their terminal outcome here yet (a live view)."""
+        return self._remaining.keys()
+
     def is_finished(self) -> bool:
         """True once every job has had its terminal outcome (or the subscription failed)."""
-        return not self.remaining or self._error is not None
+        return not self._remaining or self._error is not None
 
     def has_pending(self) -> bool:
         """True when a read would not wait: an event, an error or the end is ready."""
@@ -60,11 +81,11 @@ class Subscription:
 
         A job that already had its terminal outcome here gets nothing more.
         """
-        if self.closed or event.job_name not in self.remaining:
+        if self.closed or event.job_name not in self._remaining:
             return
         self._buffer.append(event)
         if terminal:
-            self.remaining.discard(event.job_name)
+            del self._remaining[event.job_name]
         self._ready.set()
 
     def fail(self, error: BaseException) -> None:

@@ -10,6 +10,7 @@ deadline rule of the Smithy waiters; :func:`collect` turns that into final descr
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from types import TracebackType
@@ -18,10 +19,10 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
-from ._breath import in_slices
+from ._breath import BURST, Breather, in_slices
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
-from ._events import Event, JobErrorEvent, JobStatus, StatusChange
+from ._events import KNOWN_STATUSES, Event, JobErrorEvent, JobStatus, StatusChange
 from ._names import checked
 
 if TYPE_CHECKING:
@@ -91,16 +92,28 @@ async def _subscribed(
             if not valid:
                 return
             sub = await attached(hub, valid, cursors)
+            del valid
+        # The subscription holds the jobs from here: the names are not kept twice.
+        del names
         clock = hub.clock
         deadline = None if timeout is None else sub.opened_at + timeout
-        # Each job's last status seen here, filled as events pass (the committed one before).
-        last: dict[str, JobStatus | None] = {}
+        # Each job's last status seen here, filled as events pass (the committed one before);
+        # its values are the statuses' strings, so that the garbage collector never walks it.
+        last: dict[str, str] = {}
+        # Buffered events go out back to back, the consumer's work on each included, for
+        # BURST seconds at most; then the loop runs what else is due (the host's timers
+        # first) before the next one.
+        breather = Breather()
+        burst_from = time.perf_counter()
         while True:
             event = sub.get_nowait()
             if event is not None:
                 if isinstance(event, StatusChange):
-                    last[event.job_name] = event.status
+                    last[event.job_name] = event.status.value
                 yield event
+                if time.perf_counter() - burst_from > BURST:
+                    await breather.turn()
+                    burst_from = time.perf_counter()
                 continue
             if sub.is_finished():
                 return
@@ -110,15 +123,21 @@ async def _subscribed(
                 # The last look is bounded too: with a low rate budget, waiting for a
                 # token per job could push the error far past the caller's deadline.
                 with anyio.move_on_after(min(1.0, max(0.25, 0.25 * timeout))):
-                    await hub.poll_once(list(sub.remaining))
+                    # 100,000 unfinished jobs: the loop runs between slices of the last look.
+                    async for part in in_slices(list(sub.remaining), LIST_SLICE):
+                        await hub.poll_once(part)
                 while (event := sub.get_nowait()) is not None:
                     if isinstance(event, StatusChange):
-                        last[event.job_name] = event.status
+                        last[event.job_name] = event.status.value
                     yield event
+                    if time.perf_counter() - burst_from > BURST:
+                        await breather.turn()
+                        burst_from = time.perf_counter()
                 if sub.is_finished():
                     return
                 raise WaitTimeoutError(timeout, await _unfinished(sub, last))
             await wait_with_timeout(clock, sub.wait, remaining)
+            burst_from = time.perf_counter()
     finally:
         if sub is not None:
             hub.unsubscribe(sub)
@@ -128,16 +147,18 @@ async def _subscribed(
 LIST_SLICE = 5_000
 
 
-async def _unfinished(
-    sub: Subscription, last: Mapping[str, JobStatus | None]
-) -> dict[str, JobStatus | None]:
+async def _unfinished(sub: Subscription, last: Mapping[str, str]) -> dict[str, JobStatus | None]:
     """Each unfinished job of ``sub`` and its last status seen, in order, in slices."""
     since, remaining, names = sub.since, sub.remaining, sub.names
     pending: dict[str, JobStatus | None] = {}
     async for part in in_slices(names, LIST_SLICE):
         for name in part:
             if name in remaining:
-                pending[name] = last.get(name, since.get(name))
+                seen = last.get(name)
+                if seen is None:
+                    pending[name] = since.get(name)
+                else:
+                    pending[name] = KNOWN_STATUSES.get(seen) or JobStatus(seen)
     return pending
 
 
@@ -155,6 +176,7 @@ async def attached(
     sub = hub.subscribe(names)
     sub.since = since
     try:
+        await sub.fill()
         await hub.attach(sub)
     except BaseException:
         hub.unsubscribe(sub)
@@ -173,7 +195,8 @@ async def open_subscribed(
     valid = await checked(names)
     sub = await attached(hub, valid, cursors)
     stack.callback(hub.unsubscribe, sub)
-    return subscribed(hub, valid, timeout, sub, cursors)
+    # ``sub`` holds the jobs: the events need no list of their names (``[]``, not ``valid``).
+    return subscribed(hub, [], timeout, sub, cursors)
 
 
 async def collect(

@@ -67,14 +67,17 @@ class ConsumerCursors:
         if store is None:
             raise ValueError(NO_STATE)
         cursors = await store.load(self.consumer, names)
-        await store.register(self.consumer, [name for name in names if name not in cursors])
         watched: list[str] = []
         since: dict[str, JobStatus] = {}
+        unknown: list[str] = []  # jobs this consumer has no cursor of yet: registered below
         # 100,000 jobs: the loop runs between slices.
         async for part in in_slices(names, START_SLICE):
             for name in part:
                 cursor = cursors.get(name)
-                if cursor is None or cursor.status is None:
+                if cursor is None:
+                    unknown.append(name)
+                    watched.append(name)
+                elif cursor.status is None:
                     watched.append(name)
                 elif cursor.status.is_terminal:
                     minimal: Any = {
@@ -85,6 +88,7 @@ class ConsumerCursors:
                 else:
                     watched.append(name)
                     since[name] = cursor.status
+        await store.register(self.consumer, unknown)
         return watched, since
 
     async def hold(self, event: Event) -> None:

@@ -206,7 +206,8 @@ def _settings(
     if consumer is not None and state is None:
         raise CliError("--consumer needs --state FILE (where the consumer's cursors are kept)")
     return WatchSettings(
-        names=read_names(names or [], from_file, sys.stdin),
+        # A tuple of strings: the garbage collector stops walking it (100,000 names).
+        names=tuple(read_names(names or [], from_file, sys.stdin)),
         connection=Connection(
             region=region,
             profile=profile,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+import anyio.lowlevel
 
 from .. import Event, JobErrorEvent, JobStatus, PollerStats, StatusChange
 from ._exit import ExitCode
 
-__all__ = ["COLUMNS", "ERROR", "PENDING", "Board", "Transition"]
+__all__ = ["COLUMNS", "ERROR", "PENDING", "PROBLEMS", "Board", "Transition"]
 
 PENDING = "PENDING"
 """A job not observed yet."""
@@ -19,6 +21,12 @@ ERROR = "ERROR"
 """A job that could not be watched to its end (a JobErrorEvent)."""
 COLUMNS: tuple[str, ...] = (PENDING, *(status.value for status in JobStatus), ERROR)
 """Every state a job can be shown in, in display order."""
+PROBLEMS = frozenset({JobStatus.FAILED.value, JobStatus.STOPPED.value, ERROR})
+"""The final states of a job that did not complete."""
+_FINAL = frozenset({*(status.value for status in JobStatus if status.is_terminal), ERROR})
+
+#: Jobs put on a board, or looked at, between two checkpoints (the loop runs between two).
+SLICE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +44,9 @@ class Board:
     """The state of one run, fed with events and ``poller.stats`` snapshots.
 
     Pure bookkeeping (no I/O), so the live view, the plain progress lines, the final
-    summary and the exit status all read the same numbers.
+    summary and the exit status all read the same numbers. Per job it keeps strings only
+    (dicts of strings, which the garbage collector does not walk); nothing it does when
+    the view refreshes walks the jobs. :meth:`watching` builds a large board in slices.
 
     Args:
         names: every job the run watches.
@@ -56,6 +66,8 @@ class Board:
         self._counts = dict.fromkeys(COLUMNS, 0)
         self._counts[PENDING] = len(self.status)
         self.details: dict[str, str] = {}
+        #: Jobs that did not complete (FAILED, STOPPED, ERROR), in the order they ended.
+        self.problems: dict[str, str] = {}
         self.recent: deque[Transition] = deque(maxlen=recent)
         self.transitions = 0
         self.timed_out = False
@@ -65,6 +77,19 @@ class Board:
         self.stats: PollerStats | None = None
         self._samples: deque[tuple[float, int]] = deque()
         self.peak_rate = 0.0
+
+    @classmethod
+    async def watching(
+        cls, names: Sequence[str], *, recent: int = 8, clock: Callable[[], float] = time.monotonic
+    ) -> Board:
+        """A board of ``names`` (as :class:`Board`), made :data:`SLICE` jobs at a time."""
+        board = cls((), recent=recent, clock=clock)
+        for start in range(0, len(names), SLICE):
+            if start:
+                await anyio.lowlevel.checkpoint()
+            board.status.update(dict.fromkeys(names[start : start + SLICE], PENDING))
+        board._counts[PENDING] = len(board.status)
+        return board
 
     # -- feeding ---------------------------------------------------------------------------
 
@@ -94,6 +119,10 @@ class Board:
         self.status[transition.job_name] = transition.status
         if transition.detail:
             self.details[transition.job_name] = transition.detail
+        if transition.status in PROBLEMS:
+            self.problems[transition.job_name] = transition.status
+        else:
+            self.problems.pop(transition.job_name, None)
         self.recent.append(transition)
         self.transitions += 1
         return transition
@@ -144,7 +173,18 @@ class Board:
 
     def unfinished_items(self) -> Iterator[tuple[str, str]]:
         """:meth:`unfinished`, one job at a time (in the order the jobs were given)."""
-        return ((name, s) for name, s in self.status.items() if not _is_final(s))
+        return ((name, s) for name, s in self.status.items() if s not in _FINAL)
+
+    async def unfinished_names(self) -> list[str]:
+        """The jobs of :meth:`unfinished`, in order, looked at :data:`SLICE` at a time."""
+        names = list(self.status)
+        unfinished: list[str] = []
+        for start in range(0, len(names), SLICE):
+            if start:
+                await anyio.lowlevel.checkpoint()
+            status = self.status
+            unfinished += [n for n in names[start : start + SLICE] if status[n] not in _FINAL]
+        return unfinished
 
     def exit_code(self) -> ExitCode:
         """The process exit status this run deserves (interrupted > timeout > failed > ok)."""
@@ -164,4 +204,4 @@ def failure_reason(event: StatusChange) -> str | None:
 
 
 def _is_final(status: str) -> bool:
-    return status == ERROR or (status != PENDING and JobStatus(status).is_terminal)
+    return status in _FINAL

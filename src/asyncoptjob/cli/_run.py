@@ -7,13 +7,14 @@ import itertools
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal, TextIO
 
 import anyio
+import anyio.lowlevel
 from rich.console import Console
 from rich.live import Live
 
@@ -63,7 +64,7 @@ class Output(str, enum.Enum):
 class WatchSettings:
     """Everything ``watch``/``wait`` were asked to do."""
 
-    names: list[str]
+    names: Sequence[str]
     connection: Connection
     max_rate: float | None = None
     poll_interval: float | None = None
@@ -184,8 +185,7 @@ async def _watch_jobs(
 
 async def _settled(poller: Poller, settings: WatchSettings, board: Board) -> None:
     """Count the jobs the consumer saw finish in an earlier run (from the state file)."""
-    unfinished = board.unfinished()
-    missing = [name for name in settings.names if name in unfinished]
+    missing = await board.unfinished_names()
     if not missing:
         return
     finals = await poller.wait_until_done(missing, consumer=settings.consumer)
@@ -246,7 +246,7 @@ async def run_watch(
     stdout: TextIO | None = None,
 ) -> ExitCode:
     """``asyncoptjob watch``: a live view or JSON lines until every job ends."""
-    board = Board(settings.names)
+    board = await Board.watching(settings.names)
     title = f"asyncoptjob watch: {board.total} job(s)"
     if output is Output.LIVE:
         with Live(console=console, auto_refresh=False, transient=False) as live:
@@ -257,7 +257,10 @@ async def run_watch(
             await interruptible(
                 lambda: _watch_jobs(settings, board, lambda _: None, refresh, 0.25), board
             )
+        # The last render, the summary and the message each have a turn of the loop.
+        await anyio.lowlevel.checkpoint()
         console.print(summary(board))
+        await anyio.lowlevel.checkpoint()
     else:
         out = stdout if stdout is not None else sys.stdout
 
@@ -274,7 +277,7 @@ async def run_watch(
 
 async def run_wait(settings: WatchSettings, *, console: Console, err_console: Console) -> ExitCode:
     """``asyncoptjob wait``: block until every job ends, then print each final status."""
-    board = Board(settings.names)
+    board = await Board.watching(settings.names)
     await interruptible(lambda: _watch_jobs(settings, board, lambda _: None, None, 1.0), board)
     for line in final_lines(board):
         say(console, line)

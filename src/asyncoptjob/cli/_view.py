@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from rich import box
@@ -155,7 +156,8 @@ def summary(
     grid = Table.grid(padding=(0, 4))
     grid.add_row(jobs, requests)
     parts: list[RenderableType] = [grid]
-    problems = [(name, s) for name, s in board.status.items() if s in ("FAILED", "STOPPED", ERROR)]
+    # Kept as events came: a walk of every job (100,000 of them) would hold the loop.
+    problems = board.problems
     if problems:
         table = Table(
             title="did not complete",
@@ -163,7 +165,7 @@ def summary(
             title_justify="left",
             caption_justify="left",
         )
-        shown = problems[:max_problems]
+        shown = list(itertools.islice(problems.items(), max_problems))
         # Names and statuses keep their width; only the reason gives way on a narrow screen.
         table.add_column("job", no_wrap=True, min_width=max(len(name) for name, _ in shown))
         table.add_column("status", no_wrap=True, min_width=7)
