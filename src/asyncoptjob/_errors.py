@@ -29,6 +29,7 @@ A job that cannot be watched does not end the whole watch: it yields a
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -197,7 +198,7 @@ class WaitTimeoutError(AsyncOptJobError, TimeoutError):
     ) -> None:
         shown = ", ".join(
             f"{name}={status.value if status is not None else 'unknown'}"
-            for name, status in list(pending.items())[:10]
+            for name, status in itertools.islice(pending.items(), 10)
         )
         more = f" and {len(pending) - 10} more" if len(pending) > 10 else ""
         super().__init__(

@@ -139,7 +139,9 @@ class Hub:
 
         Adding 100,000 jobs in one go would block the event loop for a noticeable
         time; slices keep every step short. Jobs start being polled as they are added.
+        The subscription takes in its names first (:meth:`Subscription.fill`).
         """
+        await sub.fill()
         jobs = self.jobs
         stats = self.stats
         async for added in in_slices(sub.names, ATTACH_SLICE):
@@ -400,6 +402,9 @@ async def forget_jobs(hub: Hub) -> None:
     """Forget every job of a closed hub, :data:`DETACH_SLICE` at a time (shielded: the
     Poller is closing; its tasks have stopped)."""
     with anyio.CancelScope(shield=True):
+        # Nothing polls any more: the queue goes at once (dropping its keys one by one
+        # would rebuild its heap as they go).
+        hub.pacer.workers.queue.clear()
         async for names in in_slices(list(hub.jobs), DETACH_SLICE):
             for name in names:
                 if (job := hub.jobs.get(name)) is not None:

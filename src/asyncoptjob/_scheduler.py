@@ -72,6 +72,13 @@ class DueQueue(Generic[K]):
             del self._due[seq]
             self._maybe_compact()
 
+    def clear(self) -> None:
+        """Forget every queued key at once."""
+        self._heap.clear()
+        self._live.clear()
+        self._seq.clear()
+        self._due.clear()
+
     def next_due(self) -> float | None:
         """The earliest due time, or None when nothing is queued."""
         heap, live = self._heap, self._live

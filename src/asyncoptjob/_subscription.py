@@ -30,6 +30,7 @@ class Subscription:
     __slots__ = (
         "_buffer",
         "_error",
+        "_filled",
         "_ready",
         "_remaining",
         "closed",
@@ -46,6 +47,7 @@ class Subscription:
         # it (a set of 100,000 names it would, at every full collection). Past the first
         # slice, names come in with :meth:`fill`.
         self._remaining: dict[str, None] = dict.fromkeys(self.names[:FILL_SLICE])
+        self._filled = len(self.names) <= FILL_SLICE
         self.closed = False
         #: A durable consumer's committed status per job: where its events start from.
         self.since: dict[str, JobStatus] = {}
@@ -55,7 +57,11 @@ class Subscription:
 
     async def fill(self) -> None:
         """Take in the names past the first slice, a slice at a time (the loop runs between
-        two); before the hub attaches the subscription, which delivers nothing until then."""
+        two); before the hub attaches the subscription, which delivers nothing until then.
+        Once only: ``Hub.attach`` calls it first."""
+        if self._filled:
+            return
+        self._filled = True
         names, remaining = self.names, self._remaining
         for start in range(FILL_SLICE, len(names), FILL_SLICE):
             await anyio.lowlevel.checkpoint()

@@ -176,7 +176,6 @@ async def attached(
     sub = hub.subscribe(names)
     sub.since = since
     try:
-        await sub.fill()
         await hub.attach(sub)
     except BaseException:
         hub.unsubscribe(sub)

@@ -85,6 +85,12 @@ class DueQueueMachine(RuleBasedStateMachine):
         self.queue.discard(item)
         self.model.pop(item, None)
 
+    @rule()
+    def clear(self) -> None:
+        # The hub closing: every queued key goes at once.
+        self.queue.clear()
+        self.model.clear()
+
     @rule(step=st.floats(0, 5, allow_nan=False))
     def advance(self, step: float) -> None:
         self.now += step
