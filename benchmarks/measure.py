@@ -177,6 +177,7 @@ class LagProbe:
         self.woke: list[float] = []
         self.due: list[float] = []
         self.cpu: list[float] = []
+        self._cpu_before = time.thread_time()
         self._task: asyncio.Task[None] | None = None
         self._waiters: list[asyncio.Future[None]] = []
 
@@ -212,6 +213,8 @@ class LagProbe:
 
     def reset(self) -> None:
         """Forget the lags seen so far."""
+        # The first tick after a reset was due before it: its CPU counts from the tick before.
+        self._cpu_before = self.cpu[-1] if self.cpu else time.thread_time()
         self.lags = []
         self.woke = []
         self.due = []
@@ -226,6 +229,10 @@ class LagProbe:
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         await waiter
+
+    def cpu_since(self, i: int) -> float:
+        """The loop thread's CPU seconds from the tick before tick ``i`` to tick ``i``."""
+        return self.cpu[i] - (self.cpu[i - 1] if i > 0 else self._cpu_before)
 
     @property
     def worst(self) -> float:

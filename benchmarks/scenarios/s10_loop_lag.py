@@ -186,7 +186,7 @@ def _figures(probe: LagProbe, wall: float, ticks: Sequence[int] | None = None) -
     hold, a tick's lag capped at the CPU time the loop thread spent since the tick
     before (what the lag would have been had no other process taken the core).
     """
-    chosen = [i for i in (range(len(probe.lags)) if ticks is None else ticks) if i > 0]
+    chosen = list(range(len(probe.lags)) if ticks is None else ticks)
     lags = [probe.lags[i] for i in chosen]
     spans = [(probe.due[i], probe.woke[i]) for i in chosen]
     collections = _COLLECTIONS.within(spans[0][0], spans[-1][1]) if spans else []
@@ -195,6 +195,7 @@ def _figures(probe: LagProbe, wall: float, ticks: Sequence[int] | None = None) -
         for i, (due, woke) in zip(chosen, spans, strict=True)
         if not any(a < woke and b > due for a, b in collections)
     ]
+    held = [min(probe.lags[i], probe.cpu_since(i)) for i in free]
     return {
         "worst_ms": 1000 * max(lags, default=0.0),
         "p99_ms": 1000 * percentile(lags, 99) if lags else 0.0,
@@ -203,8 +204,7 @@ def _figures(probe: LagProbe, wall: float, ticks: Sequence[int] | None = None) -
         "full_gcs": float(len(collections)),
         "longest_gc_ms": 1000 * max((b - a for a, b in collections), default=0.0),
         "worst_no_gc_ms": 1000 * max((probe.lags[i] for i in free), default=0.0),
-        "worst_held_ms": 1000
-        * max((min(probe.lags[i], probe.cpu[i] - probe.cpu[i - 1]) for i in free), default=0.0),
+        "worst_held_ms": 1000 * max(held, default=0.0),
     }
 
 
@@ -631,13 +631,16 @@ def _target(phase: Phase, values: Mapping[str, float], samples: Samples) -> Targ
 
 
 def _own_target(phase: Phase, values: Mapping[str, float]) -> Target:
-    """The same bound on the ticks no full garbage collection held: the library's work."""
-    worst = values["worst_no_gc_ms"]
+    """The same bound on the loop's own holds: ticks no full garbage collection held,
+    each counted at most the CPU time the loop thread spent (not another process's)."""
+    worst = values["worst_held_ms"]
     return Target(
         f"s10_{phase.key}_no_gc",
-        f"S10: worst loop lag <= {TARGET_MS:g} ms on ticks no full GC held: {phase.label[3:]}",
+        f"S10: worst hold of the loop (its CPU) <= {TARGET_MS:g} ms, ticks no full GC "
+        f"held: {phase.label[3:]}",
         f"{worst:,.1f} ms",
         worst <= TARGET_MS,
+        f"wall lag on those ticks {values['worst_no_gc_ms']:.1f} ms; "
         f"{values['full_gcs']:.0f} full GCs in the phase, the longest "
         f"{values['longest_gc_ms']:.1f} ms (their length is the whole heap's)",
     )
