@@ -54,6 +54,11 @@ class Breather:
         # Shielded: one waiter cancelled must not cancel the breath the others wait for.
         await asyncio.shield(breath)
 
+    def rested(self) -> None:
+        """The loop has just run what else was due (the caller waited on it): a new
+        burst starts now."""
+        self._since = time.perf_counter()
+
     async def on_event(self, **_: Any) -> None:
         """:meth:`turn` as a botocore event handler (aiobotocore awaits it)."""
         await self.turn()
@@ -65,9 +70,10 @@ class Breather:
             breath.set_result(None)
 
 
-async def in_slices(items: Sequence[T], size: int) -> AsyncIterator[Sequence[T]]:
-    """``items``, ``size`` at a time, with a checkpoint (the loop runs) between two slices."""
-    for start in range(0, len(items), size):
-        if start:
+async def in_slices(items: Sequence[T], size: int, *, start: int = 0) -> AsyncIterator[Sequence[T]]:
+    """``items`` from ``start`` on, ``size`` at a time, with a checkpoint (the loop runs)
+    between two slices."""
+    for offset in range(start, len(items), size):
+        if offset > start:
             await anyio.lowlevel.checkpoint()
-        yield items[start : start + size]
+        yield items[offset : offset + size]

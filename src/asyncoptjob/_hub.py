@@ -348,9 +348,8 @@ class Hub:
 
     def ownership_widened(self) -> None:
         """Every watched job is ours now (Redis went away): describe those left to others."""
-        for name in list(self.jobs):
-            job = self.jobs.get(name)
-            if job is not None and self.pacer.idle(job):
+        for job in self.jobs.views(list(self.jobs)):
+            if self.pacer.idle(job):
                 self.pacer.soon(job)
 
     # -- the sweep driver's view (SweepHost) --------------------------------------------
@@ -367,9 +366,8 @@ class Hub:
         """Back to describe-only: pull in jobs parked at the slow safety cadence."""
         if sweeping:
             return
-        for name in list(self.jobs):
-            job = self.jobs.get(name)
-            if job is not None and self.pacer.queued(job):
+        for job in self.jobs.views(list(self.jobs)):
+            if self.pacer.queued(job):
                 self.pacer.next(job)
 
     # -- leaving ----------------------------------------------------------------------
@@ -406,6 +404,5 @@ async def forget_jobs(hub: Hub) -> None:
         # would rebuild its heap as they go).
         hub.pacer.workers.queue.clear()
         async for names in in_slices(list(hub.jobs), DETACH_SLICE):
-            for name in names:
-                if (job := hub.jobs.get(name)) is not None:
-                    hub._remove(job)
+            for job in hub.jobs.views(names):
+                hub._remove(job)

@@ -12,7 +12,7 @@ import enum
 import math
 import struct
 import threading
-from collections.abc import Callable, Iterator, KeysView
+from collections.abc import Callable, Iterable, Iterator, KeysView
 from datetime import datetime, timezone
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -106,6 +106,15 @@ class JobTable:
         """A view of job ``name``, or None if it is not in the table."""
         record = self._records.get(name)
         return None if record is None else JobEntry(self, name, record)
+
+    def views(self, names: Iterable[str]) -> Iterator[JobEntry]:
+        """A view of each of ``names`` still in the table when it comes (one at a time:
+        a walk over a snapshot of the names, while jobs leave, skips those that left)."""
+        records = self._records
+        for name in names:
+            record = records.get(name)
+            if record is not None:
+                yield JobEntry(self, name, record)
 
     def add(self, name: str, now: float) -> JobEntry:
         """Add job ``name``, first seen at clock time ``now`` (it must not be in the table)."""

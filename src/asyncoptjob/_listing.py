@@ -157,9 +157,6 @@ class Listings:
 
     async def _walk(self) -> AsyncIterator[JobEntry]:
         """Every job in the table now, yielding to the loop every :data:`SLICE` jobs."""
-        table = self.jobs
-        async for names in in_slices(list(table), SLICE):
-            for name in names:
-                job = table.get(name)
-                if job is not None:
-                    yield job
+        async for names in in_slices(list(self.jobs), SLICE):
+            for job in self.jobs.views(names):
+                yield job

@@ -129,7 +129,7 @@ class Unchecked:
         unique = dict(self.unique)
         bad: list[str] = []
         await anyio.lowlevel.checkpoint()  # watch() has just checked the first slice
-        async for part in in_slices(self.given[CHECK_SLICE:], CHECK_SLICE):
+        async for part in in_slices(self.given, CHECK_SLICE, start=CHECK_SLICE):
             _sort(part, unique, bad)
         return _result(unique, bad)
 

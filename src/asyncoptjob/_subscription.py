@@ -8,6 +8,7 @@ from collections.abc import Iterable, KeysView
 import anyio
 import anyio.lowlevel
 
+from ._breath import in_slices
 from ._events import Event, JobStatus
 
 __all__ = ["Subscription"]
@@ -62,10 +63,10 @@ class Subscription:
         if self._filled:
             return
         self._filled = True
-        names, remaining = self.names, self._remaining
-        for start in range(FILL_SLICE, len(names), FILL_SLICE):
-            await anyio.lowlevel.checkpoint()
-            remaining.update(dict.fromkeys(names[start : start + FILL_SLICE]))
+        remaining = self._remaining
+        await anyio.lowlevel.checkpoint()  # the first slice came in at creation
+        async for part in in_slices(self.names, FILL_SLICE, start=FILL_SLICE):
+            remaining.update(dict.fromkeys(part))
 
     @property
     def remaining(self) -> KeysView[str]:

@@ -10,7 +10,6 @@ deadline rule of the Smithy waiters; :func:`collect` turns that into final descr
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from types import TracebackType
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
-from ._breath import BURST, Breather, in_slices
+from ._breath import Breather, in_slices
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
 from ._events import KNOWN_STATUSES, Event, JobErrorEvent, JobStatus, StatusChange
@@ -104,19 +103,21 @@ async def _subscribed(
         # BURST seconds at most; then the loop runs what else is due (the host's timers
         # first) before the next one.
         breather = Breather()
-        burst_from = time.perf_counter()
+        breather.rested()
+        looked = False  # the last look at the deadline was made: what it found goes out
         while True:
             event = sub.get_nowait()
             if event is not None:
                 if isinstance(event, StatusChange):
                     last[event.job_name] = event.status.value
                 yield event
-                if time.perf_counter() - burst_from > BURST:
-                    await breather.turn()
-                    burst_from = time.perf_counter()
+                await breather.turn()
                 continue
             if sub.is_finished():
                 return
+            if looked:
+                assert timeout is not None
+                raise WaitTimeoutError(timeout, await _unfinished(sub, last))
             remaining = None if deadline is None else deadline - clock.now()
             if remaining is not None and remaining <= 0:
                 assert timeout is not None
@@ -126,18 +127,10 @@ async def _subscribed(
                     # 100,000 unfinished jobs: the loop runs between slices of the last look.
                     async for part in in_slices(list(sub.remaining), LIST_SLICE):
                         await hub.poll_once(part)
-                while (event := sub.get_nowait()) is not None:
-                    if isinstance(event, StatusChange):
-                        last[event.job_name] = event.status.value
-                    yield event
-                    if time.perf_counter() - burst_from > BURST:
-                        await breather.turn()
-                        burst_from = time.perf_counter()
-                if sub.is_finished():
-                    return
-                raise WaitTimeoutError(timeout, await _unfinished(sub, last))
+                looked = True
+                continue
             await wait_with_timeout(clock, sub.wait, remaining)
-            burst_from = time.perf_counter()
+            breather.rested()
     finally:
         if sub is not None:
             hub.unsubscribe(sub)

@@ -147,7 +147,7 @@ class Board:
     @property
     def finished(self) -> int:
         """Jobs with a terminal outcome."""
-        return sum(count for state, count in self._counts.items() if _is_final(state))
+        return sum(count for state, count in self._counts.items() if state in _FINAL)
 
     @property
     def elapsed(self) -> float:
@@ -201,7 +201,3 @@ def failure_reason(event: StatusChange) -> str | None:
     """The ``FailureReason`` of a description, when AWS gave one."""
     reason = event.description.get("FailureReason")
     return str(reason) if reason else None
-
-
-def _is_final(status: str) -> bool:
-    return status in _FINAL

@@ -11,9 +11,8 @@ import gc
 from typing import Any
 
 import anyio
-import pytest
 
-from asyncoptjob import JobErrorEvent, JobStatus, Poller, PollPolicy, _subscription
+from asyncoptjob import JobStatus, Poller, PollPolicy
 from asyncoptjob._job import JobTable
 from asyncoptjob._subscription import Subscription
 from asyncoptjob.testing import FakeRequest, FakeTransport
@@ -57,20 +56,3 @@ async def test_a_poller_watching_many_jobs_holds_no_tracked_object_per_job() -> 
             assert p.stats.jobs_active == JOBS
             grown = tracked() - before
         assert grown < JOBS // 20, f"{grown} tracked objects for {JOBS} jobs"
-
-
-async def test_a_subscription_takes_in_its_names_once_whoever_asks(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Past FILL_SLICE names a subscription takes the rest in slices; attach does it
-    # first, and a second fill (after a job ended) must not bring an ended job back.
-    monkeypatch.setattr(_subscription, "FILL_SLICE", 10)
-    names = [f"job-{i}" for i in range(35)]
-    sub = Subscription(names)
-    assert len(sub.remaining) == 10
-    await sub.fill()
-    assert sorted(sub.remaining) == sorted(names)
-    sub.deliver(JobErrorEvent("job-20", RuntimeError("gone")), terminal=True)
-    await sub.fill()
-    assert "job-20" not in sub.remaining
-    assert len(sub.remaining) == len(names) - 1

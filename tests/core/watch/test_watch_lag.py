@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from asyncoptjob import (
+    JobErrorEvent,
     JobStatus,
     Poller,
     StatusChange,
@@ -38,7 +39,6 @@ JOBS = 40
 async def test_buffered_events_leave_the_loop_a_turn_after_each_burst(
     aio_session: Any, monkeypatch: pytest.MonkeyPatch, burst: float, breathes: bool
 ) -> None:
-    monkeypatch.setattr(_watch, "BURST", burst)
     monkeypatch.setattr(_breath, "BURST", burst)
     monkeypatch.setattr(_subscription, "FILL_SLICE", 7)  # the watch fills its names in slices
     async with MockSageMaker(seed=21, lifecycle=FINISHED) as mock:
@@ -105,3 +105,7 @@ async def test_a_large_subscription_takes_its_names_in_slices_that_let_the_loop_
         turns = spinner.turns - before
     assert list(sub.remaining) == names
     assert turns >= len(names) // 10 - 1
+    # Once only (Hub.attach asks too): a second fill must not bring an ended job back.
+    sub.deliver(JobErrorEvent(names[20], RuntimeError("gone")), terminal=True)
+    await sub.fill()
+    assert list(sub.remaining) == names[:20] + names[21:]
