@@ -33,26 +33,33 @@ BURST = 0.003
 
 
 class Breather:
-    """Where the library's steps on one event loop take turns with the host's work."""
+    """Where the library's steps on one event loop take turns with the host's work.
+
+    A breath lets one step go, and those after it until the burst is spent: the steps
+    that waited for it re-check when each resumes, so a breath with 16 steps waiting
+    does not let all 16 run in the loop's next turn.
+    """
 
     __slots__ = ("_breath", "_since")
 
     def __init__(self) -> None:
-        self._since = 0.0
+        #: When the current burst started; None after a breath, until a step starts the
+        #: next one.
+        self._since: float | None = 0.0
         self._breath: asyncio.Future[None] | None = None
 
     async def turn(self) -> None:
-        """Go on now if the loop has taken a breath less than :data:`BURST` ago; else wait
-        for the next breath."""
-        if time.perf_counter() - self._since <= BURST:
-            return
-        breath = self._breath
-        if breath is None:
-            loop = asyncio.get_running_loop()
-            breath = self._breath = loop.create_future()
-            loop.call_at(loop.time(), self._breathe)
-        # Shielded: one waiter cancelled must not cancel the breath the others wait for.
-        await asyncio.shield(breath)
+        """Go on now if the current burst is younger than :data:`BURST` (or the loop has
+        just taken a breath: this step starts the next burst); else wait for a breath,
+        and check again."""
+        while not self._goes():
+            breath = self._breath
+            if breath is None:
+                loop = asyncio.get_running_loop()
+                breath = self._breath = loop.create_future()
+                loop.call_at(loop.time(), self._breathe)
+            # Shielded: one waiter cancelled must not cancel the breath the others wait for.
+            await asyncio.shield(breath)
 
     def rested(self) -> None:
         """The loop has just run what else was due (the caller waited on it): a new
@@ -63,9 +70,16 @@ class Breather:
         """:meth:`turn` as a botocore event handler (aiobotocore awaits it)."""
         await self.turn()
 
+    def _goes(self) -> bool:
+        now = time.perf_counter()
+        if self._since is None:
+            self._since = now  # the first step after a breath starts the next burst
+            return True
+        return now - self._since <= BURST
+
     def _breathe(self) -> None:
         breath, self._breath = self._breath, None
-        self._since = time.perf_counter()
+        self._since = None
         if breath is not None and not breath.done():
             breath.set_result(None)
 

@@ -156,6 +156,10 @@ class Hub:
                     stats.jobs_active += 1
                     stats.jobs_pending += 1
                 job.add(sub)
+            # A step of its own (in a fleet, a Redis round trip): the table's maps and the
+            # due-queue's, each copied whole when it outgrows its table (at 87,382 jobs,
+            # say), then grow in separate steps.
+            await anyio.lowlevel.checkpoint()
             for claim in await self.coordination.attach(added):
                 self._claimed(claim)
 

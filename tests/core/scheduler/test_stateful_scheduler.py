@@ -130,12 +130,9 @@ class DueQueueMachine(RuleBasedStateMachine):
     @invariant()
     def live_entries_are_the_model(self) -> None:
         # White-box: exactly one live heap entry per queued item, at its latest due time.
-        queued = self.queue._live
-        live = [(queued[seq], due) for due, seq in self.queue._heap if seq in queued]
-        assert all(self.queue._seq[item] == seq for seq, item in queued.items())
-        assert len(self.queue._seq) == len(queued)
-        assert self.queue._due.keys() == queued.keys()
-        assert len(live) == len(self.model)
+        seqs = self.queue._seq
+        live = [(key, due) for due, seq, key in self.queue._heap if seqs.get(key) == seq]
+        assert len(live) == len(seqs) == len(self.model)
         assert dict(live) == {item: due for item, (due, _) in self.model.items()}
 
     @invariant()
@@ -150,15 +147,13 @@ class DueQueueMachine(RuleBasedStateMachine):
         self.queue.next_due()
         heap = self.queue._heap
         if heap:
-            due, seq = heap[0]
-            item = self.queue._live[seq]
+            due, seq, item = heap[0]
             assert self.queue._seq[item] == seq
             assert self.model[item][0] == due
         else:
             assert not self.model
         if not self.model:
             assert not self.queue._heap
-            assert not self.queue._live
             assert not self.queue._seq
 
 
