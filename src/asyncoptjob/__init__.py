@@ -21,6 +21,7 @@ import warnings as _warnings
 from typing import Any as _Any
 
 from ._api import wait_until_done, watch
+from ._client import new_session
 from ._clock import Clock, MonotonicClock
 from ._errors import (
     AsyncOptJobError,
@@ -88,6 +89,7 @@ __all__ = [
     "Transport",
     "AioBotocoreTransport",
     "client_config",
+    "new_session",
     # statistics
     "PollerStats",
     "PollerHealth",

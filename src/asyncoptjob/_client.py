@@ -57,6 +57,7 @@ __all__ = [
     "SharedLoaders",
     "YieldingJSONFileLoader",
     "import_off_loop",
+    "new_session",
     "operations_subset",
     "prepare_session",
     "read_for_a_client",
@@ -281,6 +282,36 @@ def _prepare(session: AioSession | None) -> AioSession:
         # create_client reads its settings (region, CA bundle, API versions) from them.
         session.get_scoped_config()
     return session
+
+
+def new_session(profile: str | None = None) -> AioSession:
+    """An aiobotocore session like the ones the library creates for itself.
+
+    For an application that creates its SageMaker client itself (to pass it as
+    ``client=``, or to call it too) and wants what a Poller's own client has: the
+    service model read once per process and shared, answers' epoch timestamps parsed
+    without dateutil (a 100-job List page costs about a third), creating a client that
+    holds the loop only briefly. Its clients know only the optimization-job operations
+    (create, describe, list, stop, delete): use a session of your own for other calls.
+
+    Blocking: the first call in a process reads botocore's data files, and each call the
+    AWS config files. From async code, call it in a worker thread::
+
+        session = await anyio.to_thread.run_sync(asyncoptjob.new_session, "my-profile")
+        async with session.create_client("sagemaker", region_name="us-east-1") as client:
+            async with asyncoptjob.Poller(client=client) as poller:
+                ...
+
+    Args:
+        profile: the AWS profile (default: ``AWS_PROFILE``, else the default profile).
+
+    Raises:
+        botocore.exceptions.ProfileNotFound: ``profile`` is in no AWS config file.
+    """
+    session = shared_loaders().new_session()
+    if profile is not None:
+        session.set_config_variable("profile", profile)
+    return _prepare(session)
 
 
 async def prepare_session(session: AioSession | None) -> AioSession:

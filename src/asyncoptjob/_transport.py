@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import socket
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
@@ -333,8 +333,7 @@ class AioBotocoreTransport:
             _warn_retired(retired)
         self._client = client
         #: Each call waits for its turn on the loop (``_breath.py``) before botocore builds
-        #: and signs the request; a client created by the library also before it parses
-        #: the answer.
+        #: and signs the request; within a Poller also before it parses the answer.
         self.breather = Breather()
 
     @property
@@ -464,7 +463,9 @@ async def open_transport(
                 "client= cannot be combined with session=, endpoint_url= or config=: "
                 "configure the client you pass instead"
             )
-        yield AioBotocoreTransport(client)
+        transport = AioBotocoreTransport(client)
+        with _parsing_takes_turns(transport, client):
+            yield transport
         return
     _check_connection_options(session, region_name, endpoint_url)
     session = await prepare_session(session)
@@ -485,7 +486,22 @@ async def open_transport(
         # What the caller does next (start its hub) is a step of its own.
         await anyio.lowlevel.checkpoint()
         transport = AioBotocoreTransport(created)
-        # aiobotocore awaits a handler that returns an awaitable.
-        handler = cast("Callable[..., None]", transport.breather.on_event)
-        created.meta.events.register(f"before-parse.{SERVICE}", handler)
-        yield transport
+        with _parsing_takes_turns(transport, created):
+            yield transport
+
+
+@contextmanager
+def _parsing_takes_turns(transport: AioBotocoreTransport, client: Any) -> Iterator[None]:
+    """While the transport is in use, ``client`` waits for the transport's turn on the
+    loop (``_breath.py``) before it parses an answer: a 100-job List page is several ms
+    of botocore's work, a step of its own. A caller's client gets its handler back out
+    when the transport is done."""
+    event = f"before-parse.{SERVICE}"
+    unique_id = f"asyncoptjob-turn-{id(transport)}"
+    # aiobotocore awaits a handler that returns an awaitable.
+    handler = cast("Callable[..., None]", transport.breather.on_event)
+    client.meta.events.register(event, handler, unique_id=unique_id)
+    try:
+        yield
+    finally:
+        client.meta.events.unregister(event, unique_id=unique_id)

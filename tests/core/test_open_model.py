@@ -13,15 +13,18 @@ import gc
 import json
 import math
 from collections.abc import Callable
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiobotocore.session import AioSession, get_session
 from botocore import xform_name
+from botocore.exceptions import ProfileNotFound
 from botocore.loaders import JSONFileLoader, Loader, create_loader
 from botocore.model import ServiceModel, Shape
 
+import asyncoptjob
 from asyncoptjob import Poller
 from asyncoptjob._client import (
     OWN_OPERATIONS,
@@ -242,3 +245,58 @@ async def test_once_prepared_creating_a_client_reads_no_file(mock: MockSageMaker
         assert files.read == []  # everything botocore read, it found in the caches
         await client.list_optimization_jobs()
     assert files.read == []
+
+
+async def test_new_session_gives_the_library_s_model_and_epoch_timestamps(
+    mock: MockSageMaker,
+) -> None:
+    [name] = mock.seed_jobs(1, outcome="COMPLETED")
+    session = asyncoptjob.new_session()
+    assert isinstance(session.get_component("data_loader").file_loader, LibraryFileLoader)
+    methods = _methods_of_the_client_class(session)
+    config = client_config(4, None)
+    async with session.create_client(
+        SERVICE, region_name=REGION, endpoint_url=mock.url, config=config
+    ) as client:
+        answer = await client.describe_optimization_job(OptimizationJobName=name)
+        page = await client.list_optimization_jobs(MaxResults=10)
+    assert "describe_optimization_job" in methods()
+    assert "describe_endpoint" not in methods()  # the optimization-job part of the model
+    created = answer["CreationTime"]
+    # Parsed by the library's epoch parser: UTC, not dateutil's local zone.
+    assert created.tzinfo is timezone.utc
+    assert page["OptimizationJobSummaries"][0]["CreationTime"].tzinfo is timezone.utc
+
+
+def test_new_session_names_a_profile_no_config_file_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    with pytest.raises(ProfileNotFound, match="nobody"):
+        asyncoptjob.new_session("nobody")
+
+
+def _turn_handlers(client: Any) -> list[str]:
+    """The ids of the library's before-parse handlers registered on ``client``."""
+    handlers = client.meta.events._emitter._unique_id_handlers
+    return [key for key in handlers if str(key).startswith("asyncoptjob-turn-")]
+
+
+async def test_a_caller_s_client_parses_in_turns_while_a_poller_uses_it_only(
+    mock: MockSageMaker,
+) -> None:
+    [name] = mock.seed_jobs(1, outcome="COMPLETED")
+    session = get_session()
+    async with session.create_client(
+        SERVICE, region_name=REGION, endpoint_url=mock.url, config=client_config(4, None)
+    ) as client:
+        assert _turn_handlers(client) == []
+        async with Poller(client=client) as first, Poller(client=client) as second:
+            assert len(_turn_handlers(client)) == 2  # one per Poller: each its own turns
+            await first.wait_until_done(name)
+            await second.wait_until_done(name)
+        assert _turn_handlers(client) == []  # handed back as it was
+        # The client still works for its owner.
+        answer = await client.describe_optimization_job(OptimizationJobName=name)
+        assert answer["OptimizationJobStatus"] == "COMPLETED"

@@ -47,6 +47,7 @@ EXPECTED_ALL = {
     "Transport",
     "AioBotocoreTransport",
     "client_config",
+    "new_session",
     "PollerStats",
     "PollerHealth",
     "FleetStats",

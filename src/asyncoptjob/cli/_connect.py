@@ -14,7 +14,7 @@ import botocore.exceptions as bce
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
-from .. import AioBotocoreTransport, CredentialsError, TransportError, client_config
+from .. import AioBotocoreTransport, CredentialsError, TransportError, client_config, new_session
 from ._exit import CliError
 
 if TYPE_CHECKING:
@@ -46,13 +46,9 @@ def _check_endpoint_url(url: str) -> None:
 
 
 def _session(profile: str | None) -> AioSession:
-    """A session of ``profile`` with the files a SageMaker client reads already read (the
-    profile, the service model, the endpoint rules): blocking, for a worker thread."""
-    session = AioSession(profile=profile)
-    session.get_scoped_config()
-    # types-aiobotocore predates aiobotocore 3.7, which added the method.
-    session.warm_up_loader_caches("sagemaker")  # type: ignore[attr-defined]
-    return session
+    """A session of ``profile`` like the library's own (:func:`asyncoptjob.new_session`),
+    with the files a SageMaker client reads already read: blocking, for a worker thread."""
+    return new_session(profile)
 
 
 @asynccontextmanager
