@@ -291,8 +291,9 @@ def new_session(profile: str | None = None) -> AioSession:
     ``client=``, or to call it too) and wants what a Poller's own client has: the
     service model read once per process and shared, answers' epoch timestamps parsed
     without dateutil (where botocore's default parser spends most of a 100-job List
-    page's parsing), creating a client that holds the loop only briefly. Its clients know only the optimization-job operations
-    (create, describe, list, stop, delete): use a session of your own for other calls.
+    page's parsing), creating a client that holds the loop only briefly. Its clients
+    know only the optimization-job operations (create, describe, list, stop, delete):
+    use a session of your own for other calls.
 
     Blocking: the first call in a process reads botocore's data files, and each call the
     AWS config files. From async code, call it in a worker thread::

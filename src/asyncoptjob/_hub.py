@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
-from ._breath import in_slices
+from ._breath import dropped, in_slices
 from ._errors import CredentialsError, PollerClosedError, TransportError
 from ._events import JobStatus
 from ._job import JobEntry, JobTable, Verdict
@@ -146,7 +146,7 @@ class Hub:
         jobs = self.jobs
         stats = self.stats
         async for added in in_slices(sub.names, ATTACH_SLICE):
-            if sub.closed or self.closed:
+            if self._gone(sub):
                 return  # it left (or the hub closed) meanwhile: attach no more
             now = self.clock.now()
             for name in added:
@@ -161,8 +161,14 @@ class Hub:
             # due-queue's, each copied whole when it outgrows its table (at 87,382 jobs,
             # say), then grow in separate steps.
             await anyio.lowlevel.checkpoint()
+            if self._gone(sub):
+                return  # it left (or the hub closed) meanwhile: claim nothing
             for claim in await self.coordination.attach(added):
                 self._claimed(claim)
+
+    def _gone(self, sub: Subscription) -> bool:
+        """Whether ``sub`` left, or the hub closed (either may happen at any checkpoint)."""
+        return sub.closed or self.closed
 
     def _claimed(self, claim: Claim) -> None:
         """Act on what the coordination knows of a job just attached."""
@@ -406,8 +412,8 @@ async def forget_jobs(hub: Hub) -> None:
     Poller is closing; its tasks have stopped)."""
     with anyio.CancelScope(shield=True):
         # Nothing polls any more: the queue goes at once (dropping its keys one by one
-        # would rebuild its heap as they go).
-        hub.pacer.workers.queue.clear()
+        # would rebuild its heap as they go), its entries freed in slices.
+        await dropped(hub.pacer.workers.queue.clear(), DETACH_SLICE * 8)
         async for names in in_slices(list(hub.jobs), DETACH_SLICE):
             for job in hub.jobs.views(names):
                 hub._remove(job)

@@ -117,6 +117,17 @@ async def test_a_large_unsubscribe_drops_its_jobs_in_slices_that_let_the_loop_ru
     assert turns >= len(NAMES) // SLICE - 1
 
 
+async def test_a_large_list_is_freed_in_slices_that_let_the_loop_run() -> None:
+    # What a closing hub does with its due-queue's 100,000 entries (DueQueue.clear).
+    items = [(float(i), i, name) for i, name in enumerate(NAMES)]
+    async with spinning() as spinner:
+        before = spinner.turns
+        await _breath.dropped(items, SLICE)
+        turns = spinner.turns - before
+    assert items == []
+    assert turns >= len(NAMES) // SLICE - 1
+
+
 class InstantStore(BatchedStore):
     """A state store that answers at once (no I/O, no await): no cursors yet."""
 
@@ -233,4 +244,3 @@ async def test_a_waiter_cancelled_does_not_cancel_the_others(
     await asyncio.wait({cancelled, kept})
     assert done == ["kept"]
     assert cancelled.cancelled()
-

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal, TextIO
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 from rich.console import Console
 from rich.live import Live
 
@@ -257,10 +258,11 @@ async def run_watch(
             await interruptible(
                 lambda: _watch_jobs(settings, board, lambda _: None, refresh, 0.25), board
             )
-        # The last render, the summary and the message each have a turn of the loop.
+        # The last render, the summary and the message each have a turn of the loop; the
+        # summary's tables are laid out and written in a worker thread (10 ms of rich's
+        # work, and a terminal write may block).
         await anyio.lowlevel.checkpoint()
-        console.print(summary(board))
-        await anyio.lowlevel.checkpoint()
+        await anyio.to_thread.run_sync(console.print, summary(board))
     else:
         out = stdout if stdout is not None else sys.stdout
 
