@@ -7,7 +7,10 @@ host (a web request, a timer) would wait for all 16. A :class:`Breather` lets th
 library's steps run back to back for :data:`BURST` seconds at most; the next step then
 waits for the loop to take a breath: a timer due at once, which the loop runs after the
 timers already overdue (the host's), and after the I/O callbacks of its next turn.
-Nothing is slower when the loop is idle: the wait is one turn of the loop.
+Nothing is slower when the loop is idle: the wait is one turn of the loop. Every step
+of the library on a loop takes its turn from that loop's one :func:`loop_breather` (the
+describes, the List pages, the watches' events): separate bursts of each would add up
+in the same turn of the loop.
 
 A large batch of the library's own work (attaching 100,000 jobs, checking their names,
 walking the job table) goes through :func:`in_slices`: a slice at a time, the loop
@@ -18,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeVar
 
 import anyio.lowlevel
 
-__all__ = ["BURST", "Breather", "dropped", "in_slices"]
+__all__ = ["BURST", "Breather", "dropped", "in_slices", "loop_breather", "take_turn"]
 
 T = TypeVar("T")
 
@@ -61,15 +65,6 @@ class Breather:
             # Shielded: one waiter cancelled must not cancel the breath the others wait for.
             await asyncio.shield(breath)
 
-    def rested(self) -> None:
-        """The loop has just run what else was due (the caller waited on it): a new
-        burst starts now."""
-        self._since = time.perf_counter()
-
-    async def on_event(self, **_: Any) -> None:
-        """:meth:`turn` as a botocore event handler (aiobotocore awaits it)."""
-        await self.turn()
-
     def _goes(self) -> bool:
         now = time.perf_counter()
         if self._since is None:
@@ -82,6 +77,26 @@ class Breather:
         self._since = None
         if breath is not None and not breath.done():
             breath.set_result(None)
+
+
+_BREATHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Breather] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def loop_breather() -> Breather:
+    """The running loop's :class:`Breather`, which every step of the library on it uses."""
+    loop = asyncio.get_running_loop()
+    breather = _BREATHERS.get(loop)
+    if breather is None:
+        breather = _BREATHERS[loop] = Breather()
+    return breather
+
+
+async def take_turn(**_: Any) -> None:
+    """Wait for the running loop's turn (:meth:`Breather.turn`); also a botocore event
+    handler (aiobotocore awaits it)."""
+    await loop_breather().turn()
 
 
 async def in_slices(items: Sequence[T], size: int, *, start: int = 0) -> AsyncIterator[Sequence[T]]:

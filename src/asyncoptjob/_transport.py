@@ -28,7 +28,7 @@ from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
-from ._breath import Breather
+from ._breath import take_turn
 from ._client import SERVICE, prepare_session
 from ._errors import (
     ConnectError,
@@ -313,7 +313,7 @@ class AioBotocoreTransport:
             ``first_answer_timeout=`` to the Poller instead.
     """
 
-    __slots__ = ("_client", "breather")
+    __slots__ = ("_client",)
 
     def __init__(self, client: SageMakerClient, **retired: object) -> None:
         if not hasattr(client, "describe_optimization_job"):
@@ -331,10 +331,9 @@ class AioBotocoreTransport:
             )
         if retired:
             _warn_retired(retired)
+        # Each call waits for its turn on the loop (``_breath.py``) before botocore builds
+        # and signs the request; within a Poller also before it parses the answer.
         self._client = client
-        #: Each call waits for its turn on the loop (``_breath.py``) before botocore builds
-        #: and signs the request; within a Poller also before it parses the answer.
-        self.breather = Breather()
 
     @property
     def endpoint_url(self) -> str:
@@ -361,7 +360,7 @@ class AioBotocoreTransport:
         self, operation: str, job_name: str | None, call: Callable[[], Awaitable[Any]]
     ) -> Any:
         """Make ``call`` once; raise its failure as the library's error."""
-        await self.breather.turn()
+        await take_turn()
         try:
             return await call()
         except _TRANSPORT_FAILURES as exc:
@@ -492,14 +491,14 @@ async def open_transport(
 
 @contextmanager
 def _parsing_takes_turns(transport: AioBotocoreTransport, client: Any) -> Iterator[None]:
-    """While the transport is in use, ``client`` waits for the transport's turn on the
-    loop (``_breath.py``) before it parses an answer: a 100-job List page is several ms
-    of botocore's work, a step of its own. A caller's client gets its handler back out
-    when the transport is done."""
+    """While the transport is in use, ``client`` waits for its turn on the loop
+    (``_breath.py``) before it parses an answer: a 100-job List page is several ms of
+    botocore's work, a step of its own. A caller's client gets its handler back out when
+    the transport is done (one handler per transport, so that each takes its own out)."""
     event = f"before-parse.{SERVICE}"
     unique_id = f"asyncoptjob-turn-{id(transport)}"
     # aiobotocore awaits a handler that returns an awaitable.
-    handler = cast("Callable[..., None]", transport.breather.on_event)
+    handler = cast("Callable[..., None]", take_turn)
     client.meta.events.register(event, handler, unique_id=unique_id)
     try:
         yield

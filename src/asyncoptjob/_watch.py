@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
-from ._breath import Breather, in_slices
+from ._breath import in_slices, loop_breather
 from ._clock import wait_with_timeout
 from ._errors import JobFailedError, WaitTimeoutError
 from ._events import KNOWN_STATUSES, Event, JobErrorEvent, JobStatus, StatusChange
@@ -99,11 +99,10 @@ async def _subscribed(
         # Each job's last status seen here, filled as events pass (the committed one before);
         # its values are the statuses' strings, so that the garbage collector never walks it.
         last: dict[str, str] = {}
-        # Buffered events go out back to back, the consumer's work on each included, for
-        # BURST seconds at most; then the loop runs what else is due (the host's timers
-        # first) before the next one.
-        breather = Breather()
-        breather.rested()
+        # Buffered events go out back to back, the consumer's work on each included, within
+        # the loop's bursts of BURST seconds (the describes' steps share them); then the
+        # loop runs what else is due (the host's timers first) before the next one.
+        breather = loop_breather()
         looked = False  # the last look at the deadline was made: what it found goes out
         while True:
             event = sub.get_nowait()
@@ -130,7 +129,6 @@ async def _subscribed(
                 looked = True
                 continue
             await wait_with_timeout(clock, sub.wait, remaining)
-            breather.rested()
     finally:
         if sub is not None:
             hub.unsubscribe(sub)

@@ -244,3 +244,15 @@ async def test_a_waiter_cancelled_does_not_cancel_the_others(
     await asyncio.wait({cancelled, kept})
     assert done == ["kept"]
     assert cancelled.cancelled()
+
+
+def test_every_step_on_a_loop_takes_its_turn_from_one_breather() -> None:
+    # The describes, the List pages and the watches' events share one burst per loop:
+    # bursts of their own would add up in one turn of the loop.
+    async def twice() -> tuple[Breather, Breather]:
+        return _breath.loop_breather(), _breath.loop_breather()
+
+    first, again = asyncio.run(twice())
+    other, _ = asyncio.run(twice())
+    assert first is again
+    assert other is not first  # a loop of its own, a breather of its own
