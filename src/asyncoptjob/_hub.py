@@ -146,8 +146,8 @@ class Hub:
         jobs = self.jobs
         stats = self.stats
         async for added in in_slices(sub.names, ATTACH_SLICE):
-            if self._gone(sub):
-                return  # it left (or the hub closed) meanwhile: attach no more
+            if _gone(self, sub):  # it left, or the hub closed: attach no more
+                return
             now = self.clock.now()
             for name in added:
                 job = jobs.get(name)
@@ -157,18 +157,13 @@ class Hub:
                     stats.jobs_active += 1
                     stats.jobs_pending += 1
                 job.add(sub)
-            # A step of its own (in a fleet, a Redis round trip): the table's maps and the
-            # due-queue's, each copied whole when it outgrows its table (at 87,382 jobs,
-            # say), then grow in separate steps.
+            # A step of its own, as a fleet's Redis round trip: the table's maps and the
+            # due-queue's then outgrow their tables (copied whole) in separate steps.
             await anyio.lowlevel.checkpoint()
-            if self._gone(sub):
-                return  # it left (or the hub closed) meanwhile: claim nothing
+            if _gone(self, sub):
+                return  # claim nothing
             for claim in await self.coordination.attach(added):
                 self._claimed(claim)
-
-    def _gone(self, sub: Subscription) -> bool:
-        """Whether ``sub`` left, or the hub closed (either may happen at any checkpoint)."""
-        return sub.closed or self.closed
 
     def _claimed(self, claim: Claim) -> None:
         """Act on what the coordination knows of a job just attached."""
@@ -396,6 +391,11 @@ class Hub:
         if job.status is None:
             self.stats.jobs_pending -= 1
         self.coordination.forget(job.name)
+
+
+def _gone(hub: Hub, sub: Subscription) -> bool:
+    """Whether ``sub`` left, or ``hub`` closed (either may happen at any checkpoint)."""
+    return sub.closed or hub.closed
 
 
 def _news(job: JobEntry, status: JobStatus) -> bool:
