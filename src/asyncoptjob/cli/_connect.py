@@ -12,7 +12,6 @@ import anyio
 import anyio.to_thread
 import botocore.exceptions as bce
 from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession
 
 from .. import AioBotocoreTransport, CredentialsError, TransportError, client_config, new_session
 from ._exit import CliError
@@ -45,12 +44,6 @@ def _check_endpoint_url(url: str) -> None:
         )
 
 
-def _session(profile: str | None) -> AioSession:
-    """A session of ``profile`` like the library's own (:func:`asyncoptjob.new_session`),
-    with the files a SageMaker client reads already read: blocking, for a worker thread."""
-    return new_session(profile)
-
-
 @asynccontextmanager
 async def open_client(connection: Connection) -> AsyncIterator[SageMakerClient]:
     """Yield a SageMaker client for ``connection``, closed on exit.
@@ -62,7 +55,8 @@ async def open_client(connection: Connection) -> AsyncIterator[SageMakerClient]:
     if connection.endpoint_url is not None:
         _check_endpoint_url(connection.endpoint_url)
     try:
-        session = await anyio.to_thread.run_sync(_session, connection.profile)
+        # The library's own kind of session, its files read in a worker thread.
+        session = await anyio.to_thread.run_sync(new_session, connection.profile)
         region = connection.region or session.get_config_variable("region")
         credentials = await session.get_credentials()
     except bce.ProfileNotFound:
