@@ -23,6 +23,7 @@ from botocore import xform_name
 from botocore.exceptions import ProfileNotFound
 from botocore.loaders import JSONFileLoader, Loader, create_loader
 from botocore.model import ServiceModel, Shape
+from botocore.parsers import ResponseParser
 
 import asyncoptjob
 from asyncoptjob import Poller
@@ -300,3 +301,27 @@ async def test_a_caller_s_client_parses_in_turns_while_a_poller_uses_it_only(
         # The client still works for its owner.
         answer = await client.describe_optimization_job(OptimizationJobName=name)
         assert answer["OptimizationJobStatus"] == "COMPLETED"
+
+
+async def test_answers_parsed_by_the_library_s_clients_leave_no_reference_cycles(
+    mock: MockSageMaker,
+) -> None:
+    # botocore's parser keeps its own bound method as the blob parser unless given one: a
+    # cycle per answer, freed only by the garbage collector (whose full collections hold
+    # the loop for the whole heap's walk). The library's sessions give it a function.
+    names = mock.seed_jobs(20, outcome="COMPLETED")
+    async with Poller(endpoint_url=mock.url, region_name=REGION) as poller:
+        await poller.wait_until_done(names[0])  # the client is made and warm
+        gc.collect()
+        flags = gc.get_debug()
+        gc.set_debug(flags | gc.DEBUG_SAVEALL)  # keep what a collection finds, to look at
+        try:
+            async with poller.watch(names[1:]) as events:
+                seen = [event async for event in events]
+            gc.collect()
+            parsers = [found for found in gc.garbage if isinstance(found, ResponseParser)]
+        finally:
+            gc.set_debug(flags)
+            gc.garbage.clear()
+    assert len(seen) == len(names) - 1  # every job answered: 19 answers parsed
+    assert parsers == []
