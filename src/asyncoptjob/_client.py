@@ -52,12 +52,14 @@ from botocore.utils import parse_timestamp
 from . import _metrics
 
 __all__ = [
+    "ENDPOINT_PREFIX",
     "OWN_OPERATIONS",
     "SERVICE",
     "LibraryFileLoader",
     "SharedLoaders",
     "YieldingJSONFileLoader",
     "import_off_loop",
+    "endpoints_subset",
     "new_session",
     "operations_subset",
     "prepare_session",
@@ -67,6 +69,9 @@ __all__ = [
 
 #: The service whose model the library's clients need.
 SERVICE: Final = "sagemaker"
+#: Its endpoint prefix (the model's ``metadata.endpointPrefix``): its key in botocore's
+#: ``endpoints`` data.
+ENDPOINT_PREFIX: Final = "api.sagemaker"
 #: What an operation the library's own clients call has in its name (Describe and List,
 #: and Create, Stop, Delete for the Airflow operator and the tools around them).
 OWN_OPERATIONS: Final = "OptimizationJob"
@@ -145,7 +150,9 @@ class LibraryFileLoader(YieldingJSONFileLoader):
 
     The garbage collector then tracks a few hundred of the model's containers instead of
     several thousand, and the client class has a handful of methods instead of 400-odd.
-    Every other file (another service's model, the endpoint rules) is read whole.
+    botocore's ``endpoints`` data keeps, in each partition, only SageMaker's entry
+    (:func:`endpoints_subset`). Every other file (another service's model, the endpoint
+    rules) is read whole.
     """
 
     def load_file(self, file_path: str) -> Any:
@@ -154,7 +161,29 @@ class LibraryFileLoader(YieldingJSONFileLoader):
         path = PurePath(file_path)
         if data is not None and path.name == "service-2" and path.parent.parent.name == SERVICE:
             data = operations_subset(data, _own_operation)
+        elif data is not None and path.name == "endpoints" and "partitions" in data:
+            data = endpoints_subset(data, ENDPOINT_PREFIX)
         return data
+
+
+def endpoints_subset(endpoints: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """botocore's ``endpoints`` data with, in each partition, only service ``prefix``.
+
+    Whole, it is some 16,000 containers the garbage collector walks at each full
+    collection (more than the rest of a client), for the 300-odd services of every
+    partition; a session of the library's makes clients of one service.
+    """
+    return {
+        **endpoints,
+        "partitions": [
+            {**partition, "services": _only(partition.get("services", {}), prefix)}
+            for partition in endpoints["partitions"]
+        ],
+    }
+
+
+def _only(services: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {prefix: services[prefix]} if prefix in services else {}
 
 
 def _library_loader(data_path: str | None) -> Loader:
@@ -303,9 +332,10 @@ def new_session(profile: str | None = None) -> AioSession:
     ``client=``, or to call it too) and wants what a Poller's own client has: the
     service model read once per process and shared, answers' epoch timestamps parsed
     without dateutil (where botocore's default parser spends most of a 100-job List
-    page's parsing), creating a client that holds the loop only briefly. Its clients
-    know only the optimization-job operations (create, describe, list, stop, delete):
-    use a session of your own for other calls.
+    page's parsing), no reference cycle left per answer for the garbage collector,
+    creating a client that holds the loop only briefly. Its clients know only the
+    optimization-job operations (create, describe, list, stop, delete), and its endpoint
+    data only SageMaker's: use a session of your own for other calls and services.
 
     Blocking: the first call in a process reads botocore's data files, and each call the
     AWS config files. From async code, call it in a worker thread::

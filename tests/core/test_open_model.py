@@ -28,6 +28,7 @@ from botocore.parsers import ResponseParser
 import asyncoptjob
 from asyncoptjob import Poller
 from asyncoptjob._client import (
+    ENDPOINT_PREFIX,
     OWN_OPERATIONS,
     SERVICE,
     LibraryFileLoader,
@@ -325,3 +326,35 @@ async def test_answers_parsed_by_the_library_s_clients_leave_no_reference_cycles
             gc.garbage.clear()
     assert len(seen) == len(names) - 1  # every job answered: 19 answers parsed
     assert parsers == []
+
+
+#: A region of each partition SageMaker has, and one it has not (botocore's default data).
+REGIONS = ("us-east-1", "eu-west-3", "cn-north-1", "us-gov-west-1", "us-iso-east-1", "mars-1")
+
+
+async def test_the_library_s_endpoint_data_resolves_as_botocore_s_whole_data_does() -> None:
+    # The library's sessions keep only SageMaker's entry of each partition's services.
+    ours = asyncoptjob.new_session()
+    plain = get_session()
+    endpoints = ours.get_component("data_loader").load_data("endpoints")
+    whole = plain.get_component("data_loader").load_data("endpoints")
+    assert [p["partition"] for p in endpoints["partitions"]] == [
+        p["partition"] for p in whole["partitions"]
+    ]
+    kept = {name for p in endpoints["partitions"] for name in p["services"]}
+    assert kept == {ENDPOINT_PREFIX}
+    model = ours.get_component("data_loader").load_service_model(SERVICE, "service-2")
+    assert model["metadata"]["endpointPrefix"] == ENDPOINT_PREFIX
+    partitions = ("aws", "aws-cn", "aws-us-gov")
+    regions = {p: await ours.get_available_regions(SERVICE, p) for p in partitions}
+    assert regions == {p: await plain.get_available_regions(SERVICE, p) for p in partitions}
+    assert "us-east-1" in regions["aws"]
+    for region in REGIONS:
+        met = []
+        for session in (ours, plain):
+            async with session.create_client(
+                SERVICE, region_name=region, aws_access_key_id="x", aws_secret_access_key="x"
+            ) as client:
+                signer = client._request_signer
+                met.append((client.meta.endpoint_url, signer.region_name, signer.signing_name))
+        assert met[0] == met[1], region
