@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
+import structlog
 from aiobotocore.session import AioSession, get_session
 from botocore.config import Config
 
@@ -26,6 +27,20 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFa
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(missing))
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Iterator[None]:
+    """Leave structlog as the test found it, unconfigured included.
+
+    ``structlog.configure(**saved)`` alone marks it configured: the library's logs would
+    then take structlog's default route (print to stdout) in every later test.
+    """
+    configured, saved = structlog.is_configured(), structlog.get_config()
+    yield
+    structlog.reset_defaults()
+    if configured:
+        structlog.configure(**saved)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import pty
 import re
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -223,6 +224,31 @@ async def test_watch_live_view_renders_progress_and_summary(settings: WatchSetti
     assert rows["FAILED"][0] == "1"
     assert rows["total"][0] == "4"
     assert err.export_text() == ""
+
+
+class _Terminal(io.StringIO):
+    """A terminal's file that notes which thread wrote what."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_thread: dict[int, str] = {}
+
+    def write(self, text: str) -> int:
+        ident = threading.get_ident()
+        self.by_thread[ident] = self.by_thread.get(ident, "") + text
+        return super().write(text)
+
+
+async def test_the_live_view_is_laid_out_and_written_off_the_loop(
+    settings: WatchSettings,
+) -> None:
+    terminal = _Terminal()
+    out = Console(width=120, file=terminal, force_terminal=True)
+    err = Console(width=120, file=io.StringIO())
+    assert await run_watch(settings, Output.LIVE, console=out, err_console=err) == ExitCode.FAILED
+    on_the_loop = terminal.by_thread.pop(threading.get_ident(), "")
+    assert "finished" not in on_the_loop  # at most the cursor's control codes
+    assert "4/4 finished" in "".join(terminal.by_thread.values())  # the renders and summary
 
 
 async def test_watch_jsonl_and_wait_in_process(settings: WatchSettings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import signal
 import sys
@@ -52,6 +53,9 @@ __all__ = [
 
 
 StrategyName = Literal["auto", "describe", "sweep"]
+
+#: Renders the live view once (the whole write done when it returns).
+Refresh = Callable[[], Awaitable[None]]
 
 
 class Output(str, enum.Enum):
@@ -144,7 +148,7 @@ async def _watch_jobs(
     settings: WatchSettings,
     board: Board,
     on_event: Callable[[Event], None],
-    refresh: Callable[[], None] | None,
+    refresh: Refresh | None,
     refresh_every: float,
 ) -> None:
     """Watch every job to its end (or the timeout), feeding ``board`` and ``on_event``."""
@@ -179,7 +183,8 @@ async def _watch_jobs(
                 tg.cancel_scope.cancel()
                 board.sample(poller.stats)
                 if refresh is not None:
-                    refresh()
+                    with anyio.CancelScope(shield=True):  # the last render, once cancelled
+                        await refresh()
     if failure is not None:
         raise failure
 
@@ -197,12 +202,12 @@ async def _settled(poller: Poller, settings: WatchSettings, board: Board) -> Non
 
 
 async def _sample_forever(
-    poller: Poller, board: Board, refresh: Callable[[], None] | None, every: float
+    poller: Poller, board: Board, refresh: Refresh | None, every: float
 ) -> None:
     while True:
         board.sample(poller.stats)
         if refresh is not None:
-            refresh()
+            await refresh()
         await anyio.sleep(every)
 
 
@@ -252,12 +257,20 @@ async def run_watch(
     if output is Output.LIVE:
         with Live(console=console, auto_refresh=False, transient=False) as live:
 
-            def refresh() -> None:
-                live.update(live_view(board, title=title), refresh=True)
+            async def refresh() -> None:
+                # The view is a snapshot of the board, made on the loop; rich lays it out
+                # and writes it in a worker thread (up to 10 ms of its work at 100,000
+                # jobs, and a terminal write may block).
+                view = live_view(board, title=title)
+                await anyio.to_thread.run_sync(functools.partial(live.update, view, refresh=True))
 
-            await interruptible(
-                lambda: _watch_jobs(settings, board, lambda _: None, refresh, 0.25), board
-            )
+            try:
+                await interruptible(
+                    lambda: _watch_jobs(settings, board, lambda _: None, refresh, 0.25), board
+                )
+            finally:
+                with anyio.CancelScope(shield=True):  # stopping renders the view once more
+                    await anyio.to_thread.run_sync(live.stop)
         # The last render, the summary and the message each have a turn of the loop; the
         # summary's tables are laid out and written in a worker thread (10 ms of rich's
         # work, and a terminal write may block).
