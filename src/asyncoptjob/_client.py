@@ -259,7 +259,7 @@ class SharedLoaders:
         # own bound method: a reference cycle per request that only the garbage collector
         # frees. Those cycles drove most collections in a round of describes, and the full
         # ones hold the loop for the whole heap's walk (8 in a first round of 100,000,
-        # 1 without them).
+        # 1 without them). botocore has kept these cycles (boto/botocore#1450, closed).
         parsers.set_parser_defaults(timestamp_parser=parse_epoch_timestamp, blob_parser=decode_blob)
         for event in _CREATION_EVENTS:
             session.register(event, _let_the_loop_run, unique_id=_LET_THE_LOOP_RUN)
