@@ -58,8 +58,8 @@ __all__ = [
     "LibraryFileLoader",
     "SharedLoaders",
     "YieldingJSONFileLoader",
-    "import_off_loop",
     "endpoints_subset",
+    "import_off_loop",
     "new_session",
     "operations_subset",
     "prepare_session",
@@ -258,8 +258,9 @@ class SharedLoaders:
         # botocore makes a parser per answer, and one with no blob parser given keeps its
         # own bound method: a reference cycle per request that only the garbage collector
         # frees. Those cycles drove most collections in a round of describes, and the full
-        # ones hold the loop for the whole heap's walk (8 in a first round of 100,000,
-        # 1 without them). botocore has kept these cycles (boto/botocore#1450, closed).
+        # ones hold the loop for the whole heap's walk (8 over a subscribe and first round
+        # of 100,000 describes, 1 without them). botocore has kept these cycles
+        # (boto/botocore#1450, closed).
         parsers.set_parser_defaults(timestamp_parser=parse_epoch_timestamp, blob_parser=decode_blob)
         for event in _CREATION_EVENTS:
             session.register(event, _let_the_loop_run, unique_id=_LET_THE_LOOP_RUN)
