@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from asyncoptjob.cli import ExitCode, main
 from asyncoptjob.mock import Lifecycle, MockSageMaker
@@ -25,13 +23,11 @@ SLOW_START = Lifecycle(starting=(1.5, 1.5), in_progress=(0.1, 0.1))
 
 
 @pytest.fixture(autouse=True)
-def _restore_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Undo the CLI's structlog setup, which points at this test's captured stderr."""
-    saved = structlog.get_config()
-    # Never let botocore look for credentials beyond this machine (instance metadata).
+def _no_instance_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never let botocore look for credentials beyond this machine (instance metadata).
+
+    The CLI's structlog setup is undone by the conftest's ``_structlog_as_it_was``."""
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    yield
-    structlog.configure(**saved)
 
 
 def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -115,12 +115,10 @@ def sagemaker() -> Iterator[MockSageMaker]:
 
 
 @pytest.fixture(autouse=True)
-def _quiet_library_logs() -> Iterator[None]:
-    """Keep structlog's default (print everything) from mixing logs into the output."""
-    saved = structlog.get_config()
+def _quiet_library_logs() -> None:
+    """Keep structlog's default (print everything) from mixing logs into the output (the
+    conftest's ``_structlog_as_it_was`` undoes it)."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    yield
-    structlog.configure(**saved)
 
 
 def test_the_docs_have_examples() -> None:

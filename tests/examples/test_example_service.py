@@ -176,14 +176,11 @@ def test_options_come_from_the_environment() -> None:
 
 
 async def test_the_service_can_configure_logging(mock: MockSageMaker) -> None:
-    saved = structlog.get_config()
-    try:
-        app = service.create_app(log_level="error", endpoint_url=mock.url, region_name="us-east-1")
-        async with LifespanManager(app):
-            logger = structlog.get_config()["wrapper_class"]
-            assert logger.__name__ == "BoundLoggerFilteringAtError"
-    finally:
-        structlog.configure(**saved)
+    # The conftest's `_structlog_as_it_was` undoes the app's structlog setup.
+    app = service.create_app(log_level="error", endpoint_url=mock.url, region_name="us-east-1")
+    async with LifespanManager(app):
+        logger = structlog.get_config()["wrapper_class"]
+        assert logger.__name__ == "BoundLoggerFilteringAtError"
 
 
 LIFE = Lifecycle(starting=(1.0, 1.2), in_progress=(0.3, 0.5), stopping=(0.05, 0.1))

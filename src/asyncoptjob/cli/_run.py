@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal, TextIO
 
 import anyio
-import anyio.lowlevel
 import anyio.to_thread
 from rich.console import Console
 from rich.live import Live
@@ -271,10 +270,8 @@ async def run_watch(
             finally:
                 with anyio.CancelScope(shield=True):  # stopping renders the view once more
                     await anyio.to_thread.run_sync(live.stop)
-        # The last render, the summary and the message each have a turn of the loop; the
-        # summary's tables are laid out and written in a worker thread (10 ms of rich's
-        # work, and a terminal write may block).
-        await anyio.lowlevel.checkpoint()
+        # The summary's tables are laid out and written in a worker thread too (10 ms of
+        # rich's work, and a terminal write may block).
         await anyio.to_thread.run_sync(console.print, summary(board))
     else:
         out = stdout if stdout is not None else sys.stdout

@@ -131,8 +131,7 @@ def test_a_debug_call_renders_nothing_while_debug_is_off(
 def test_an_app_configures_the_librarys_logs_with_structlogs_stdlib_integration(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    saved = structlog.get_config()
-    structlog.configure(
+    structlog.configure(  # undone by the conftest's `_structlog_as_it_was`
         processors=[
             structlog.stdlib.filter_by_level,
             structlog.stdlib.add_log_level,
@@ -141,13 +140,10 @@ def test_an_app_configures_the_librarys_logs_with_structlogs_stdlib_integration(
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
     )
-    try:
-        caplog.set_level(logging.INFO, logger=LOGGER_NAME)
-        log = get_logger().bind(fleet="blue")
-        log.info("strategy_changed", strategy="sweep")
-        log.debug("job_polled")
-    finally:
-        structlog.configure(**saved)
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    log = get_logger().bind(fleet="blue")
+    log.info("strategy_changed", strategy="sweep")
+    log.debug("job_polled")
     (record,) = caplog.records
     assert record.name == LOGGER_NAME
     assert record.getMessage() == (
