@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from asyncoptjob.mock import MockSageMaker
-from tests.cli.test_cli_commands import _restore_logging, connect, invoke, lines
+from tests.cli.test_cli_commands import _no_instance_metadata, connect, invoke, lines
 
-__all__ = ["_restore_logging"]  # the fixture, used by every test here
+__all__ = ["_no_instance_metadata"]  # the fixture, used by every test here
 
 
 def test_watch_with_state_shows_each_change_once_per_consumer(
