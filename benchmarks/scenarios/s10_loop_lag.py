@@ -42,7 +42,10 @@ window opens after a tick, so a block before it is not counted in it.
    which the live board was rendered (a tick spanning a write to the terminal).
 
 The machine's floor, the same ticker alone on an idle loop for 10 s (a fresh process
-too), is given under the table.
+too), is given under the table, and so is the floor of a full garbage collection: its
+length in a fresh process that has imported only contender 4's client
+(``aiobotocore.session``), and one that has imported ``asyncoptjob``, nothing else
+running (the median of five).
 
 Two things hold a loop besides the work under test, and the table tells them apart.
 Python's full (generation-2) garbage collections: each walks every tracked object of
@@ -69,7 +72,10 @@ import contextlib
 import gc
 import inspect
 import io
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -98,6 +104,8 @@ _RUNNING = {"starting": [0, 0], "in_progress": [1e9, 1e9]}
 
 #: The idle-loop baseline's key in the samples (it is no contender's).
 IDLE = "machine"
+#: The samples' key of a full collection's floor (:func:`collection_floor`).
+GC_FLOOR = "gc_floor"
 
 #: What a phase measured: figures by row key (a phase may fill two rows).
 Figures = dict[str, dict[str, float]]
@@ -426,6 +434,40 @@ def in_fresh_process(phase: str, args: dict[str, Any]) -> Figures:
         return asyncio.run(result) if inspect.iscoroutine(result) else result
 
 
+#: A full collection's length in a fresh process that has imported only ``argv[1]``:
+#: the import's own garbage collected first, then five collections timed (the median).
+_FLOOR = """
+import gc, json, sys, time
+gc.disable()
+__import__(sys.argv[1])
+gc.collect()
+lengths = []
+for _ in range(5):
+    start = time.perf_counter()
+    gc.collect()
+    lengths.append(time.perf_counter() - start)
+print(json.dumps({"full_gc_ms": 1000 * sorted(lengths)[2], "tracked": len(gc.get_objects())}))
+"""
+
+#: Whose full collections are measured alone: contender 4's client, and the library.
+FLOOR_IMPORTS = {"aiobotocore_gather": "aiobotocore.session", "asyncoptjob": "asyncoptjob"}
+
+
+def collection_floor(module: str) -> dict[str, float]:
+    """How long one full garbage collection takes in a fresh process that has imported
+    ``module`` and nothing else: the floor of any full collection in a process using it,
+    whichever code sets the collection off."""
+    child = subprocess.run(
+        [sys.executable, "-c", _FLOOR, module],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    found: dict[str, float] = json.loads(child.stdout)
+    return found
+
+
 # -- the scenario -----------------------------------------------------------------------------
 
 Samples = dict[tuple[str, str], list[dict[str, float]]]
@@ -497,6 +539,10 @@ def _repeat(
             for (contender, _, _), found in zip(batch, results, strict=True):
                 _note(samples, contender, found)
                 ctx.log(f"  repeat {repeat + 1}: {_brief(contender, found)}")
+    for contender, module in FLOOR_IMPORTS.items():
+        floor = collection_floor(module)
+        samples.setdefault((GC_FLOOR, contender), []).append(floor)
+        ctx.log(f"  repeat {repeat + 1}: a full collection, {module} imported: {floor}")
     return samples
 
 
@@ -583,6 +629,13 @@ def run(ctx: RunContext) -> ScenarioResult:
                 f"S10 phases whose loop holds (CPU) stay within {TARGET_MS:g} ms, no full GC",
                 {"asyncoptjob": f"{sum(t.met for t in own)}/{len(own)}"},
             ),
+            Headline(
+                "S10 one full GC in a fresh process, the client alone imported, ms",
+                {
+                    contender: fmt(medians(samples[(GC_FLOOR, contender)])["full_gc_ms"], ".1f")
+                    for contender in FLOOR_IMPORTS
+                },
+            ),
         ],
         plots=[Plot("census", "worst_ms", "worst loop lag per phase, ms", log=True)],
         run={"repeats": repeats},
@@ -591,9 +644,15 @@ def run(ctx: RunContext) -> ScenarioResult:
 
 def _floor(samples: Samples, sizes: Sizes) -> str:
     idle = medians(samples[("idle", IDLE)])
+    c4, mine = (medians(samples[(GC_FLOOR, key)]) for key in FLOOR_IMPORTS)
     return (
         f"The machine's floor, the same ticker on an idle loop for {sizes.idle_s:g} s: "
-        f"worst {idle['worst_ms']:.1f} ms, p99 {idle['p99_ms']:.1f} ms."
+        f"worst {idle['worst_ms']:.1f} ms, p99 {idle['p99_ms']:.1f} ms. "
+        "One full garbage collection in a fresh process, nothing running: "
+        f"{c4['full_gc_ms']:.1f} ms having imported only `aiobotocore.session` "
+        f"({c4['tracked']:,.0f} tracked objects), {mine['full_gc_ms']:.1f} ms having "
+        f"imported `asyncoptjob` ({mine['tracked']:,.0f}): the least any full collection "
+        "holds a loop in a process with that client."
     )
 
 

@@ -20,9 +20,10 @@ running between two slices.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 import anyio.lowlevel
@@ -32,7 +33,7 @@ __all__ = ["BURST", "Breather", "dropped", "in_slices", "loop_breather", "take_t
 T = TypeVar("T")
 
 #: Seconds of back-to-back work on the loop after which the library's next step waits for
-#: the loop to run what else is due.
+#: the loop to run what else is due (the default of a Poller's ``loop_burst``).
 BURST = 0.003
 
 
@@ -44,13 +45,30 @@ class Breather:
     does not let all 16 run in the loop's next turn.
     """
 
-    __slots__ = ("_breath", "_since")
+    __slots__ = ("_breath", "_burst", "_holds", "_since")
 
     def __init__(self) -> None:
         #: When the current burst started; None after a breath, until a step starts the
         #: next one.
         self._since: float | None = 0.0
         self._breath: asyncio.Future[None] | None = None
+        #: The open Pollers' ``loop_burst`` (math.inf: no breaths), and the least of them
+        #: (None while no Poller is open: :data:`BURST`).
+        self._holds: list[float] = []
+        self._burst: float | None = None
+
+    def hold(self, burst: float | None) -> Callable[[], None]:
+        """Count an open Poller's ``loop_burst`` (None: no breaths) until the function
+        returned is called: the loop's bursts last the least of the open Pollers'."""
+        held = math.inf if burst is None else burst
+        self._holds.append(held)
+        self._burst = min(self._holds)
+
+        def release() -> None:
+            self._holds.remove(held)
+            self._burst = min(self._holds, default=None)
+
+        return release
 
     async def turn(self) -> None:
         """Go on now if the current burst is younger than :data:`BURST` (or the loop has
@@ -75,7 +93,7 @@ class Breather:
         if self._since is None:
             self._since = now  # the first step after a breath starts the next burst
             return True
-        return now - self._since <= BURST
+        return now - self._since <= (BURST if self._burst is None else self._burst)
 
     def _breathe(self) -> None:
         breath, self._breath = self._breath, None

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from . import _breath
 from ._clock import Clock, MonotonicClock
 from ._policy import PollPolicy
 from ._ratelimit import DEFAULT_INITIAL_RATE
@@ -82,6 +83,13 @@ class PollerOptions(TypedDict, total=False):
       describes only those; ``"auto"`` sweeps once enough jobs are watched.
     - ``sweep``: a ``SweepPolicy`` (sweep interval, safety-net describe interval,
       List rate budget, the ``auto`` threshold).
+    - ``loop_burst`` (0.003 s): the longest the library's steps run back to back on the
+      event loop before its next step lets what else is due run first (a breath: the
+      host's timers and I/O); with several Pollers open on one loop, the least of theirs
+      counts. None takes no breaths, for a script whose loop runs nothing but the
+      library: more describes per second when the CPU is the bottleneck (S1's cold run
+      in ``benchmarks/RESULTS.md``), and the loop held for as long as the answers in
+      hand take.
     - ``meter_provider`` (None): the OpenTelemetry ``MeterProvider`` the metrics report
       to; None uses the global one (``opentelemetry.metrics.set_meter_provider``).
 
@@ -126,6 +134,7 @@ class PollerOptions(TypedDict, total=False):
     redis_prefix: str
     redis_lease_ttl: float
     state: str | os.PathLike[str] | None
+    loop_burst: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +164,7 @@ class Options:
     first_answer_timeout: float | None = DEFAULT_FIRST_ANSWER_TIMEOUT
     initial_rate: float | None = DEFAULT_INITIAL_RATE
     rate_budget: Any = None
+    loop_burst: float | None = _breath.BURST
 
     def __repr__(self) -> str:
         # Never show client/session objects: their reprs can carry credentials.
@@ -244,6 +254,9 @@ def resolve_options(options: dict[str, Any]) -> Options:
                 "give state= or redis_url=, not both: in fleet mode the cursors live in Redis"
             )
     rate_budget = _check_rate_budget(options)
+    loop_burst = options.get("loop_burst", _breath.BURST)
+    if "loop_burst" in options:
+        check_positive("loop_burst", loop_burst, allow_none=True)
     client = options.get("client")
     transport = options.get("transport")
     if client is not None and transport is not None:
@@ -283,6 +296,7 @@ def resolve_options(options: dict[str, Any]) -> Options:
         first_answer_timeout=None if first_answer_timeout is None else float(first_answer_timeout),
         initial_rate=None if initial_rate is None else float(initial_rate),
         rate_budget=rate_budget,
+        loop_burst=None if loop_burst is None else float(loop_burst),
     )
 
 

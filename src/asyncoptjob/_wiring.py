@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ._breath import loop_breather
 from ._client import import_off_loop
 from ._clock import MonotonicClock
 from ._coordination import Coordination, Solo
@@ -77,6 +78,7 @@ async def open_hub(
             alone, or a fleet with ``redis_url``). Unit tests pass their own.
     """
     await import_off_loop()
+    stack.callback(loop_breather().hold(options.loop_burst))
     transport = await _enter_transport(stack, options)
     fleet_cursors = None
     if coordination is None:

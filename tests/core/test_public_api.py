@@ -186,6 +186,10 @@ async def test_empty_names_return_at_once_without_a_client() -> None:
         ("timeout", -1),
         ("timeout", float("nan")),
         ("retry", "fast"),
+        ("loop_burst", 0),
+        ("loop_burst", -0.001),
+        ("loop_burst", float("inf")),
+        ("loop_burst", "3ms"),
     ],
 )
 def test_invalid_option_values_name_the_option(option: str, value: object) -> None:

@@ -199,12 +199,8 @@ class TimerTicker:
         self._handle.cancel()
 
 
-async def test_the_library_s_steps_let_a_host_s_due_timer_run_between_bursts(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_breath, "BURST", 0.0)  # every step is a burst of its own
-    breather = Breather()
-    steps = 5
+async def _steps_by_tick(breather: Breather, workers: int = 4, steps: int = 3) -> list[int]:
+    """The host timer's tick count at each of ``workers`` x ``steps`` library steps."""
     ticks_seen: list[int] = []
     ticker = TimerTicker()
 
@@ -214,15 +210,44 @@ async def test_the_library_s_steps_let_a_host_s_due_timer_run_between_bursts(
             ticks_seen.append(ticker.ticks)
 
     async with anyio.create_task_group() as tg:
-        for _ in range(16):
+        for _ in range(workers):
             tg.start_soon(worker)
     ticker.stop()
+    return ticks_seen
+
+
+async def test_the_library_s_steps_let_a_host_s_due_timer_run_between_bursts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_breath, "BURST", 0.0)  # every step is a burst of its own
+    steps = 5
+    ticks_seen = await _steps_by_tick(Breather(), workers=16, steps=steps)
     # A breath lets one burst through (here one step), not every step that waited for
     # it: 16 steps waiting together (16 answers arrived at once) would otherwise run back
     # to back in one turn of the loop. The host's timer runs between any two steps.
     assert len(ticks_seen) == 16 * steps
     assert len(set(ticks_seen)) == 16 * steps
     assert ticks_seen == sorted(ticks_seen)
+
+
+async def test_the_least_loop_burst_of_the_open_pollers_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_breath, "BURST", 0.0)  # the default: a breath before every step
+    breather = Breather()
+    # A Poller with loop_burst=None open: no breaths. Every step runs in the loop turn it
+    # is ready in, the host's timer never between two (12 steps, each ready at once).
+    release_none = breather.hold(None)
+    assert len(set(await _steps_by_tick(breather))) == 1
+    # A second Poller whose burst is always spent: a breath before each step.
+    release_zero = breather.hold(0.0)
+    seen = await _steps_by_tick(breather)
+    assert len(set(seen)) == len(seen) == 12
+    release_zero()  # that Poller closed: no breaths again
+    assert len(set(await _steps_by_tick(breather))) == 1
+    release_none()  # none open: the library's default
+    seen = await _steps_by_tick(breather)
+    assert len(set(seen)) == len(seen) == 12
 
 
 async def test_a_waiter_cancelled_does_not_cancel_the_others(

@@ -35,15 +35,12 @@ RUNNING = Lifecycle(starting=(0.0, 0.0), in_progress=(float("inf"), float("inf")
 JOBS = 40
 
 
-@pytest.mark.parametrize(("burst", "breathes"), [(0.0, True), (3600.0, False)])
-async def test_buffered_events_leave_the_loop_a_turn_after_each_burst(
-    aio_session: Any, monkeypatch: pytest.MonkeyPatch, burst: float, breathes: bool
-) -> None:
-    monkeypatch.setattr(_breath, "BURST", burst)
-    monkeypatch.setattr(_subscription, "FILL_SLICE", 7)  # the watch fills its names in slices
-    async with MockSageMaker(seed=21, lifecycle=FINISHED) as mock:
+async def _turns_while_reading(seed: int, aio_session: Any, **options: Any) -> int:
+    """The turns a spinner task has on the loop while a watch's events for :data:`JOBS`
+    finished jobs are read, once every one is buffered (each checked)."""
+    async with MockSageMaker(seed=seed, lifecycle=FINISHED) as mock:
         names = mock.seed_jobs(JOBS, prefix="burst")
-        async with Poller(**opts(mock, aio_session, strategy="describe")) as poller:
+        async with Poller(**opts(mock, aio_session, strategy="describe"), **options) as poller:
             hub = poller._running().hub
             async with poller.watch(names) as events:
                 (sub,) = hub.subscriptions
@@ -55,10 +52,30 @@ async def test_buffered_events_leave_the_loop_a_turn_after_each_burst(
                     turns = spinner.turns - before
     assert sorted(event.job_name for event in seen) == sorted(names)
     assert all(isinstance(event, StatusChange) and event.is_terminal for event in seen)
+    return turns
+
+
+@pytest.mark.parametrize(("burst", "breathes"), [(0.0, True), (3600.0, False)])
+async def test_buffered_events_leave_the_loop_a_turn_after_each_burst(
+    aio_session: Any, monkeypatch: pytest.MonkeyPatch, burst: float, breathes: bool
+) -> None:
+    monkeypatch.setattr(_breath, "BURST", burst)
+    monkeypatch.setattr(_subscription, "FILL_SLICE", 7)  # the watch fills its names in slices
+    turns = await _turns_while_reading(21, aio_session)
     if breathes:
         assert turns >= JOBS - 1
     else:
         assert turns == 0  # without the breaths, the whole buffer in one turn
+
+
+async def test_a_poller_with_loop_burst_none_takes_no_breaths(
+    aio_session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_breath, "BURST", 0.0)  # the default would breathe after each event
+    turns = await _turns_while_reading(23, aio_session, loop_burst=None)
+    assert turns == 0
+    # Closed, the Poller no longer counts: the default is back for the loop's next steps.
+    assert _breath.loop_breather()._burst is None
 
 
 async def test_a_timeout_still_reports_each_unfinished_jobs_last_status(
