@@ -71,9 +71,10 @@ class Breather:
         return release
 
     async def turn(self) -> None:
-        """Go on now if the current burst is younger than :data:`BURST` (or the loop has
-        just taken a breath: this step starts the next burst); else wait for a breath,
-        and check again."""
+        """Go on now if the current burst is younger than the loop's burst (the least
+        ``loop_burst`` of its open Pollers, else :data:`BURST`), or the loop has just
+        taken a breath (this step starts the next burst); else wait for a breath, and
+        check again."""
         while not self._goes():
             breath = self._breath
             if breath is None:
