@@ -252,12 +252,13 @@ async def test_the_live_view_is_laid_out_and_written_off_the_loop(
 
 
 async def test_watch_jsonl_and_wait_in_process(settings: WatchSettings) -> None:
-    stdout = io.StringIO()
+    stdout = _Terminal()
     err = Console(record=True, width=200, file=io.StringIO())
     code = await run_watch(
         settings, Output.JSONL, console=Console(file=io.StringIO()), err_console=err, stdout=stdout
     )
     assert code == ExitCode.FAILED
+    assert threading.get_ident() not in stdout.by_thread  # the lines written off the loop
     records = [json.loads(line) for line in stdout.getvalue().splitlines()]
     assert {r["job_name"] for r in records if r["status"] in ("COMPLETED", "FAILED")} == set(
         settings.names

@@ -32,6 +32,7 @@ from ._board import Board
 from ._connect import Connection, check_reachable, open_client
 from ._exit import CliError, ExitCode
 from ._jsonl import event_to_json
+from ._lines import line_writer
 from ._view import final_lines, live_view, summary
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ async def _open_poller(settings: WatchSettings, client: SageMakerClient) -> Asyn
 async def _watch_jobs(
     settings: WatchSettings,
     board: Board,
-    on_event: Callable[[Event], None],
+    on_event: Callable[[Event], Awaitable[None]],
     refresh: Refresh | None,
     refresh_every: float,
 ) -> None:
@@ -169,7 +170,7 @@ async def _watch_jobs(
                 async with watch as events:
                     async for event in events:
                         board.record(event)
-                        on_event(event)
+                        await on_event(event)
                 if settings.state is not None:
                     await _settled(poller, settings, board)
             except WaitTimeoutError:
@@ -208,6 +209,10 @@ async def _sample_forever(
         if refresh is not None:
             await refresh()
         await anyio.sleep(every)
+
+
+async def _ignore(event: Event) -> None:
+    """An event's own output: none (the board shows it)."""
 
 
 def say(console: Console, text: str) -> None:
@@ -265,7 +270,7 @@ async def run_watch(
 
             try:
                 await interruptible(
-                    lambda: _watch_jobs(settings, board, lambda _: None, refresh, 0.25), board
+                    lambda: _watch_jobs(settings, board, _ignore, refresh, 0.25), board
                 )
             finally:
                 with anyio.CancelScope(shield=True):  # stopping renders the view once more
@@ -274,13 +279,14 @@ async def run_watch(
         # rich's work, and a terminal write may block).
         await anyio.to_thread.run_sync(console.print, summary(board))
     else:
-        out = stdout if stdout is not None else sys.stdout
+        # Written in a worker thread: a reader that falls behind holds the watch back
+        # (past MAX_PENDING lines), not the loop.
+        async with line_writer(stdout if stdout is not None else sys.stdout) as lines:
 
-        def emit(event: Event) -> None:
-            out.write(event_to_json(event) + "\n")
-            out.flush()
+            async def emit(event: Event) -> None:
+                await lines.write(event_to_json(event))
 
-        await interruptible(lambda: _watch_jobs(settings, board, emit, None, 1.0), board)
+            await interruptible(lambda: _watch_jobs(settings, board, emit, None, 1.0), board)
         say(err_console, f"asyncoptjob: {one_line_summary(board)}")
     if board.timed_out and not board.interrupted:
         say(err_console, f"asyncoptjob: {_timeout_message(board, settings.timeout)}")
@@ -290,7 +296,7 @@ async def run_watch(
 async def run_wait(settings: WatchSettings, *, console: Console, err_console: Console) -> ExitCode:
     """``asyncoptjob wait``: block until every job ends, then print each final status."""
     board = await Board.watching(settings.names)
-    await interruptible(lambda: _watch_jobs(settings, board, lambda _: None, None, 1.0), board)
+    await interruptible(lambda: _watch_jobs(settings, board, _ignore, None, 1.0), board)
     for line in final_lines(board):
         say(console, line)
     if board.interrupted:
