@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import importlib
 import itertools
 import json
 import os
+import sys
 import threading
 import time
 import weakref
@@ -378,14 +380,33 @@ def _import() -> None:
     _metrics.warm()
 
 
-async def import_off_loop() -> None:
-    """Import what opening a hub imports on first use, in a worker thread (once per process).
+def _import_modules(names: list[str]) -> None:
+    for name in names:
+        # One that is not installed is left to the code that needs it, which says what
+        # to install.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
-    The first Poller in a process would otherwise run those modules' code on the loop.
+
+def _imported(name: str) -> bool:
+    module = sys.modules.get(name)
+    # A module another thread is still importing would hold an import on the loop.
+    return module is not None and not getattr(module.__spec__, "_initializing", False)
+
+
+async def import_off_loop(*modules: str) -> None:
+    """Import what opening a hub imports on first use, and ``modules`` (what a mode
+    imports: SQLite's store for ``state=``, redis-py for a fleet), in a worker thread.
+
+    The first Poller in a process would otherwise run those modules' code on the loop
+    (redis-py's asyncio client alone is about 100 ms of it).
     """
     global _imports_done
-    if _imports_done:
-        return
+    loop = asyncio.get_running_loop()
     # Not anyio.to_thread: that would import the backend here, on the loop.
-    await asyncio.get_running_loop().run_in_executor(None, _import)
-    _imports_done = True
+    if not _imports_done:
+        await loop.run_in_executor(None, _import)
+        _imports_done = True
+    missing = [name for name in modules if not _imported(name)]
+    if missing:
+        await loop.run_in_executor(None, _import_modules, missing)

@@ -77,7 +77,7 @@ async def open_hub(
         coordination: who polls which job; None opens the options' (this process
             alone, or a fleet with ``redis_url``). Unit tests pass their own.
     """
-    await import_off_loop()
+    await import_off_loop(*_modes_modules(options))
     stack.callback(loop_breather().hold(options.loop_burst))
     transport = await _enter_transport(stack, options)
     fleet_cursors = None
@@ -166,6 +166,17 @@ async def _run(hub: Hub, run: Callable[[], Awaitable[None]]) -> None:
             error = inner[0]
         log.error("poller_crashed", error=repr(error))
         hub.close(error)
+
+
+def _modes_modules(options: Options) -> list[str]:
+    """The modules the options' modes import when the hub opens: the fleet's (redis-py
+    with it) for ``redis_url``, the SQLite store for ``state``."""
+    modules = []
+    if options.redis_url is not None:
+        modules += [f"{__package__}._fleet", "redis.asyncio", "redis.exceptions"]
+    if options.state is not None:
+        modules.append(f"{__package__}._state._sqlite")
+    return modules
 
 
 async def _enter_coordination(

@@ -8,6 +8,9 @@ the ticker has had a turn, which only happens if the loop is free meanwhile.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +34,7 @@ from asyncoptjob._client import (
     shared_loaders,
 )
 from asyncoptjob.mock import MockSageMaker
-from asyncoptjob.testing import FakeTransport, ManualClock, describe_response
+from asyncoptjob.testing import FakeTransport, ManualClock, RedisServer, describe_response
 from tests.helpers import REGION
 
 #: A real-time guard for a thread waiting on the loop, not a measurement.
@@ -225,3 +228,62 @@ async def test_the_library_s_clients_parse_timestamps_fast_and_aware(mock: MockS
     async with poller(mock) as p:
         description = await p.wait_until_done(name)
     assert description["CreationTime"].tzinfo is not None
+
+
+#: A fresh process opens a Poller with ``state=``, then one with ``redis_url=``, each
+#: answering one job; a finder first on ``sys.meta_path`` notes, for each module below,
+#: whether its import ran on the main thread (the loop's).
+_MODES_SCRIPT = """
+import asyncio, json, sys, threading
+
+WATCHED = ("asyncoptjob._state._sqlite", "asyncoptjob._fleet", "redis.asyncio")
+on_main = {}
+
+class Where:
+    def find_spec(self, name, path=None, target=None):
+        if name in WATCHED:
+            on_main.setdefault(name, threading.current_thread() is threading.main_thread())
+        return None
+
+sys.meta_path.insert(0, Where())
+from asyncoptjob import Poller
+from asyncoptjob.testing import FakeTransport, describe_response
+
+def answer(request):
+    return dict(describe_response(request.job_name or "", "COMPLETED"))
+
+async def main(state, redis_url):
+    for mode in ({"state": state}, {"redis_url": redis_url}):
+        async with Poller(transport=FakeTransport(answer), **mode) as poller:
+            await poller.wait_until_done(["job-a"], timeout=60)
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+print(json.dumps(on_main))
+"""
+
+
+def test_a_mode_s_modules_are_imported_off_the_loop(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    # redis-py's asyncio client is about 100 ms of module code, the fleet's and the SQLite
+    # store's 15-20 ms: the first Poller of a mode in a process imports them in a thread.
+    child = subprocess.run(
+        [sys.executable, "-c", _MODES_SCRIPT, str(tmp_path / "state.db"), redis_server.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"},
+    )
+    assert child.returncode == 0, child.stderr
+    on_main = json.loads(child.stdout.strip().splitlines()[-1])
+    assert on_main == {
+        "asyncoptjob._state._sqlite": False,
+        "asyncoptjob._fleet": False,
+        "redis.asyncio": False,
+    }
+
+
+async def test_a_mode_s_module_not_installed_is_left_to_the_code_that_needs_it() -> None:
+    # redis-py missing: the fleet's own import says what to install, not this one.
+    await _client.import_off_loop("asyncoptjob_test_no_such_module")
+    assert "asyncoptjob_test_no_such_module" not in sys.modules
