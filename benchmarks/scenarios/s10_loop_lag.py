@@ -12,7 +12,9 @@ window opens after a tick, so a block before it is not counted in it.
 1. **Open** (the first client in the process, the service model cold, as a new user's
    first open): ``async with Poller(endpoint_url=...)`` entered, then
    ``wait_until_done`` of one finished job. Contender 4: its client (``create_client``,
-   adaptive retries) entered, then one describe.
+   adaptive retries) entered, then one describe. Then, in the same process (rows of their
+   own, no target), the first Poller with ``state=`` and the first with ``redis_url=``:
+   what a mode adds to an open (its modules imported, SQLite opened, Redis joined).
 2. **Subscribe** 100,000 names at once: ``async with poller.watch(names)`` entered,
    until it returns (every job attached), with ``strategy="describe"``; the Poller is
    open before.
@@ -158,6 +160,10 @@ def _phases(sizes: Sizes) -> list[Phase]:
     return [
         Phase("open", mine, "1. open a Poller + first describe, fresh process"),
         Phase("open", c4, "1. create_client + first describe, fresh process"),
+        Phase("open_state", mine, "1. then a first Poller with state=, + first describe", False),
+        Phase(
+            "open_fleet", mine, "1. then a first Poller with redis_url=, + first describe", False
+        ),
         Phase("subscribe", mine, f"2. subscribe {jobs} jobs (watch entered)"),
         Phase("first_round", mine, f"3. first round of {jobs} describes"),
         Phase("first_round", c4, f"3. gather+Semaphore first round of {jobs} describes"),
@@ -255,18 +261,31 @@ async def _idle(url: str, seconds: float) -> Figures:
         return {"idle": await window.close()}
 
 
-async def _open(url: str, name: str, contender: str) -> Figures:
-    """Phase 1: open a client and describe ``name`` once."""
+async def _open(url: str, name: str, contender: str, redis_url: str | None = None) -> Figures:
+    """Phase 1: open a client and describe ``name`` once; for asyncoptjob also (rows of
+    their own) a Poller with ``state=``, and one with ``redis_url=`` if given, each the
+    first of its mode in the process."""
     async with LagProbe(TICK) as probe:
         window = _Window(probe)
-        await window.open()
-        if contender == "asyncoptjob":
-            async with _poller(url, strategy="describe") as poller:
-                await poller.wait_until_done(name)
-        else:
+        if contender != "asyncoptjob":
+            await window.open()
             async with aio_client(url, pool=CONCURRENCY, retries=ADAPTIVE_RETRIES) as client:
                 await client.describe_optimization_job(OptimizationJobName=name)
-        return {"open": await window.close()}
+            return {"open": await window.close()}
+        found: Figures = {}
+        with tempfile.TemporaryDirectory() as folder:
+            modes: dict[str, dict[str, Any]] = {
+                "open": {},
+                "open_state": {"state": os.path.join(folder, "census.db")},
+            }
+            if redis_url is not None:
+                modes["open_fleet"] = {"redis_url": redis_url}
+            for key, options in modes.items():
+                await window.open()
+                async with _poller(url, strategy="describe", **options) as poller:
+                    await poller.wait_until_done(name)
+                found[key] = await window.close()
+        return found
 
 
 async def _attach_and_first_round(poller: Poller, names: list[str], keys: list[str]) -> Figures:
@@ -489,7 +508,10 @@ def _calls(
     mine, c4 = "asyncoptjob", "aiobotocore_gather"
     order = [mine, c4] if repeat % 2 == 0 else [c4, mine]
     return [
-        *((c, "open", lambda c=c: {"name": names[0], "contender": c}) for c in order),
+        *(
+            (c, "open", lambda c=c: {"name": names[0], "contender": c, "redis_url": redis})
+            for c in order
+        ),
         *((c, "first_round" if c == mine else "gather", lambda: {"names": names}) for c in order),
         (mine, "first_round", lambda: {"names": names, "freeze": True}),
         (

@@ -130,8 +130,9 @@ def test_loop_lag_census_covers_every_phase(document: dict[str, Any]) -> None:
     rows = [row for table in census["tables"] for row in table["rows"] if row["na"] is None]
     mine = [row for row in rows if row["contender"] == "asyncoptjob"]
     # Every phase (and the fleet's first round, the CLI's render ticks, the two phases
-    # again with the host's frozen heap) saw the ticker run.
-    assert len(mine) == len(phases) + 4
+    # again with the host's frozen heap, the opens with state= and redis_url=) saw the
+    # ticker run.
+    assert len(mine) == len(phases) + 6
     for row in mine:
         values = row["values"]
         assert values["ticks"] >= 1
