@@ -375,13 +375,10 @@ _BACKEND = "anyio._backends._asyncio"
 _imports_done = False
 
 
-def _import() -> None:
+def _import(modules: list[str]) -> None:
     importlib.import_module(_BACKEND)
     _metrics.warm()
-
-
-def _import_modules(names: list[str]) -> None:
-    for name in names:
+    for name in modules:
         # One that is not installed is left to the code that needs it, which says what
         # to install.
         with contextlib.suppress(ImportError):
@@ -402,11 +399,9 @@ async def import_off_loop(*modules: str) -> None:
     (redis-py's asyncio client alone is about 100 ms of it).
     """
     global _imports_done
-    loop = asyncio.get_running_loop()
-    # Not anyio.to_thread: that would import the backend here, on the loop.
-    if not _imports_done:
-        await loop.run_in_executor(None, _import)
-        _imports_done = True
     missing = [name for name in modules if not _imported(name)]
-    if missing:
-        await loop.run_in_executor(None, _import_modules, missing)
+    if _imports_done and not missing:
+        return
+    # Not anyio.to_thread: that would import the backend here, on the loop.
+    await asyncio.get_running_loop().run_in_executor(None, _import, missing)
+    _imports_done = True

@@ -77,7 +77,7 @@ async def open_hub(
         coordination: who polls which job; None opens the options' (this process
             alone, or a fleet with ``redis_url``). Unit tests pass their own.
     """
-    await import_off_loop(*_modes_modules(options))
+    await import_off_loop()
     stack.callback(loop_breather().hold(options.loop_burst))
     transport = await _enter_transport(stack, options)
     fleet_cursors = None
@@ -168,17 +168,6 @@ async def _run(hub: Hub, run: Callable[[], Awaitable[None]]) -> None:
         hub.close(error)
 
 
-def _modes_modules(options: Options) -> list[str]:
-    """The modules the options' modes import when the hub opens: the fleet's (redis-py
-    with it) for ``redis_url``, the SQLite store for ``state``."""
-    modules = []
-    if options.redis_url is not None:
-        modules += [f"{__package__}._fleet", "redis.asyncio", "redis.exceptions"]
-    if options.state is not None:
-        modules.append(f"{__package__}._state._sqlite")
-    return modules
-
-
 async def _enter_coordination(
     stack: AsyncExitStack, options: Options
 ) -> tuple[Coordination, BatchedStore | None]:
@@ -191,7 +180,9 @@ async def _enter_coordination(
         # Sweeps do not slow-start: a List call is one per sweep interval.
         list_budget = AdaptiveRateLimiter(max_rate=options.sweep.max_rate, clock=options.clock)
         return Solo(budget, list_budget), None
-    from ._fleet import Fleet  # redis-py is imported only in fleet mode
+    # redis-py is imported only in fleet mode, in a worker thread (100-odd ms of it).
+    await import_off_loop(f"{__package__}._fleet", "redis.asyncio", "redis.exceptions")
+    from ._fleet import Fleet
 
     fleet = Fleet(
         options.redis_url,

@@ -15,6 +15,7 @@ import time
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
+from .._client import import_off_loop
 from .._log import get_logger
 from ._consumer import DEFAULT_CONSUMER, NO_STATE, ConsumerCursors, check_consumer
 from ._store import BatchedStore, Cursor
@@ -68,6 +69,7 @@ async def open_state(
     last batch is written, and it is closed, when ``stack`` closes."""
     store: BatchedStore
     if options.state is not None:
+        await import_off_loop(f"{__package__}._sqlite")  # sqlite3 and the store's codec
         from ._sqlite import SQLiteStore
 
         store = await SQLiteStore.open(options.state)

@@ -49,8 +49,7 @@ class LineWriter:
         """
         while len(self._pending) >= self._max_pending and self._error is None:
             await self._room.wait()
-        if self._error is not None:
-            raise self._error
+        self.raise_error()
         self._pending.append(line)
         self._gathered.set()
 
